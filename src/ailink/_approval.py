@@ -1,0 +1,252 @@
+"""Human approval: the pending answer, the result, and the one wait state machine (protocol §4.3)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ailink._config import ClientConfig
+from ailink._errors import (
+    AIlinkError,
+    ApprovalRejectedError,
+    ApprovalTimeoutError,
+    MalformedResponseError,
+    error_from_response,
+    is_gateway_error,
+    parse_retry_after,
+)
+from ailink._flow import Notify, Sleep, monotonic
+from ailink._retry import send_with_retries
+
+LONG_POLL_SECONDS = 50
+POLL_START_SECONDS = 1.0
+POLL_CAP_SECONDS = 10.0
+
+
+class ApprovalStatus(str, Enum):
+    """Where an approval stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedResponseError(
+            f"Gateway answered HTTP {response.status_code} with a body that is not JSON",
+            status_code=response.status_code,
+            response=response,
+        ) from exc
+    if not isinstance(data, dict):
+        raise MalformedResponseError(
+            f"Gateway answered HTTP {response.status_code} with JSON that is not an object",
+            status_code=response.status_code,
+            response=response,
+        )
+    return data
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """A request the gateway parked until a human decides (the 202 answer of protocol §4.2)."""
+
+    approval_id: str
+    expires_at: datetime | None = None
+    poll_url: str | None = None
+    idempotency_key: str | None = None
+    policy: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    retry_after: float | None = None
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> PendingApproval:
+        body = _json_object(response)
+        approval_id = body.get("approval_id") or body.get("request_id")
+        if not isinstance(approval_id, str) or not approval_id:
+            raise MalformedResponseError(
+                "Gateway answered 202 without an approval id", status_code=202, response=response
+            )
+        summary = body.get("summary")
+        return cls(
+            approval_id=approval_id,
+            expires_at=_parse_time(body.get("expires_at")),
+            poll_url=body.get("poll_url") or response.headers.get("location"),
+            idempotency_key=body.get("idempotency_key"),
+            policy=body.get("policy"),
+            summary=summary if isinstance(summary, dict) else {},
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (for events, interrupts and tool artifacts)."""
+        return {
+            "approval_id": self.approval_id,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "policy": self.policy,
+            "summary": dict(self.summary),
+            "idempotency_key": self.idempotency_key,
+        }
+
+    def describe(self) -> str:
+        method = self.summary.get("method", "")
+        path = self.summary.get("path", "")
+        what = f"{method} {path}".strip() or "the request"
+        policy = f" (policy '{self.policy}')" if self.policy else ""
+        return f"{what} is waiting for human approval {self.approval_id}{policy}"
+
+
+def is_pending_response(response: httpx.Response) -> bool:
+    """True when ``response`` is the gateway's 202 "pending approval" answer."""
+    if response.status_code != 202:
+        return False
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(body, dict) and body.get("status") == "pending_approval"
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    """How an approval ended. ``response`` is the stored upstream response when approved."""
+
+    approval_id: str
+    status: ApprovalStatus
+    reason: str | None = None
+    response: httpx.Response | None = None
+    decided_at: str | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.status is ApprovalStatus.APPROVED
+
+    def raise_for_status(self) -> httpx.Response:
+        """The approved response, or the typed error for any other ending (fail closed)."""
+        if self.approved and self.response is not None:
+            return self.response
+        if self.status in (ApprovalStatus.REJECTED, ApprovalStatus.CANCELLED):
+            raise ApprovalRejectedError(
+                f"Approval {self.approval_id} was {self.status.value}"
+                + (f": {self.reason}" if self.reason else ""),
+                approval_id=self.approval_id,
+                reason=self.reason,
+            )
+        raise ApprovalTimeoutError(
+            f"Approval {self.approval_id} {self.status.value} without a decision; the request was not performed",
+            approval_id=self.approval_id,
+        )
+
+
+def _deadline(timeout: float, expires_at: datetime | None, start: float) -> float:
+    deadline = start + timeout
+    if expires_at is not None:
+        left = (expires_at - datetime.now(timezone.utc)).total_seconds()
+        deadline = min(deadline, start + max(0.0, left))
+    return deadline
+
+
+def wait_for_decision(
+    config: ClientConfig,
+    approval_id: str,
+    *,
+    timeout: float,
+    pending: PendingApproval | None = None,
+    on_pending: Callable[[PendingApproval], Any] | None = None,
+    clock: Callable[[], float] = monotonic,
+    rng: random.Random | None = None,
+) -> Generator[Any, Any, ApprovalResult]:
+    """Wait for a human decision on ``approval_id`` (the single state machine of protocol §4.3).
+
+    Long-polls first; if the gateway answers a long poll at once, falls back to polling with
+    backoff and jitter (1 s doubling to 10 s), honouring ``Retry-After``. The deadline is
+    ``min(timeout, expires_at)``; past it, :class:`ApprovalTimeoutError` is raised (a timeout is
+    never an approval). ``on_pending`` fires once, when the wait starts.
+    """
+    rng = rng or random.Random()
+    start = clock()
+    deadline = _deadline(timeout, pending.expires_at if pending else None, start)
+    if on_pending is not None:
+        yield Notify(on_pending, pending or PendingApproval(approval_id=approval_id))
+    path = f"/v1/approvals/{quote(approval_id, safe='')}"
+    long_poll = True
+    backoff = POLL_START_SECONDS
+    retry_after = pending.retry_after if pending else None
+    while True:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise ApprovalTimeoutError(
+                f"No decision on approval {approval_id} within {timeout:g} s; the request was not performed",
+                approval_id=approval_id,
+                timeout=timeout,
+            )
+        wait = min(LONG_POLL_SECONDS, max(1, math.ceil(remaining))) if long_poll else 0
+        request = config.build_request(
+            "GET", path, params={"wait": wait} if wait else None, read_timeout=wait + 15.0, may_hold=False
+        )
+        sent_at = clock()
+        response = yield from send_with_retries(request, config.retry)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        body = _json_object(response)
+        status = body.get("status")
+        if status == ApprovalStatus.PENDING.value:
+            if long_poll and wait >= 2 and clock() - sent_at < wait / 2:
+                long_poll = False  # the gateway does not hold long polls: poll with backoff instead
+            if not long_poll:
+                hinted = parse_retry_after(response.headers.get("retry-after")) or retry_after or 0.0
+                delay = max(hinted, backoff * rng.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, POLL_CAP_SECONDS)
+                retry_after = None
+                yield Sleep(min(delay, POLL_CAP_SECONDS, max(0.0, deadline - clock())))
+            continue
+        reason = body.get("reason")
+        decided_at = body.get("decided_at")
+        if status == ApprovalStatus.APPROVED.value:
+            result_request = config.build_request("GET", path + "/result", may_hold=False)
+            stored = yield from send_with_retries(result_request, config.retry)
+            if stored.status_code == 409 and is_gateway_error(stored):
+                continue  # decided but not yet replayable: ask again
+            if stored.status_code >= 400 and is_gateway_error(stored):
+                raise error_from_response(stored)
+            return ApprovalResult(approval_id, ApprovalStatus.APPROVED, reason, stored, decided_at)
+        try:
+            final = ApprovalStatus(status)
+        except ValueError:
+            raise MalformedResponseError(
+                f"Gateway reported an unknown approval status {status!r}", response=response
+            ) from None
+        return ApprovalResult(approval_id, final, reason if isinstance(reason, str) else None, None, decided_at)
+
+
+def outcome_error(result: ApprovalResult) -> AIlinkError | None:
+    """The error matching a non-approved result (None when approved)."""
+    try:
+        result.raise_for_status()
+    except AIlinkError as exc:
+        return exc
+    return None

@@ -1,0 +1,127 @@
+"""Session tracing: context in contextvars, turned into protocol §2 headers at the transport."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = ["TraceContext", "current_trace", "new_span_id", "span_id_from", "trace_context", "trace_headers"]
+
+_MAX_PROPERTIES_CHARS = 2048
+
+
+def new_span_id() -> str:
+    """A random 16-hex W3C span id."""
+    return secrets.token_hex(8)
+
+
+def span_id_from(value: object) -> str:
+    """A stable 16-hex span id derived from any identifier (a run id, a span name, ...)."""
+    return hashlib.sha256(str(value).encode()).hexdigest()[:16]
+
+
+def trace_id_for(session_id: str) -> str:
+    """The 32-hex trace id of a session: stable for the whole session."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    """What every gateway request of the current run should say about where it comes from."""
+
+    session_id: str | None = None
+    parent_span_id: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    user_id: str | None = None
+    agent_name: str | None = None
+    tool_name: str | None = None
+    trace_id: str | None = None
+
+    def child(self, **changes: Any) -> TraceContext:
+        """A copy with ``changes``; ``properties`` are merged into the current ones."""
+        props = changes.pop("properties", None)
+        merged = {**self.properties, **(props or {})}
+        cleaned = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, properties=merged, **cleaned)
+
+
+_current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar("ailink_trace", default=None)
+
+
+def current_trace() -> TraceContext | None:
+    """The trace context of the running code, if any."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def trace_context(context: TraceContext | None) -> Iterator[TraceContext | None]:
+    """Make ``context`` current for the enclosed block (restored afterwards)."""
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+@contextlib.contextmanager
+def trace(
+    session_id: str | None = None,
+    *,
+    properties: Mapping[str, Any] | None = None,
+    parent_span_id: str | None = None,
+    user_id: str | None = None,
+    agent_name: str | None = None,
+) -> Iterator[TraceContext]:
+    """Open a (nestable) trace block: requests inside carry its session id and a span under it.
+
+    A nested block keeps the outer session unless given its own, merges properties, and opens
+    a new span whose parent is the outer block's span.
+    """
+    outer = _current.get() or TraceContext()
+    session = session_id or outer.session_id or f"sess_{secrets.token_hex(12)}"
+    context = outer.child(
+        properties=dict(properties or {}),
+        user_id=user_id,
+        agent_name=agent_name,
+        parent_span_id=parent_span_id or new_span_id(),
+    )
+    if context.session_id != session:
+        context = replace(context, session_id=session, trace_id=None)
+    with trace_context(context) as current:
+        assert current is not None
+        yield current
+
+
+def _ascii(value: str) -> str:
+    return value.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def trace_headers(context: TraceContext | None, *, agent_name: str | None = None) -> dict[str, str]:
+    """The protocol §2 headers for one HTTP request made under ``context``."""
+    headers: dict[str, str] = {"X-Request-Id": f"req_{secrets.token_hex(16)}"}
+    name = (context.agent_name if context else None) or agent_name
+    if name:
+        headers["X-AIlink-Agent-Name"] = _ascii(name)[:255]
+    if context is None:
+        return headers
+    if context.session_id:
+        headers["X-Session-Id"] = _ascii(context.session_id)[:255]
+        trace_id = context.trace_id or trace_id_for(context.session_id)
+        headers["traceparent"] = f"00-{trace_id}-{new_span_id()}-01"
+    if context.parent_span_id:
+        headers["X-Parent-Span-Id"] = context.parent_span_id[:32]
+    if context.properties:
+        encoded = json.dumps(dict(context.properties), separators=(",", ":"), default=str, ensure_ascii=True)
+        if len(encoded) <= _MAX_PROPERTIES_CHARS:
+            headers["X-Properties"] = encoded
+    if context.user_id:
+        headers["X-User-Id"] = _ascii(context.user_id)[:255]
+    if context.tool_name:
+        headers["X-AIlink-Tool-Name"] = _ascii(context.tool_name)[:255]
+    return headers

@@ -1,0 +1,134 @@
+"""The httpx transport that adds session, span, request-id, agent and idempotency headers.
+
+Every client this toolkit builds (the core clients, ``client.openai()``, the framework LLM
+classes) sends through :class:`TracingTransport`, so each request carries the current
+session context without any call site having to remember it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import httpx
+
+from ailink._config import ClientConfig
+from ailink._idempotency import new_idempotency_key
+from ailink._retry import IDEMPOTENT_METHODS
+from ailink._tracing import TraceContext, current_trace, trace_headers
+
+ContextProvider = Callable[[], "TraceContext | None"]
+
+
+class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Wraps a real transport and adds the protocol §2 headers from the current trace context.
+
+    ``context_provider`` is consulted when no :func:`ailink.trace` block is active: framework
+    integrations use it to read their own run context (a LangChain run, a CrewAI execution, a
+    LlamaIndex span). Headers the caller set explicitly are never overwritten.
+    """
+
+    def __init__(
+        self,
+        *,
+        sync_transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        agent_name: str | None = None,
+        context_provider: ContextProvider | None = None,
+        add_idempotency_keys: bool = True,
+        verify: bool = True,
+    ) -> None:
+        self._verify = verify
+        self._sync = sync_transport
+        self._async = async_transport
+        self.agent_name = agent_name
+        self.context_provider = context_provider
+        self.add_idempotency_keys = add_idempotency_keys
+
+    def _context(self) -> TraceContext | None:
+        context = current_trace()
+        if context is None and self.context_provider is not None:
+            context = self.context_provider()
+        return context
+
+    def prepare(self, request: httpx.Request) -> None:
+        """Add the headers to ``request`` (public so tests and custom transports can reuse it)."""
+        for name, value in trace_headers(self._context(), agent_name=self.agent_name).items():
+            if name not in request.headers:
+                request.headers[name] = value
+        key = request.headers.get("idempotency-key") or request.headers.get("x-ailink-idempotency-key")
+        if key is None and self.add_idempotency_keys and request.method not in IDEMPOTENT_METHODS:
+            key = new_idempotency_key()
+        if key is not None:
+            request.headers.setdefault("Idempotency-Key", key)
+            request.headers.setdefault("X-AIlink-Idempotency-Key", key)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._sync is None:
+            self._sync = httpx.HTTPTransport(verify=self._verify)
+        self.prepare(request)
+        return self._sync.handle_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._async is None:
+            self._async = httpx.AsyncHTTPTransport(verify=self._verify)
+        self.prepare(request)
+        return await self._async.handle_async_request(request)
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+
+
+def _timeout(config: ClientConfig, hold: bool) -> httpx.Timeout:
+    read = config.hold_timeout if hold else config.timeout
+    return httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0), read=read)
+
+
+def http_client(
+    config: ClientConfig,
+    *,
+    context_provider: ContextProvider | None = None,
+    transport: httpx.BaseTransport | None = None,
+    hold: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Client:
+    """A sync httpx client whose requests carry the session headers (for SDKs such as openai).
+
+    ``hold=True`` sets the read timeout above the approval timeout, for calls the gateway may
+    hold while a human decides.
+    """
+    return httpx.Client(
+        transport=TracingTransport(
+            sync_transport=transport,
+            agent_name=config.agent_name,
+            context_provider=context_provider,
+            verify=config.verify_ssl,
+        ),
+        timeout=_timeout(config, hold),
+        headers=dict(headers or {}),
+    )
+
+
+def async_http_client(
+    config: ClientConfig,
+    *,
+    context_provider: ContextProvider | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    hold: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.AsyncClient:
+    """The async twin of :func:`http_client`."""
+    return httpx.AsyncClient(
+        transport=TracingTransport(
+            async_transport=transport,
+            agent_name=config.agent_name,
+            context_provider=context_provider,
+            verify=config.verify_ssl,
+        ),
+        timeout=_timeout(config, hold),
+        headers=dict(headers or {}),
+    )
