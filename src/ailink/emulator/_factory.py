@@ -1,0 +1,138 @@
+"""``create_app``: assembles the emulator's Starlette app, and the ``demo`` seed."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ._app import Emulator, GatewayError, error_response, health_routes, new_request_id
+from ._management import management_routes
+from ._store import Store
+
+logger = logging.getLogger("ailink.emulator")
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    """What ``seed="demo"`` created. Tokens are secrets: they are left out of ``repr``."""
+
+    payments_token: str = field(repr=False)
+    llm_token: str = field(repr=False)
+    payments_token_ref: str
+    llm_token_ref: str
+    service_name: str
+    policy_ids: dict[str, str]
+
+
+DEMO_POLICIES: list[dict[str, Any]] = [
+    {"name": "allow-customer-reads", "rules": [{
+        "when": {"all": [{"field": "request.method", "op": "eq", "value": "GET"},
+                         {"field": "request.path", "op": "starts_with", "value": "/v1/customers"}]},
+        "then": {"action": "allow"}}]},
+    {"name": "charges-over-1000", "rules": [{
+        "when": {"all": [{"field": "request.method", "op": "eq", "value": "POST"},
+                         {"field": "request.path", "op": "eq", "value": "/v1/charges"},
+                         {"field": "request.body.amount", "op": "gt", "value": 1000}]},
+        "then": {"action": "require_approval", "timeout": "10m"}}]},
+    {"name": "block-refunds", "rules": [{
+        "when": {"all": [{"field": "request.method", "op": "eq", "value": "POST"},
+                         {"field": "request.path", "op": "eq", "value": "/v1/refunds"}]},
+        "then": {"action": "deny", "message": "refunds are not allowed for agents"}}]},
+]
+
+
+def seed_demo(store: Store) -> DemoSeed:
+    """Create (once per database) the demo service, policies and tokens; idempotent across restarts."""
+    pay_ref, llm_ref = store.meta_get("seed.demo.payments_token_ref"), store.meta_get("seed.demo.llm_token_ref")
+    pay = store.token_by_id(pay_ref) if pay_ref else None
+    llm = store.token_by_id(llm_ref) if llm_ref else None
+    policy_ids: dict[str, str] = {}
+    if pay is None or llm is None:
+        for doc in DEMO_POLICIES:
+            policy_ids[doc["name"]] = store.create_policy(doc)["id"]
+        if store.get_service("payments") is None:
+            store.create_service({"name": "payments", "base_url": "http://payments.mock",
+                                  "description": "Mock payments API (emulator)", "service_type": "generic",
+                                  "credential_id": None})
+        if store.get_service("llm") is None:
+            store.create_service({"name": "llm", "base_url": "http://llm.mock",
+                                  "description": "Mock OpenAI-compatible LLM (emulator)", "service_type": "llm",
+                                  "credential_id": None})
+        pay = store.create_token(name="demo-payments", upstream_url="http://payments.mock",
+                                 credential_id=None, policy_ids=list(policy_ids.values()))
+        llm = store.create_token(name="demo-llm", upstream_url="http://llm.mock", credential_id=None, policy_ids=[])
+        store.meta_set("seed.demo.payments_token_ref", pay["ref"])
+        store.meta_set("seed.demo.llm_token_ref", llm["ref"])
+    else:
+        policy_ids = {p["name"]: p["id"] for p in store.policies_by_ids(pay["policy_ids"] or [])}
+    return DemoSeed(payments_token=pay["token"], llm_token=llm["token"], payments_token_ref=pay["ref"],
+                    llm_token_ref=llm["ref"], service_name="payments", policy_ids=policy_ids)
+
+
+def create_app(
+    db_path: str = ":memory:",
+    admin_key: str | None = None,
+    *,
+    seed: str | None = None,
+    public_url: str | None = None,
+    max_body_bytes: int = 1_048_576,
+    upstream_timeout: float = 60.0,
+) -> Starlette:
+    """The emulator as an ASGI app.
+
+    ``admin_key=None`` generates a random key, readable as ``app.state.admin_key``. ``seed="demo"``
+    creates the demo service/policies/tokens (once per database) and exposes them as
+    ``app.state.demo_seed`` (:class:`DemoSeed`). ``upstream_timeout`` (seconds, per upstream
+    call) exists so tests can provoke upstream timeouts quickly.
+    """
+    if seed not in (None, "demo"):
+        raise ValueError(f"unknown seed {seed!r} (known: 'demo')")
+    key = admin_key or "ailink_admin_" + secrets.token_urlsafe(24)
+    store = Store(db_path)
+    emu = Emulator(store, key, public_url=public_url, max_body_bytes=max_body_bytes,
+                   upstream_timeout=upstream_timeout)
+    demo = seed_demo(store) if seed == "demo" else None
+
+    async def on_gateway_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        rid = getattr(request.state, "request_id", None) or new_request_id()
+        return error_response(rid, exc)
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        logger.exception("emulator internal error on %s %s", request.method, request.url.path)
+        rid = getattr(request.state, "request_id", None) or new_request_id()
+        return error_response(rid, GatewayError(500, "internal_server_error", "Internal emulator error"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await emu.aclose()
+            store.close()
+
+    routes = [
+        *health_routes(emu),
+        *management_routes(emu),
+        Route("/v1/approvals/{approval_id}", emu.agent_get_approval, methods=["GET"]),
+        Route("/v1/approvals/{approval_id}", emu.agent_cancel_approval, methods=["DELETE"]),
+        Route("/v1/approvals/{approval_id}/result", emu.agent_approval_result, methods=["GET"]),
+        Route("/{path:path}", emu.proxy, methods=ALL_METHODS),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={GatewayError: on_gateway_error, Exception: on_error})
+    app.state.emulator = emu
+    app.state.admin_key = key
+    app.state.demo_seed = demo
+    app.state.public_url = public_url
+    return app

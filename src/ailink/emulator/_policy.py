@@ -1,0 +1,303 @@
+"""Policy validation and evaluation (the subset of protocol §8 the emulator enforces).
+
+Schema: ``{"name", "mode": "enforce"|"shadow", "phase": "pre"|"post", "rules": [{"when": cond,
+"then": action | [action]}]}``. Unlike the real gateway, malformed rules are refused at create
+time (:func:`validate_policy` raises :class:`PolicyError`, mapped to 422).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+OPS = {
+    "eq", "neq", "gt", "gte", "lt", "lte", "in", "glob", "regex", "contains", "exists",
+    "starts_with", "ends_with",
+}
+ACTIONS = {"allow", "deny", "require_approval", "rate_limit"}
+# Accepted by the real gateway; the emulator stores them but does not enforce them.
+IGNORED_ACTIONS = {"log", "tag", "throttle", "transform", "override", "webhook"}
+RATE_LIMIT_KEYS = {"per_token", "per_agent", "global"}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_MISSING = object()
+
+
+class PolicyError(ValueError):
+    """A policy document that does not follow the schema."""
+
+
+def parse_duration(value: Any) -> float:
+    """``"30m"``, ``"10s"``, ``"500ms"``, ``"1h"``, ``"2d"`` or a number of seconds → seconds."""
+    if isinstance(value, bool):
+        raise PolicyError(f"invalid duration: {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise PolicyError(f"invalid duration: {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise PolicyError(f"invalid duration: {value!r}")
+    match = _DURATION.match(value)
+    if not match:
+        raise PolicyError(f"invalid duration: {value!r} (use e.g. '500ms', '10s', '30m', '1h')")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _validate_condition(cond: Any, where: str) -> None:
+    if not isinstance(cond, dict):
+        raise PolicyError(f"{where}: a condition must be an object")
+    if "all" in cond or "any" in cond:
+        key = "all" if "all" in cond else "any"
+        items = cond[key]
+        if not isinstance(items, list):
+            raise PolicyError(f"{where}.{key}: must be a list of conditions")
+        for i, sub in enumerate(items):
+            _validate_condition(sub, f"{where}.{key}[{i}]")
+        return
+    if "not" in cond:
+        _validate_condition(cond["not"], f"{where}.not")
+        return
+    if "always" in cond:
+        if cond["always"] is not True:
+            raise PolicyError(f"{where}.always: must be true")
+        return
+    if "field" in cond:
+        if not isinstance(cond["field"], str) or not cond["field"]:
+            raise PolicyError(f"{where}.field: must be a non-empty string")
+        op = cond.get("op")
+        if op not in OPS:
+            raise PolicyError(f"{where}.op: unknown operator {op!r} (one of {', '.join(sorted(OPS))})")
+        if op != "exists" and "value" not in cond:
+            raise PolicyError(f"{where}: operator {op!r} needs a 'value'")
+        if op == "in" and not isinstance(cond["value"], list):
+            raise PolicyError(f"{where}.value: 'in' needs a list")
+        if op == "regex":
+            try:
+                re.compile(str(cond["value"]))
+            except re.error as exc:
+                raise PolicyError(f"{where}.value: invalid regex: {exc}") from None
+        return
+    raise PolicyError(
+        f"{where}: unknown condition shape (use all/any/not/always or field+op+value), got keys {sorted(cond)}"
+    )
+
+
+def _validate_action(action: Any, where: str) -> None:
+    if not isinstance(action, dict):
+        raise PolicyError(f"{where}: an action must be an object with an 'action' field")
+    kind = action.get("action")
+    if kind not in ACTIONS and kind not in IGNORED_ACTIONS:
+        raise PolicyError(f"{where}.action: unknown action {kind!r}")
+    if kind == "require_approval":
+        parse_duration(action.get("timeout", "30m"))
+    elif kind == "rate_limit":
+        parse_duration(action.get("window", "60s"))
+        max_requests = action.get("max_requests")
+        if not isinstance(max_requests, int) or isinstance(max_requests, bool) or max_requests < 0:
+            raise PolicyError(f"{where}.max_requests: must be a non-negative integer")
+        if action.get("key", "per_token") not in RATE_LIMIT_KEYS:
+            raise PolicyError(f"{where}.key: one of {', '.join(sorted(RATE_LIMIT_KEYS))}")
+    elif kind == "deny" and "message" in action and not isinstance(action["message"], str):
+        raise PolicyError(f"{where}.message: must be a string")
+
+
+def validate_rules(rules: Any) -> None:
+    if not isinstance(rules, list):
+        raise PolicyError("rules: must be a list")
+    for i, rule in enumerate(rules):
+        where = f"rules[{i}]"
+        if not isinstance(rule, dict):
+            raise PolicyError(f"{where}: must be an object")
+        if "then" not in rule:
+            raise PolicyError(f"{where}: missing 'then' (an action or a list of actions)")
+        unknown = set(rule) - {"when", "then", "async_check"}
+        if unknown:
+            raise PolicyError(f"{where}: unknown keys {sorted(unknown)}")
+        if "when" in rule:
+            _validate_condition(rule["when"], f"{where}.when")
+        then = rule["then"]
+        actions = then if isinstance(then, list) else [then]
+        if not actions:
+            raise PolicyError(f"{where}.then: empty")
+        for j, action in enumerate(actions):
+            _validate_action(action, f"{where}.then[{j}]")
+
+
+def validate_policy(doc: dict[str, Any], *, partial: bool = False) -> None:
+    if not partial or "name" in doc:
+        name = doc.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise PolicyError("name: required non-empty string")
+    if doc.get("mode", "enforce") not in ("enforce", "shadow"):
+        raise PolicyError("mode: 'enforce' or 'shadow'")
+    if doc.get("phase", "pre") not in ("pre", "post"):
+        raise PolicyError("phase: 'pre' or 'post'")
+    if not partial or "rules" in doc:
+        if "rules" not in doc:
+            raise PolicyError("rules: required")
+        validate_rules(doc["rules"])
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class RequestFacts:
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    body_bytes: bytes
+    agent_name: str | None
+    token_ref: str
+    token_name: str
+    _body: Any = field(default=_MISSING, repr=False)
+
+    @property
+    def body(self) -> Any:
+        if self._body is _MISSING:
+            try:
+                self._body = json.loads(self.body_bytes) if self.body_bytes else None
+            except (ValueError, UnicodeDecodeError):
+                self._body = None
+        return self._body
+
+
+def _walk(value: Any, parts: list[str]) -> Any:
+    for part in parts:
+        # support "items[0]" and "items.0"
+        for piece in re.findall(r"[^\[\]]+|\[\d+\]", part):
+            index = piece[1:-1] if piece.startswith("[") else None
+            if index is not None or (isinstance(value, list) and piece.isdigit()):
+                idx = int(index if index is not None else piece)
+                if not isinstance(value, list) or idx >= len(value):
+                    return _MISSING
+                value = value[idx]
+            elif isinstance(value, dict) and piece in value:
+                value = value[piece]
+            else:
+                return _MISSING
+    return value
+
+
+def resolve_field(name: str, facts: RequestFacts) -> Any:
+    if name == "request.method":
+        return facts.method
+    if name == "request.path":
+        return facts.path
+    if name == "request.body_size":
+        return len(facts.body_bytes)
+    if name == "request.body":
+        return facts.body if facts.body is not None else _MISSING
+    if name.startswith("request.body."):
+        return _walk(facts.body, name[len("request.body."):].split("."))
+    if name.startswith("request.headers."):
+        return facts.headers.get(name[len("request.headers."):].lower(), _MISSING)
+    if name.startswith("request.query."):
+        return facts.query.get(name[len("request.query."):], _MISSING)
+    if name == "agent.name":
+        return facts.agent_name if facts.agent_name is not None else _MISSING
+    if name == "token.id":
+        return facts.token_ref
+    if name == "token.name":
+        return facts.token_name
+    return _MISSING
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _eq(a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    na, nb = _num(a), _num(b)
+    if na is not None and nb is not None:
+        return na == nb
+    return False
+
+
+def _check(cond: dict[str, Any], facts: RequestFacts) -> bool:
+    op = cond["op"]
+    actual = resolve_field(cond["field"], facts)
+    if op == "exists":
+        return actual is not _MISSING and actual is not None
+    if actual is _MISSING:
+        return False
+    expected = cond.get("value")
+    if op == "eq":
+        return _eq(actual, expected)
+    if op == "neq":
+        return not _eq(actual, expected)
+    if op in ("gt", "gte", "lt", "lte"):
+        a, b = _num(actual), _num(expected)
+        if a is None or b is None:
+            return False
+        return {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}[op]
+    if op == "in":
+        return any(_eq(actual, item) for item in expected or [])
+    if op == "contains":
+        if isinstance(actual, list):
+            return any(_eq(item, expected) for item in actual)
+        if isinstance(actual, dict):
+            return str(expected) in actual
+        return str(expected) in str(actual)
+    if op == "glob":
+        return fnmatch.fnmatchcase(str(actual), str(expected))
+    if op == "regex":
+        return re.search(str(expected), str(actual)) is not None
+    if op == "starts_with":
+        return str(actual).startswith(str(expected))
+    if op == "ends_with":
+        return str(actual).endswith(str(expected))
+    return False
+
+
+def matches(cond: Any, facts: RequestFacts) -> bool:
+    if cond is None:
+        return True
+    if "all" in cond:
+        return all(matches(c, facts) for c in cond["all"])
+    if "any" in cond:
+        return any(matches(c, facts) for c in cond["any"])
+    if "not" in cond:
+        return not matches(cond["not"], facts)
+    if "always" in cond:
+        return True
+    return _check(cond, facts)
+
+
+@dataclass
+class MatchedAction:
+    policy_id: str
+    policy_name: str
+    mode: str
+    rule_index: int
+    action: dict[str, Any]
+
+
+def evaluate(policies: list[dict[str, Any]], facts: RequestFacts) -> list[MatchedAction]:
+    """Every matching rule's actions of every active pre-phase policy, in order (no first-match stop)."""
+    out: list[MatchedAction] = []
+    for policy in policies:
+        if not policy.get("is_active", True) or policy.get("phase", "pre") != "pre":
+            continue
+        for i, rule in enumerate(policy.get("rules") or []):
+            if not matches(rule.get("when"), facts):
+                continue
+            then = rule["then"]
+            for action in then if isinstance(then, list) else [then]:
+                out.append(MatchedAction(policy["id"], policy["name"], policy.get("mode", "enforce"), i, action))
+    return out
