@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "trace": "ailink._tracing",
     "current_trace": "ailink._tracing",
     "span_id_from": "ailink._tracing",
+    "span_path_properties": "ailink._tracing",
     "new_span_id": "ailink._tracing",
     "derive_idempotency_key": "ailink._idempotency",
     "canonical_json": "ailink._idempotency",
@@ -140,5 +141,5 @@ if TYPE_CHECKING:
     from ailink._resources import AdminClient, AsyncAdminClient
     from ailink._retry import RetryConfig
     from ailink._tools import CallContext, GatewayTool, ToolAction, ToolOutcome, ToolResult, gateway_tool
-    from ailink._tracing import TraceContext, current_trace, new_span_id, span_id_from, trace
+    from ailink._tracing import TraceContext, current_trace, new_span_id, span_id_from, span_path_properties, trace
     from ailink._transport import TracingTransport, async_http_client, http_client

@@ -7,11 +7,25 @@ import contextvars
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["TraceContext", "current_trace", "new_span_id", "span_id_from", "trace_context", "trace_headers"]
+__all__ = [
+    "SPAN_PATH_PROPERTY",
+    "TraceContext",
+    "current_trace",
+    "new_span_id",
+    "span_id_from",
+    "span_path_properties",
+    "trace_context",
+    "trace_headers",
+]
+
+#: The ``X-Properties`` key holding the ancestors of a request's span, root first, as
+#: ``[[span_id, label], ...]``; its last element is the request's parent span. Session views
+#: (``ailink sessions show``, the demo) rebuild the run's tree from it.
+SPAN_PATH_PROPERTY = "span_path"
 
 _MAX_PROPERTIES_CHARS = 2048
 
@@ -24,6 +38,15 @@ def new_span_id() -> str:
 def span_id_from(value: object) -> str:
     """A stable 16-hex span id derived from any identifier (a run id, a span name, ...)."""
     return hashlib.sha256(str(value).encode()).hexdigest()[:16]
+
+
+def span_path_properties(path: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """``X-Properties`` entries describing a span's ancestry: ``[(span_id, label), ...]``, root first.
+
+    Labels are short ("agent", "tools", "tool:payments_api", "llm:gpt-4o"); only the last
+    8 levels are kept.
+    """
+    return {SPAN_PATH_PROPERTY: [[span_id, label[:60]] for span_id, label in list(path)[-8:]]}
 
 
 def trace_id_for(session_id: str) -> str:
