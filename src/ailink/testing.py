@@ -1,0 +1,294 @@
+"""pytest fixtures for code that talks to an AIlink gateway, and a secret-scrubbing vcrpy config.
+
+Enable with ``pytest_plugins = ["ailink.testing"]`` in a ``conftest.py``.
+
+Fixtures:
+
+* ``ailink_gateway``: a fresh local emulator (in-memory database) on a free loopback port, served
+  by uvicorn in a background thread, as an :class:`EmulatorGateway`.
+* ``ailink_gateway_url``: its URL.
+
+:func:`vcr_config` returns keyword arguments for ``vcr.VCR(...)`` / pytest-recording that strip every
+token and key from recorded cassettes and ignore volatile headers when matching.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from ailink._resources import AdminClient
+    from ailink.emulator import RunningEmulator
+
+__all__ = [
+    "SECRET_HEADERS",
+    "ApproverHandle",
+    "EmulatorGateway",
+    "ailink_gateway",
+    "ailink_gateway_url",
+    "scrub_text",
+    "vcr_config",
+]
+
+UPSTREAMS = {"payments": "http://payments.mock", "llm": "http://llm.mock"}
+SECRET_HEADERS = ("authorization", "x-admin-key", "x-real-authorization", "x-upstream-authorization", "x-api-key")
+VOLATILE_HEADERS = ("idempotency-key", "x-ailink-idempotency-key", "x-idempotency-key", "traceparent",
+                    "tracestate", "x-request-id")
+_SECRET_PATTERNS = [
+    (re.compile(r"ailink_v1_[A-Za-z0-9_\-]+"), "ailink_v1_REDACTED"),
+    (re.compile(r"tf_v1_[A-Za-z0-9_\-]+"), "tf_v1_REDACTED"),
+    (re.compile(r"ailink_admin_[A-Za-z0-9_\-]+"), "ailink_admin_REDACTED"),
+    (re.compile(r"sk-[A-Za-z0-9_\-]{6,}"), "sk-REDACTED"),
+]
+
+
+class ApproverHandle:
+    """A background thread deciding the next ``count`` pending approvals."""
+
+    def __init__(self, gateway: EmulatorGateway, count: int, decision: str, timeout: float,
+                 reason: str | None) -> None:
+        self.decided: list[str] = []
+        self.error: BaseException | None = None
+        self._gateway = gateway
+        self._count = count
+        self._decision = decision
+        self._timeout = timeout
+        self._reason = reason
+        self._thread = threading.Thread(target=self._run, name="ailink-approver", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self._timeout
+        try:
+            while len(self.decided) < self._count and time.monotonic() < deadline:
+                for approval in self._gateway.pending_approvals():
+                    if approval["id"] in self.decided or len(self.decided) >= self._count:
+                        continue
+                    self._gateway.decide(approval["id"], self._decision, self._reason)
+                    self.decided.append(approval["id"])
+                time.sleep(0.02)
+        except BaseException as exc:  # reported by join()
+            self.error = exc
+
+    def join(self, timeout: float | None = None) -> list[str]:
+        """Wait for the approver; returns the decided ids. Raises if it failed or decided too few."""
+        self._thread.join(self._timeout + 5 if timeout is None else timeout)
+        if self.error is not None:
+            raise self.error
+        if len(self.decided) < self._count:
+            raise TimeoutError(f"approver decided {len(self.decided)} of {self._count} approvals in time")
+        return list(self.decided)
+
+
+class EmulatorGateway:
+    """A running local emulator plus helpers built on its management API (plain httpx)."""
+
+    def __init__(self, running: RunningEmulator) -> None:
+        self.running = running
+        self.url: str = running.url
+        self.admin_key: str = running.admin_key
+        self._http = httpx.Client(base_url=self.url, headers={"X-Admin-Key": self.admin_key}, timeout=30.0)
+        self._admin: AdminClient | None = None
+
+    def __repr__(self) -> str:
+        return f"EmulatorGateway(url={self.url!r})"
+
+    @property
+    def admin(self) -> AdminClient:
+        """An ``ailink`` admin client for this gateway (built on first use)."""
+        if self._admin is None:
+            from ailink import AIlinkClient
+
+            self._admin = AIlinkClient.admin(admin_key=self.admin_key, gateway_url=self.url)
+        return self._admin
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise AssertionError(f"{method} {path} → {response.status_code}: {response.text[:500]}")
+        return response.json() if response.content else None
+
+    # ------------------------------------------------------------------ setup helpers
+    def create_policy(self, policy: dict[str, Any]) -> str:
+        return str(self._call("POST", "/api/v1/policies", json=policy)["id"])
+
+    def create_credential(self, secret: str, *, name: str = "test-credential", injection_mode: str = "bearer",
+                          injection_header: str | None = None) -> str:
+        body: dict[str, Any] = {"name": name, "provider": "custom", "secret": secret,
+                                "injection_mode": injection_mode}
+        if injection_header is not None:
+            body["injection_header"] = injection_header
+        return str(self._call("POST", "/api/v1/credentials", json=body)["id"])
+
+    def create_token(self, *, name: str = "test", upstream: str = "payments",
+                     policies: list[dict[str, Any]] | None = None, credential_secret: str | None = None) -> str:
+        """Create the policies, then a token using them; returns the ``ailink_v1_...`` token.
+
+        ``upstream`` is ``"payments"``, ``"llm"`` (the built-in mocks) or any URL.
+        """
+        policy_ids = [self.create_policy(p) for p in policies or []]
+        body: dict[str, Any] = {"name": name, "upstream_url": UPSTREAMS.get(upstream, upstream),
+                                "policy_ids": policy_ids}
+        if credential_secret is not None:
+            body["credential_id"] = self.create_credential(credential_secret)
+        return str(self._call("POST", "/api/v1/tokens", json=body)["token_id"])
+
+    def create_service(self, name: str, base_url: str, *, credential_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "base_url": UPSTREAMS.get(base_url, base_url)}
+        if credential_id is not None:
+            body["credential_id"] = credential_id
+        result: dict[str, Any] = self._call("POST", "/api/v1/services", json=body)
+        return result
+
+    # ------------------------------------------------------------------ mocks
+    def script_llm(self, token: str, responses: list[dict[str, Any]]) -> None:
+        """Queue mock-LLM answers for ``token``: ``{"content": ...}`` or ``{"tool_calls": [...]}``."""
+        self._call("POST", "/api/v1/emulator/llm/script", json={"token_id": token, "responses": responses})
+
+    def payments_stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = self._call("GET", "/api/v1/emulator/payments/stats")
+        return stats
+
+    def reset_stats(self) -> None:
+        self._call("POST", "/api/v1/emulator/reset-stats")
+
+    # ------------------------------------------------------------------ approvals, audit, sessions
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._call("GET", "/api/v1/approvals", params={"status": "pending"})
+        return rows
+
+    def decide(self, approval_id: str, decision: str, reason: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"decision": decision}
+        if reason is not None:
+            body["reason"] = reason
+        result: dict[str, Any] = self._call("POST", f"/api/v1/approvals/{approval_id}/decision", json=body)
+        return result
+
+    def approve_when_pending(self, count: int = 1, decision: str = "approved", timeout: float = 10,
+                             reason: str | None = None) -> ApproverHandle:
+        """Start a thread that decides the next ``count`` pending approvals; ``.join()`` it."""
+        return ApproverHandle(self, count, decision, timeout, reason)
+
+    def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._call("GET", "/api/v1/audit", params={"limit": 200, **filters})
+        return rows
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/api/v1/sessions/{session_id}")
+        return result
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+        self._http.close()
+
+    def __enter__(self) -> EmulatorGateway:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def start_gateway(**options: Any) -> tuple[EmulatorGateway, Callable[[], None]]:
+    """Start an emulator (options go to ``run_in_thread``); returns it and a stop function."""
+    from ailink.emulator import run_in_thread
+
+    running = run_in_thread(**options)
+    gateway = EmulatorGateway(running)
+
+    def stop() -> None:
+        gateway.close()
+        running.stop()
+
+    return gateway, stop
+
+
+@pytest.fixture
+def ailink_gateway() -> Iterator[EmulatorGateway]:
+    """A fresh emulator (empty in-memory database) on a free loopback port."""
+    gateway, stop = start_gateway()
+    try:
+        yield gateway
+    finally:
+        stop()
+
+
+@pytest.fixture
+def ailink_gateway_url(ailink_gateway: EmulatorGateway) -> str:
+    return ailink_gateway.url
+
+
+# ---------------------------------------------------------------------- vcrpy
+
+
+def scrub_text(text: str) -> str:
+    """Replace every AIlink token, admin key and ``sk-...`` key in ``text``."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scrub_bytes(body: Any) -> Any:
+    if isinstance(body, bytes):
+        try:
+            return scrub_text(body.decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError:
+            return body
+    if isinstance(body, str):
+        return scrub_text(body)
+    return body
+
+
+def _scrub_request(request: Any) -> Any:
+    request = copy.deepcopy(request)
+    for name in list(request.headers):
+        if name.lower() in SECRET_HEADERS:
+            request.headers[name] = "REDACTED"
+        else:
+            request.headers[name] = scrub_text(str(request.headers[name]))
+    request.body = _scrub_bytes(request.body)
+    request.uri = scrub_text(request.uri)
+    return request
+
+
+def _scrub_response(response: Any) -> Any:
+    response = copy.deepcopy(response)
+    headers = response.get("headers") or {}
+    for name in list(headers):
+        values = headers[name]
+        if name.lower() in SECRET_HEADERS:
+            headers[name] = ["REDACTED"] if isinstance(values, list) else "REDACTED"
+        elif isinstance(values, list):
+            headers[name] = [scrub_text(str(v)) for v in values]
+        else:
+            headers[name] = scrub_text(str(values))
+    body = response.get("body")
+    if isinstance(body, dict) and "string" in body:
+        body["string"] = _scrub_bytes(body["string"])
+    return response
+
+
+def vcr_config() -> dict[str, Any]:
+    """Keyword arguments for ``vcr.VCR`` (or return it from pytest-recording's ``vcr_config`` fixture).
+
+    Token/key headers are replaced, ``ailink_v1_...``/``sk-...``/admin keys are scrubbed from bodies
+    and headers (the scrubbing also applies to live requests before matching, so recorded and live
+    requests compare equal); matching uses method, path, query and body, so volatile headers
+    (idempotency keys, ``traceparent``, ``x-request-id``) never break a replay.
+    """
+    return {
+        "filter_headers": [(name, "REDACTED") for name in SECRET_HEADERS],
+        "before_record_request": _scrub_request,
+        "before_record_response": _scrub_response,
+        "match_on": ["method", "path", "query", "body"],
+        "decode_compressed_response": True,
+    }
