@@ -199,15 +199,20 @@ class EmulatorGateway:
 
 
 def start_gateway(**options: Any) -> tuple[EmulatorGateway, Callable[[], None]]:
-    """Start an emulator (options go to ``run_in_thread``); returns it and a stop function."""
+    """Start an emulator (options go to ``run_in_thread``); returns it and a stop function.
+
+    With an in-memory database the stop function does not wait for the server thread to finish
+    (nothing outlives it); with a file database it does, so the file can be reopened at once.
+    """
     from ailink.emulator import run_in_thread
 
     running = run_in_thread(**options)
     gateway = EmulatorGateway(running)
+    wait = options.get("db_path", ":memory:") != ":memory:"
 
     def stop() -> None:
         gateway.close()
-        running.stop()
+        running.stop(wait=wait)
 
     return gateway, stop
 

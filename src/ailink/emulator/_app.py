@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route

@@ -39,9 +39,11 @@ class RunningEmulator:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, *, wait: bool = True) -> None:
+        """Ask the server to exit; with ``wait`` (default) join its thread (the database is closed then)."""
         self._server.should_exit = True
-        self._thread.join(timeout)
+        if wait:
+            self._thread.join(timeout)
 
     def __enter__(self) -> RunningEmulator:
         return self
