@@ -80,7 +80,69 @@ _EXPORTS: dict[str, str] = {
     "ValidationError": "ailink._errors",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "AIlinkClient",
+    "AIlinkError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "AdminClient",
+    "ApprovalDecision",
+    "ApprovalPendingError",
+    "ApprovalRejectedError",
+    "ApprovalRequest",
+    "ApprovalResult",
+    "ApprovalStatus",
+    "ApprovalTimeoutError",
+    "AsyncAdminClient",
+    "AsyncClient",
+    "AsyncHealthPoller",
+    "AuditLog",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "CallContext",
+    "CircuitOpenError",
+    "ClientConfig",
+    "ContentBlockedError",
+    "Credential",
+    "GatewayError",
+    "GatewayTool",
+    "HealthPoller",
+    "IdempotencyConflictError",
+    "IdempotencyKeyReusedError",
+    "InvalidToolArgumentsError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "PendingApproval",
+    "PermissionDeniedError",
+    "Policy",
+    "PolicyDeniedError",
+    "RateLimitError",
+    "RetryConfig",
+    "Service",
+    "Session",
+    "SessionRequest",
+    "SpendCapExceededError",
+    "Token",
+    "TokenCreated",
+    "ToolAction",
+    "ToolOutcome",
+    "ToolResult",
+    "TraceContext",
+    "TracingTransport",
+    "UpstreamError",
+    "ValidationError",
+    "__version__",
+    "async_http_client",
+    "canonical_json",
+    "current_trace",
+    "derive_idempotency_key",
+    "gateway_tool",
+    "http_client",
+    "new_span_id",
+    "span_id_from",
+    "span_path_properties",
+    "trace",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -97,9 +159,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ailink._approval import ApprovalResult, ApprovalStatus, PendingApproval
-    from ailink._client import AIlinkClient, AsyncClient
-    from ailink._config import ClientConfig
+    from ailink._approval import (
+        ApprovalResult,
+        ApprovalStatus,
+        PendingApproval,
+    )
+    from ailink._client import (
+        AIlinkClient,
+        AsyncClient,
+    )
+    from ailink._config import (
+        ClientConfig,
+    )
     from ailink._errors import (
         AIlinkError,
         APIConnectionError,
@@ -124,8 +195,14 @@ if TYPE_CHECKING:
         UpstreamError,
         ValidationError,
     )
-    from ailink._health import AsyncHealthPoller, HealthPoller
-    from ailink._idempotency import canonical_json, derive_idempotency_key
+    from ailink._health import (
+        AsyncHealthPoller,
+        HealthPoller,
+    )
+    from ailink._idempotency import (
+        canonical_json,
+        derive_idempotency_key,
+    )
     from ailink._models import (
         ApprovalDecision,
         ApprovalRequest,
@@ -138,8 +215,31 @@ if TYPE_CHECKING:
         Token,
         TokenCreated,
     )
-    from ailink._resources import AdminClient, AsyncAdminClient
-    from ailink._retry import RetryConfig
-    from ailink._tools import CallContext, GatewayTool, ToolAction, ToolOutcome, ToolResult, gateway_tool
-    from ailink._tracing import TraceContext, current_trace, new_span_id, span_id_from, span_path_properties, trace
-    from ailink._transport import TracingTransport, async_http_client, http_client
+    from ailink._resources import (
+        AdminClient,
+        AsyncAdminClient,
+    )
+    from ailink._retry import (
+        RetryConfig,
+    )
+    from ailink._tools import (
+        CallContext,
+        GatewayTool,
+        ToolAction,
+        ToolOutcome,
+        ToolResult,
+        gateway_tool,
+    )
+    from ailink._tracing import (
+        TraceContext,
+        current_trace,
+        new_span_id,
+        span_id_from,
+        span_path_properties,
+        trace,
+    )
+    from ailink._transport import (
+        TracingTransport,
+        async_http_client,
+        http_client,
+    )

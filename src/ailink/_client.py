@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
@@ -48,6 +48,10 @@ def normalize_messages(messages: str | Mapping[str, Any] | Sequence[Any]) -> lis
     if isinstance(messages, Mapping):
         return [dict(messages)]
     return [{"role": "user", "content": m} if isinstance(m, str) else dict(m) for m in messages]
+
+
+def _messages(messages: str | Mapping[str, Any] | Sequence[Any]) -> Any:
+    return normalize_messages(messages)
 
 
 def _import_openai() -> Any:
@@ -346,7 +350,7 @@ class AIlinkClient(_ClientBase):
     def chat(self, model: str, messages: str | Mapping[str, Any] | Sequence[Any], **kwargs: Any) -> Any:
         """A chat completion through the gateway (openai SDK); ``messages`` may be a string."""
         return self._cached_openai().chat.completions.create(
-            model=model, messages=normalize_messages(messages), **kwargs
+            model=model, messages=_messages(messages), **kwargs
         )
 
     def chat_stream(
@@ -354,14 +358,14 @@ class AIlinkClient(_ClientBase):
     ) -> Iterator[Any]:
         """Stream chat completion chunks (the last one carries usage)."""
         kwargs.setdefault("stream_options", {"include_usage": True})
-        stream = self._cached_openai().chat.completions.create(
-            model=model, messages=normalize_messages(messages), stream=True, **kwargs
+        stream: Any = self._cached_openai().chat.completions.create(
+            model=model, messages=_messages(messages), stream=True, **kwargs
         )
         with stream:
             yield from stream
 
     def embeddings(self, model: str, input: str | Sequence[str], **kwargs: Any) -> Any:
-        return self._cached_openai().embeddings.create(model=model, input=input, **kwargs)
+        return self._cached_openai().embeddings.create(model=model, input=cast(Any, input), **kwargs)
 
     def models(self) -> list[Any]:
         return list(self._cached_openai().models.list())
@@ -473,22 +477,22 @@ class AsyncClient(_ClientBase):
 
     async def chat(self, model: str, messages: str | Mapping[str, Any] | Sequence[Any], **kwargs: Any) -> Any:
         return await self._cached_openai().chat.completions.create(
-            model=model, messages=normalize_messages(messages), **kwargs
+            model=model, messages=_messages(messages), **kwargs
         )
 
     async def chat_stream(
         self, model: str, messages: str | Mapping[str, Any] | Sequence[Any], **kwargs: Any
     ) -> AsyncIterator[Any]:
         kwargs.setdefault("stream_options", {"include_usage": True})
-        stream = await self._cached_openai().chat.completions.create(
-            model=model, messages=normalize_messages(messages), stream=True, **kwargs
+        stream: Any = await self._cached_openai().chat.completions.create(
+            model=model, messages=_messages(messages), stream=True, **kwargs
         )
         async with stream:
             async for chunk in stream:
                 yield chunk
 
     async def embeddings(self, model: str, input: str | Sequence[str], **kwargs: Any) -> Any:
-        return await self._cached_openai().embeddings.create(model=model, input=input, **kwargs)
+        return await self._cached_openai().embeddings.create(model=model, input=cast(Any, input), **kwargs)
 
     async def models(self) -> list[Any]:
         return [m async for m in self._cached_openai().models.list()]
@@ -519,7 +523,7 @@ class FallbackChat:
         outage = (module.APIConnectionError, module.InternalServerError)
         try:
             self.used_fallback = False
-            return self.primary.chat.completions.create(model=model, messages=normalize_messages(messages), **kwargs)
+            return self.primary.chat.completions.create(model=model, messages=_messages(messages), **kwargs)
         except outage:
             self.used_fallback = True
-            return self.fallback.chat.completions.create(model=model, messages=normalize_messages(messages), **kwargs)
+            return self.fallback.chat.completions.create(model=model, messages=_messages(messages), **kwargs)

@@ -288,9 +288,8 @@ def _error_body(response: httpx.Response) -> dict[str, Any] | None:
         data = json.loads(response.content or b"null")
     except (ValueError, UnicodeDecodeError):
         return None
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        return data["error"]
-    return None
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, dict) else None
 
 
 def is_gateway_error(response: httpx.Response) -> bool:

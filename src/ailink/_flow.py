@@ -43,7 +43,7 @@ class Notify:
     payload: Any
 
 
-Step = Union[Send, Sleep, Notify]
+Step = Union[Send, Sleep, Notify]  # noqa: UP007 - a runtime alias must work on Python 3.10
 Flow = Generator[Step, Any, T]
 
 

@@ -125,7 +125,8 @@ def credential_delete(credential_id: str) -> Call[Any]:
 def policy_create(name: str, rules: list[dict[str, Any]], *, mode: str = "enforce", phase: str = "pre",
                   **extra: Any) -> Call[Created]:
     """Create a policy (``rules`` as in protocol §8)."""
-    return Call("POST", "/api/v1/policies", _one(Created), json=_body(name=name, rules=rules, mode=mode, phase=phase, **extra))
+    body = _body(name=name, rules=rules, mode=mode, phase=phase, **extra)
+    return Call("POST", "/api/v1/policies", _one(Created), json=body)
 
 
 def policy_list() -> Call[list[Policy]]:
@@ -239,7 +240,7 @@ class _Resource:
 
 
 def _sync(spec: Callable[P, Call[T]]) -> Callable[Concatenate[_Resource, P], T]:
-    def method(self: _Resource, *args: P.args, **kwargs: P.kwargs) -> T:
+    def method(self: _Resource, /, *args: P.args, **kwargs: P.kwargs) -> T:
         result: T = self._client._execute(spec(*args, **kwargs))
         return result
 
@@ -249,7 +250,7 @@ def _sync(spec: Callable[P, Call[T]]) -> Callable[Concatenate[_Resource, P], T]:
 
 
 def _async(spec: Callable[P, Call[T]]) -> Callable[Concatenate[_Resource, P], Any]:
-    async def method(self: _Resource, *args: P.args, **kwargs: P.kwargs) -> T:
+    async def method(self: _Resource, /, *args: P.args, **kwargs: P.kwargs) -> T:
         result: T = await self._client._aexecute(spec(*args, **kwargs))
         return result
 

@@ -405,7 +405,10 @@ def _error_result(action: ToolAction, call: ParsedCall, key: str | None, error: 
     body = _body_of(error.response) if error.response is not None else None
     return ToolResult(
         ToolOutcome.ERROR,
-        truncate(f"{what} failed with HTTP {error.status_code}: {_text_of(body) or error.message}", action.max_response_chars),
+        truncate(
+            f"{what} failed with HTTP {error.status_code}: {_text_of(body) or error.message}",
+            action.max_response_chars,
+        ),
         body=body,
         reason=error.message,
         **common,
@@ -537,7 +540,13 @@ class GatewayTool:
 
     def _flow(self, call: ParsedCall, key: str | None, wait: bool, on_pending: OnPending | None) -> Flow[ToolResult]:
         return tool_flow(
-            self.config, self.action, call, key, wait=wait, approval_timeout=self.approval_timeout, on_pending=on_pending
+            self.config,
+            self.action,
+            call,
+            key,
+            wait=wait,
+            approval_timeout=self.approval_timeout,
+            on_pending=on_pending,
         )
 
     def run(

@@ -1,0 +1,70 @@
+"""Rebuild an agent run's step tree from a session's requests (pure; rendered by the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ailink._models import Session, SessionRequest
+from ailink._tracing import SPAN_PATH_PROPERTY
+
+
+@dataclass
+class SpanNode:
+    """One span of the run: its label, child spans and the HTTP requests made directly under it."""
+
+    span_id: str
+    label: str
+    children: list[SpanNode] = field(default_factory=list)
+    requests: list[SessionRequest] = field(default_factory=list)
+
+    def walk(self) -> list[SpanNode]:
+        nodes = [self]
+        for child in self.children:
+            nodes.extend(child.walk())
+        return nodes
+
+
+def _span_path(request: SessionRequest) -> list[tuple[str, str]]:
+    props: dict[str, Any] = request.properties or {}
+    raw = props.get(SPAN_PATH_PROPERTY)
+    path: list[tuple[str, str]] = []
+    if isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, (list, tuple)) and len(item) == 2:
+                path.append((str(item[0]), str(item[1])))
+    if request.parent_span_id and (not path or path[-1][0] != request.parent_span_id):
+        label = props.get("tool") or request.tool_name or "span"
+        path.append((request.parent_span_id, f"tool:{label}" if request.tool_name else str(label)))
+    return path
+
+
+def build_span_tree(session: Session) -> SpanNode:
+    """The session as a tree: spans from each request's ``span_path`` / ``parent_span_id``."""
+    root = SpanNode(span_id="", label=f"session {session.session_id}")
+    nodes: dict[str, SpanNode] = {}
+    ordered = sorted(session.requests, key=lambda r: (r.created_at or "", r.id))
+    for request in ordered:
+        parent = root
+        for span_id, label in _span_path(request):
+            node = nodes.get(span_id)
+            if node is None:
+                node = SpanNode(span_id=span_id, label=label)
+                nodes[span_id] = node
+                parent.children.append(node)
+            parent = node
+        parent.requests.append(request)
+    return root
+
+
+def describe_request(request: SessionRequest) -> str:
+    """One line for a request: method, path, status, policy outcome, approval wait, latency."""
+    parts = [f"{request.method or '?'} {request.path or '?'}", f"→ {request.status_code}"]
+    if request.policy_result:
+        parts.append(f"policy: {request.policy_result}")
+    if request.approval_id:
+        waited = f", waited {request.approval_wait_ms / 1000:.1f} s" if request.approval_wait_ms else ""
+        parts.append(f"approval {request.approval_id}{waited}")
+    if request.latency_ms is not None:
+        parts.append(f"{request.latency_ms:.0f} ms")
+    return " · ".join(parts)
