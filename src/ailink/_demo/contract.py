@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 
 #: The three actions every scenario's agent takes, in this order.
-CUSTOMER_LOOKUP = {"method": "GET", "path": "/v1/customers/cus_demo_42"}
+CUSTOMER_LOOKUP = {"method": "GET", "path": "/v1/customers/cus_001"}
 LARGE_CHARGE = {
     "method": "POST",
     "path": "/v1/charges",
-    "body": {"amount": 250000, "currency": "usd", "customer": "cus_demo_42", "description": "Annual plan"},
+    "body": {"amount": 250000, "currency": "usd", "customer": "cus_001", "description": "Annual plan"},
 }
 BLOCKED_REFUND = {"method": "POST", "path": "/v1/refunds", "body": {"charge": "ch_demo_1", "amount": 1200}}
 DEMO_ACTIONS = (CUSTOMER_LOOKUP, LARGE_CHARGE, BLOCKED_REFUND)
