@@ -1,0 +1,106 @@
+"""The one-liners. This module does not import crewai at import time: each function does when called."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from ailink import AIlinkClient, AsyncClient, gateway_tool
+
+if TYPE_CHECKING:
+    from crewai import LLM
+
+    from crewai_ailink._tool import AIlinkTool
+
+__all__ = ["ailink_session", "crewai_llm", "crewai_tool"]
+
+
+def crewai_tool(
+    *,
+    token: str | None = None,
+    name: str,
+    description: str,
+    methods: Sequence[str] = ("GET",),
+    gateway_url: str | None = None,
+    agent_name: str | None = None,
+    base_path: str = "/",
+    allowed_paths: Sequence[str] | None = None,
+    approval_timeout: float | None = None,
+    client: AIlinkClient | AsyncClient | None = None,
+    on_approval: Literal["wait"] = "wait",
+    **client_options: Any,
+) -> AIlinkTool:
+    """A CrewAI tool calling the API behind ``token`` through the AIlink gateway.
+
+    The model fills in ``method`` (one of ``methods``), ``path`` (under ``base_path``, optionally
+    restricted to ``allowed_paths`` globs), ``query`` and ``body``. A call that needs human
+    approval blocks until a reviewer decides or ``approval_timeout`` seconds pass, emitting
+    :class:`AIlinkApprovalPendingEvent` / :class:`AIlinkApprovalResolvedEvent` on
+    ``crewai_event_bus``. CrewAI has no pause/resume for a tool, so ``on_approval`` accepts only
+    ``"wait"``. ``client_options`` go to :class:`ailink.AIlinkClient` (``timeout``, ``retries``,
+    ``approval_mode``, ``max_response_chars``, ...).
+    """
+    if on_approval != "wait":
+        raise ValueError("CrewAI tools can only wait for approvals: on_approval must be 'wait'")
+    from crewai_ailink._tool import AIlinkTool
+
+    gateway = gateway_tool(
+        name=name,
+        description=description,
+        token=token,
+        methods=methods,
+        gateway_url=gateway_url,
+        agent_name=agent_name,
+        base_path=base_path,
+        allowed_paths=allowed_paths,
+        approval_timeout=approval_timeout,
+        client=client,
+        **client_options,
+    )
+    return AIlinkTool(gateway=gateway)
+
+
+def crewai_llm(
+    *,
+    model: str,
+    token: str | None = None,
+    gateway_url: str | None = None,
+    agent_name: str | None = None,
+    approval_timeout: float | None = None,
+    **kwargs: Any,
+) -> LLM:
+    """A ``crewai.LLM`` (native OpenAI provider) that talks to ``{gateway}/v1`` with ``token``.
+
+    Every request carries the session headers of the running kickoff (session = the CrewAI
+    execution id, the task as parent span) through a CrewAI transport interceptor; retries
+    are off (``max_retries=0``) and the read timeout exceeds the approval timeout, so a
+    gateway that holds a request for a human decision is not cut off or re-sent. ``kwargs``
+    go to ``crewai.LLM`` (``temperature``, ``stream``, ...).
+    """
+    from crewai_ailink._llm import build_llm
+
+    options: dict[str, Any] = {"agent_name": agent_name}
+    if approval_timeout is not None:
+        options["approval_timeout"] = approval_timeout
+    with AIlinkClient(token, gateway_url, **options) as client:
+        config = client.config
+    return build_llm(model, config, kwargs)
+
+
+@contextlib.contextmanager
+def ailink_session(session_id: str | None = None) -> Iterator[str]:
+    """Pin the session id of the kickoffs inside the block (a new random one when omitted).
+
+    CrewAI adopts an execution id set before ``kickoff()``; every tool call and every
+    :func:`crewai_llm` call of the kickoff then sends it as ``X-Session-Id``. Yields the id.
+    """
+    from crewai.execution import clear_execution_uuid, set_execution_uuid
+
+    sid = session_id or f"crew_{uuid.uuid4().hex}"
+    token = set_execution_uuid(sid)
+    try:
+        yield sid
+    finally:
+        clear_execution_uuid(token)
