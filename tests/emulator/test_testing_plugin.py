@@ -1,0 +1,145 @@
+"""The ``ailink.testing`` plugin: fixtures, helpers and the secret-scrubbing vcr config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ailink.emulator import create_app, run_in_thread
+from ailink.testing import EmulatorGateway, scrub_text, vcr_config
+
+from .conftest import bearer, client
+
+
+def test_fixture_gives_a_fresh_gateway(ailink_gateway: EmulatorGateway, ailink_gateway_url: str) -> None:
+    assert ailink_gateway_url == ailink_gateway.url and ailink_gateway.url.startswith("http://127.0.0.1:")
+    assert ailink_gateway.pending_approvals() == []
+    assert ailink_gateway.payments_stats()["total_executions"] == 0
+    assert "admin_key" not in repr(ailink_gateway) and ailink_gateway.admin_key not in repr(ailink_gateway)
+
+
+def test_admin_property_is_the_core_admin_client(ailink_gateway: EmulatorGateway) -> None:
+    admin = ailink_gateway.admin
+    assert admin is ailink_gateway.admin
+    assert ailink_gateway.admin_key not in repr(admin)
+
+
+def test_approve_when_pending_reports_failures(ailink_gateway: EmulatorGateway) -> None:
+    handle = ailink_gateway.approve_when_pending(1, timeout=0.2)
+    with pytest.raises(TimeoutError):
+        handle.join()
+
+
+def test_reset_stats(ailink_gateway: EmulatorGateway) -> None:
+    token = ailink_gateway.create_token()
+    with client(ailink_gateway) as c:
+        c.post("/v1/charges", json={"amount": 5}, headers=bearer(token, **{"Idempotency-Key": "x"}))
+    assert ailink_gateway.payments_stats()["charges"] == 1
+    ailink_gateway.reset_stats()
+    assert ailink_gateway.payments_stats() == {"total_executions": 0, "charges": 0, "refunds": 0,
+                                               "by_idempotency_key": {}}
+
+
+def test_demo_seed_is_created_once_per_database(tmp_path: Path) -> None:
+    db = str(tmp_path / "demo.db")
+    with run_in_thread(db_path=db, seed="demo") as emu:
+        seed = emu.seed
+        assert seed is not None and seed.payments_token not in repr(seed)
+        with httpx.Client(base_url=emu.url) as c:
+            pay = bearer(seed.payments_token)
+            assert c.get("/v1/customers", headers=pay).status_code == 200
+            refund = c.post("/v1/refunds", json={"charge": "ch_1"}, headers=pay)
+            assert refund.status_code == 403 and refund.json()["error"]["details"]["policy"] == "block-refunds"
+            big = c.post("/v1/charges", json={"amount": 1500}, headers={**pay, "Prefer": "respond-async"})
+            assert big.status_code == 202 and big.json()["policy"] == "charges-over-1000"
+            assert c.post("/v1/charges", json={"amount": 999}, headers=pay).status_code == 200
+            llm = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hey"}]},
+                         headers=bearer(seed.llm_token))
+            assert llm.json()["choices"][0]["message"]["content"] == "Echo: hey"
+    again = create_app(db, seed="demo").state.demo_seed
+    assert again.payments_token == seed.payments_token and again.llm_token == seed.llm_token
+
+
+def test_scrub_text() -> None:
+    text = ('{"token_id": "ailink_v1_ab12cd34_tok_0123456789abcdef", "key": "sk-proj-AbC123xyz789",'
+            ' "admin": "ailink_admin_Zx9-_yy"}')
+    scrubbed = scrub_text(text)
+    assert "0123456789abcdef" not in scrubbed and "AbC123xyz789" not in scrubbed and "Zx9" not in scrubbed
+    assert "ailink_v1_REDACTED" in scrubbed and "sk-REDACTED" in scrubbed
+
+
+def test_vcr_cassette_has_no_secret_and_replays(ailink_gateway: EmulatorGateway, tmp_path: Path) -> None:
+    vcr = pytest.importorskip("vcr")
+    token = ailink_gateway.create_token(credential_secret="sk-cassette-secret-abcdef")
+    cassette = tmp_path / "exchange.yaml"
+    recorder = vcr.VCR(**vcr_config(), record_mode="once")
+
+    def exchange() -> list[httpx.Response]:
+        with httpx.Client(base_url=ailink_gateway.url) as c:
+            return [
+                c.post("/v1/charges", json={"amount": 42, "note": "sk-in-body-secret-123456"},
+                       headers=bearer(token, **{"Idempotency-Key": str(uuid.uuid4()),
+                                                "traceparent": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
+                                                "X-Real-Authorization": "Bearer sk-byok-secret-999999"})),
+                c.post("/api/v1/tokens", json={"name": "t", "upstream_url": "http://payments.mock"},
+                       headers={"X-Admin-Key": ailink_gateway.admin_key}),
+            ]
+
+    with recorder.use_cassette(str(cassette)):
+        recorded = exchange()
+    text = cassette.read_text()
+    new_token = recorded[1].json()["token_id"]
+    for secret in (token, new_token, ailink_gateway.admin_key, "sk-cassette-secret-abcdef",
+                   "sk-in-body-secret-123456", "sk-byok-secret-999999"):
+        assert secret not in text
+    assert "REDACTED" in text
+    # replay: new idempotency key and traceparent values still match the recorded requests
+    stats_before = ailink_gateway.payments_stats()["total_executions"]
+    with recorder.use_cassette(str(cassette), record_mode="none") as cass:
+        replayed = exchange()
+        assert cass.play_count == 2
+    assert replayed[0].json()["amount"] == 42
+    assert ailink_gateway.payments_stats()["total_executions"] == stats_before  # nothing reached the gateway
+
+
+def test_ailink_dev_command(tmp_path: Path) -> None:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    code = "import sys; from ailink.emulator import main_dev; sys.exit(main_dev(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "--port", str(port), "--seed", "demo"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "AILINK_ADMIN_KEY": ""})
+    try:
+        deadline = time.monotonic() + 20
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            try:
+                ok = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert ok, "ailink dev did not start"
+        key_file = tmp_path / ".ailink" / "admin_key"
+        assert (key_file.stat().st_mode & 0o777) == 0o600
+        key = key_file.read_text().strip()
+        assert (tmp_path / ".ailink" / "emulator.db").exists()
+        resp = httpx.get(f"http://127.0.0.1:{port}/api/v1/approvals", headers={"X-Admin-Key": key})
+        assert resp.status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert f"http://127.0.0.1:{port}" in out
+    assert str(Path(".ailink") / "admin_key") in out
+    assert key not in out
+    token_line = next(line for line in out.splitlines() if "demo payments token" in line)
+    assert "ailink_v1_" in token_line
