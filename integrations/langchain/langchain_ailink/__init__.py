@@ -1,0 +1,48 @@
+"""LangChain / LangGraph integration of the AIlink gateway.
+
+``langchain_tool`` / :class:`AIlinkTool`: a gateway-proxied API as a LangChain tool (approvals
+wait in the tool or pause a LangGraph graph with ``interrupt()``); :class:`AIlinkCallbackHandler`:
+one session and a span tree per run; :class:`ChatAIlink` (extra ``openai``): ``ChatOpenAI``
+pointed at the gateway, carrying the session headers of the current run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from langchain_ailink._context import SESSION_METADATA_KEY, USER_METADATA_KEY
+from langchain_ailink.callbacks import AIlinkCallbackHandler
+from langchain_ailink.tools import (
+    APPROVAL_PENDING_EVENT,
+    APPROVAL_RESOLVED_EVENT,
+    AIlinkTool,
+    AIlinkToolError,
+    langchain_tool,
+)
+
+if TYPE_CHECKING:
+    from langchain_ailink.chat_models import ChatAIlink
+
+__all__ = [
+    "APPROVAL_PENDING_EVENT",
+    "APPROVAL_RESOLVED_EVENT",
+    "SESSION_METADATA_KEY",
+    "USER_METADATA_KEY",
+    "AIlinkCallbackHandler",
+    "AIlinkTool",
+    "AIlinkToolError",
+    "ChatAIlink",
+    "langchain_tool",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ChatAIlink":  # needs langchain-openai: imported on first use
+        try:
+            from langchain_ailink.chat_models import ChatAIlink
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "ChatAIlink needs langchain-openai: pip install 'langchain-ailink[openai]'"
+            ) from exc
+        return ChatAIlink
+    raise AttributeError(f"module 'langchain_ailink' has no attribute {name!r}")
