@@ -28,8 +28,10 @@ CHARGES_NEED_APPROVAL = {
         }
     ],
 }
-SHORT_APPROVAL = {**CHARGES_NEED_APPROVAL, "name": "short-approval",
-                  "rules": [{**CHARGES_NEED_APPROVAL["rules"][0], "then": {"action": "require_approval", "timeout": "1s"}}]}
+SHORT_APPROVAL = {
+    "name": "short-approval",
+    "rules": [{**CHARGES_NEED_APPROVAL["rules"][0], "then": {"action": "require_approval", "timeout": "1s"}}],
+}
 BLOCK_REFUNDS = {
     "name": "block-refunds",
     "rules": [{"when": {"field": "request.path", "op": "eq", "value": "/v1/refunds"},
@@ -260,7 +262,9 @@ async def test_openai_sdk_through_the_gateway_carries_the_session(ailink_gateway
     oai = client.openai()
     assert oai.max_retries == 0
     with ailink.trace(session_id="llm-session"):
-        completion = await oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        completion = await oai.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
         chunks = [c async for c in client.chat_stream("gpt-4o-mini", "stream me")]
     assert completion.choices[0].message.content == "scripted hello"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
