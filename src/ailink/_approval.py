@@ -215,7 +215,7 @@ def wait_for_decision(
         body = _json_object(response)
         status = body.get("status")
         if status == ApprovalStatus.PENDING.value:
-            if long_poll and wait >= 2 and clock() - sent_at < wait / 2:
+            if long_poll and clock() - sent_at < wait / 2:
                 long_poll = False  # the gateway does not hold long polls: poll with backoff instead
             if not long_poll:
                 hinted = parse_retry_after(response.headers.get("retry-after")) or retry_after or 0.0
