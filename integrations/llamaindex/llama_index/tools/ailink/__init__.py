@@ -1,0 +1,34 @@
+"""AIlink gateway tools for LlamaIndex (distribution ``llama-index-ailink``).
+
+```python
+from llama_index.tools.ailink import llamaindex_tool, ailink_session
+
+tool = llamaindex_tool(token="ailink_v1_...", name="stripe_api", description="...", methods=["GET", "POST"])
+agent = FunctionAgent(tools=[tool], llm=llm)
+with ailink_session("support-ticket-42"):
+    handler = agent.run("...")
+```
+"""
+
+from llama_index.tools.ailink._events import (
+    AIlinkApprovalPending,
+    AIlinkApprovalPendingEvent,
+    AIlinkApprovalRequired,
+    AIlinkApprovalResolvedEvent,
+    AIlinkApprovalResponse,
+)
+from llama_index.tools.ailink._session import ailink_session, current_session_id
+from llama_index.tools.ailink.base import AIlinkToolSpec, OnApproval, llamaindex_tool
+
+__all__ = [
+    "AIlinkApprovalPending",
+    "AIlinkApprovalPendingEvent",
+    "AIlinkApprovalRequired",
+    "AIlinkApprovalResolvedEvent",
+    "AIlinkApprovalResponse",
+    "AIlinkToolSpec",
+    "OnApproval",
+    "ailink_session",
+    "current_session_id",
+    "llamaindex_tool",
+]
