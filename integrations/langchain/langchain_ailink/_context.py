@@ -52,12 +52,14 @@ def resolve_scope(
     handlers: Iterable[Any] = (),
     configurable: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    parent_known: bool = True,
 ) -> RunScope:
     """The scope of run ``run_id``.
 
     Session, first match wins: metadata ``ailink_session_id`` → an open ``ailink.trace()``
     block → LangGraph ``thread_id`` → the root run id (known to an :class:`AIlinkCallbackHandler`
-    of the run, or the run itself when it has no parent) → a new id.
+    of the run, or the run itself when it has no parent) → a new id. ``parent_known=False``
+    says ``parent_run_id`` is unknown rather than absent.
     """
     metadata = metadata or {}
     configurable = configurable or {}
@@ -70,7 +72,7 @@ def resolve_scope(
         or (outer.session_id if outer is not None else None)
         or _text(thread_id)
         or (info.session_id if info is not None else None)
-        or (str(run_id) if parent_run_id is None else None)
+        or (str(run_id) if parent_run_id is None and parent_known else None)
         or str(uuid.uuid4())
     )
     span = span_id_from(run_id)

@@ -1,0 +1,215 @@
+"""``ChatAIlink``: ``ChatOpenAI`` pointed at the AIlink gateway (needs ``langchain-openai``)."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from ailink import ClientConfig, TraceContext, async_http_client, http_client
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallbackManager, CallbackManagerForLLMRun
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables.config import var_child_runnable_config
+from langchain_openai import ChatOpenAI
+from pydantic import model_validator
+
+from langchain_ailink._context import RunScope, resolve_scope
+
+__all__ = ["ChatAIlink", "current_run_trace"]
+
+_RunManager = CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun
+
+# The scope of the chat-model run whose request is being sent (set only around the SDK call).
+_llm_scope: contextvars.ContextVar[RunScope | None] = contextvars.ContextVar("langchain_ailink_llm", default=None)
+
+
+def _scope_of(run_manager: _RunManager | None, model: str | None) -> RunScope | None:
+    if run_manager is None:
+        return None
+    outer = var_child_runnable_config.get() or {}
+    return resolve_scope(
+        run_id=run_manager.run_id,
+        parent_run_id=run_manager.parent_run_id,
+        metadata=run_manager.metadata,
+        handlers=run_manager.handlers,
+        configurable=outer.get("configurable"),
+        extra={"llm": model},
+    )
+
+
+def _scope_from_config() -> RunScope | None:
+    """The scope of the innermost LangChain run of the calling code (a node, a tool, a chain)."""
+    config = var_child_runnable_config.get()
+    if not config:
+        return None
+    callbacks = config.get("callbacks")
+    if not isinstance(callbacks, BaseCallbackManager) or callbacks.parent_run_id is None:
+        return None
+    metadata = {**(config.get("metadata") or {}), **callbacks.metadata}
+    # The enclosing run's own parent is not known here; the callback handler (if any) has it.
+    return resolve_scope(
+        run_id=callbacks.parent_run_id,
+        parent_run_id=None,
+        parent_known=False,
+        metadata=metadata,
+        handlers=callbacks.handlers,
+        configurable=config.get("configurable"),
+    )
+
+
+def current_run_trace() -> TraceContext | None:
+    """The trace context of the current LangChain run (the ``context_provider`` of ChatAIlink's clients).
+
+    Inside a ``ChatAIlink`` call: its own run (session, span = the model run). Otherwise the
+    innermost run of the calling code, from LangChain's ``var_child_runnable_config``.
+    """
+    scope = _llm_scope.get() or _scope_from_config()
+    return scope.trace_context() if scope is not None else None
+
+
+@contextlib.contextmanager
+def _in_scope(scope: RunScope | None) -> Iterator[None]:
+    token = _llm_scope.set(scope)
+    try:
+        yield
+    finally:
+        _llm_scope.reset(token)
+
+
+class ChatAIlink(ChatOpenAI):
+    """A ``ChatOpenAI`` whose requests go through the AIlink gateway.
+
+    ``token`` is the AIlink token (``AILINK_API_KEY`` when omitted), ``gateway_url`` the gateway
+    (``AILINK_GATEWAY_URL``, then ``http://localhost:8443``); requests go to ``{gateway}/v1`` with
+    the session headers of the current LangChain run, added at the httpx transport. The read
+    timeout covers a request the gateway holds while a human decides, and ``max_retries``
+    defaults to 0 so an approval timeout is never re-sent as a second approval.
+    """
+
+    gateway_url: str | None = None
+    """The AIlink gateway (without ``/v1``)."""
+    agent_name: str | None = None
+    """Sent as ``X-AIlink-Agent-Name``."""
+    approval_timeout: float | None = None
+    """Seconds a request may be held for a human decision (sets the read timeout)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ailink_gateway(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        token = values.pop("token", None)
+        key_field = next((k for k in ("api_key", "openai_api_key") if values.get(k) is not None), None)
+        if token is None and key_field is None:
+            token = os.environ.get("AILINK_API_KEY")
+        if token is not None:
+            values.pop("openai_api_key", None)
+            values["api_key"] = token
+        key = values.get(key_field) if key_field else token
+        if hasattr(key, "get_secret_value"):
+            key = key.get_secret_value()
+        gateway = (values.get("gateway_url") or os.environ.get("AILINK_GATEWAY_URL") or "").rstrip("/")
+        options: dict[str, Any] = {"api_key": key, "agent_name": values.get("agent_name")}
+        if gateway:
+            options["gateway_url"] = gateway
+        if values.get("approval_timeout") is not None:
+            options["approval_timeout"] = float(values["approval_timeout"])
+        config = ClientConfig(**options)
+        values["gateway_url"] = config.gateway_url
+        if values.get("base_url") is None and values.get("openai_api_base") is None:
+            values["base_url"] = config.gateway_url + "/v1"
+        values.setdefault("max_retries", 0)
+        if values.get("http_client") is None:
+            values["http_client"] = http_client(config, context_provider=current_run_trace, hold=True)
+        if values.get("http_async_client") is None:
+            values["http_async_client"] = async_http_client(config, context_provider=current_run_trace, hold=True)
+        if values.get("timeout") is None and values.get("request_timeout") is None:
+            values["timeout"] = values["http_client"].timeout
+        return values
+
+    @property
+    def _llm_type(self) -> str:
+        return "ailink-chat"
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """``["langchain_ailink", "chat_models"]``."""
+        return ["langchain_ailink", "chat_models"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """The token is read from ``AILINK_API_KEY`` when deserialized."""
+        return {"openai_api_key": "AILINK_API_KEY"}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "ailink"
+        return params
+
+    # -- publish the run being sent, for the transport's context provider ---------------------
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with _in_scope(_scope_of(run_manager, self.model_name)):
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with _in_scope(_scope_of(run_manager, self.model_name)):
+            return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        scope = _scope_of(run_manager, self.model_name)
+        chunks = super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+        try:
+            while True:
+                with _in_scope(scope):  # only while the SDK runs: nothing leaks between chunks
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        scope = _scope_of(run_manager, self.model_name)
+        chunks = super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs)
+        try:
+            while True:
+                with _in_scope(scope):
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        return
+                yield chunk
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
