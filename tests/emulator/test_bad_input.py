@@ -55,8 +55,9 @@ def test_management_auth(ailink_gateway: EmulatorGateway) -> None:
         _assert_gateway_error(c.get("/api/v1/tokens", headers={"X-Admin-Key": "wrong"}), 401, "unauthorized")
         # a virtual token is never an admin credential
         _assert_gateway_error(c.get("/api/v1/tokens", headers=bearer(token)), 401, "unauthorized")
-        assert c.get("/api/v1/tokens", headers={"Authorization": f"Bearer {ailink_gateway.admin_key}"}).status_code == 200
-        _assert_gateway_error(c.get("/api/v1/nope", headers={"X-Admin-Key": ailink_gateway.admin_key}), 404, "not_found")
+        as_bearer = {"Authorization": f"Bearer {ailink_gateway.admin_key}"}
+        assert c.get("/api/v1/tokens", headers=as_bearer).status_code == 200
+        _assert_gateway_error(c.get("/api/v1/nope", headers=as_bearer), 404, "not_found")
 
 
 def test_malformed_json_bodies(ailink_gateway: EmulatorGateway) -> None:

@@ -470,10 +470,10 @@ class Emulator:
         if ctx.session_id:
             session = self.store.touch_session(ctx.session_id, token["ref"])
             if session["status"] != "active":
-                exc = policy_denied("SessionLifecycle", f"Session '{ctx.session_id}' is {session['status']} "
-                                                        "— cannot accept new requests")
-                finish_audit(403, policy_result="denied", deny_reason=exc.message, error_code=exc.code)
-                raise exc
+                denied = policy_denied("SessionLifecycle", f"Session '{ctx.session_id}' is {session['status']} "
+                                                           "— cannot accept new requests")
+                finish_audit(403, policy_result="denied", deny_reason=denied.message, error_code=denied.code)
+                raise denied
 
         key = ctx.idempotency_key
         fp = fingerprint(method, path, query, body)
@@ -607,9 +607,9 @@ class Emulator:
             content = await resp.aread()
         except httpx.HTTPError:
             await resp.aclose()
-            exc = GatewayError(502, "upstream_failed", "Upstream response could not be read")
-            finish_audit(502, policy_result="allowed", error_code=exc.code)
-            raise exc from None
+            failed = GatewayError(502, "upstream_failed", "Upstream response could not be read")
+            finish_audit(502, policy_result="allowed", error_code=failed.code)
+            raise failed from None
         await resp.aclose()
         stored = Stored(resp.status_code, out_headers, content)
         finalise(stored)

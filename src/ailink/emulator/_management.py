@@ -185,7 +185,8 @@ def management_routes(emu: Emulator) -> list[Route]:
                              "message": "Token created. Store it now: it is not shown again."}, status_code=201)
 
     async def list_tokens(request: Request) -> Response:
-        rows = store.list_tokens(_int_param(request, "limit", 100, 1, 1000), _int_param(request, "offset", 0, 0, 10**9))
+        rows = store.list_tokens(_int_param(request, "limit", 100, 1, 1000),
+                                 _int_param(request, "offset", 0, 0, 10**9))
         return JSONResponse([token_page(r) for r in rows])
 
     async def get_token(request: Request) -> Response:
@@ -257,7 +258,8 @@ def management_routes(emu: Emulator) -> list[Route]:
         return JSONResponse({"id": row["id"], "name": row["name"], "message": "Policy created."}, status_code=201)
 
     async def list_policies(request: Request) -> Response:
-        rows = store.list_policies(_int_param(request, "limit", 100, 1, 1000), _int_param(request, "offset", 0, 0, 10**9))
+        rows = store.list_policies(_int_param(request, "limit", 100, 1, 1000),
+                                   _int_param(request, "offset", 0, 0, 10**9))
         return JSONResponse([policy_page(r) for r in rows])
 
     async def get_policy(request: Request) -> Response:
@@ -267,7 +269,7 @@ def management_routes(emu: Emulator) -> list[Route]:
         row = need(store.get_policy(request.path_params["pid"]), "policy")
         doc = await emu.json_body(request)
         _check_policy(doc, partial=True)
-        changes = {k: doc[k] for k in ("name", "mode", "phase", "rules", "retry") if k in doc}
+        changes: dict[str, Any] = {k: doc[k] for k in ("name", "mode", "phase", "rules", "retry") if k in doc}
         store.update_policy(row["id"], changes)
         updated = need(store.get_policy(row["id"]), "policy")
         return JSONResponse({"id": updated["id"], "name": updated["name"], "message": "Policy updated."})

@@ -119,7 +119,7 @@ class PaymentsMock:
             return _error(400, "amount must be a positive integer (in cents)", "parameter_invalid_integer")
         with self._lock:
             self.charge_count += 1
-            charge = {
+            charge: dict[str, Any] = {
                 "id": f"ch_{next(self._seq):06d}", "object": "charge", "amount": amount,
                 "currency": str(params.get("currency", "usd")), "customer": params.get("customer"),
                 "description": params.get("description"), "status": "succeeded", "refunded": False,
@@ -149,7 +149,7 @@ class PaymentsMock:
             return _error(400, "Invalid JSON body")
         with self._lock:
             self.refund_count += 1
-            refund = {
+            refund: dict[str, Any] = {
                 "id": f"re_{next(self._seq):06d}", "object": "refund", "charge": params.get("charge"),
                 "amount": params.get("amount"), "status": "succeeded",
             }
