@@ -1,0 +1,176 @@
+"""``llamaindex_tool`` inside a real ``FunctionAgent`` (scripted ``MockFunctionCallingLLM``), against the emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from llama_index.core.agent.workflow import FunctionAgent, ToolCallResult
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.tools import FunctionTool
+from llama_index.tools.ailink import (
+    AIlinkApprovalPending,
+    AIlinkApprovalPendingEvent,
+    AIlinkApprovalRequired,
+    AIlinkApprovalResolvedEvent,
+    AIlinkApprovalResponse,
+    ailink_session,
+    llamaindex_tool,
+)
+
+from ailink.testing import EmulatorGateway
+
+from .conftest import CHARGE, LOOKUP, REFUND, TOOL, approval_policy, scripted_llm
+
+
+class _Recorder(BaseEventHandler):
+    events: list[BaseEvent] = []
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AIlinkTestRecorder"
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        if isinstance(event, (AIlinkApprovalPendingEvent, AIlinkApprovalResolvedEvent)):
+            self.events.append(event)
+
+
+@pytest.fixture
+def recorded() -> list[BaseEvent]:
+    recorder = _Recorder(events=[])
+    dispatcher = get_dispatcher()
+    dispatcher.add_event_handler(recorder)
+    yield recorder.events
+    dispatcher.event_handlers.remove(recorder)
+
+
+def make_tool(gateway: EmulatorGateway, token: str, **options: Any) -> FunctionTool:
+    return llamaindex_tool(
+        token=token,
+        name=TOOL,
+        description="Payments API through the AIlink gateway.",
+        methods=["GET", "POST"],
+        gateway_url=gateway.url,
+        agent_name="billing-agent",
+        **options,
+    )
+
+
+async def run_agent(agent: FunctionAgent, message: str = "go", **kwargs: Any) -> tuple[Any, list[Any]]:
+    handler = agent.run(message, **kwargs)
+    events = [ev async for ev in handler.stream_events()]
+    return await handler, events
+
+
+def tool_results(events: list[Any]) -> list[ToolCallResult]:
+    return [ev for ev in events if isinstance(ev, ToolCallResult)]
+
+
+async def test_allowed_call_reaches_upstream_with_session_headers(
+    ailink_gateway: EmulatorGateway, payments_token: str
+) -> None:
+    tool = make_tool(ailink_gateway, payments_token)
+    agent = FunctionAgent(tools=[tool], llm=scripted_llm([LOOKUP], final="found"), streaming=False)
+    with ailink_session("li-allowed") as session:
+        result, events = await run_agent(agent)
+    assert str(result) == "found"
+    [call] = tool_results(events)
+    output = call.tool_output
+    assert not output.is_error
+    assert output.content.startswith("HTTP 200 from GET /v1/customers/cus_001")
+    assert output.raw_output["status"] == "ok" and output.raw_output["body"]["id"] == "cus_001"
+    [row] = ailink_gateway.session(session)["requests"]
+    assert row["tool_name"] == TOOL and row["agent_name"] == "billing-agent"
+    assert row["parent_span_id"] and len(row["parent_span_id"]) == 16
+
+
+async def test_denied_call_is_readable_text(ailink_gateway: EmulatorGateway, payments_token: str) -> None:
+    agent = FunctionAgent(tools=[make_tool(ailink_gateway, payments_token)], llm=scripted_llm([REFUND]))
+    _, events = await run_agent(agent)
+    [call] = tool_results(events)
+    assert call.tool_output.is_error
+    assert "denied by policy 'no-refunds'" in call.tool_output.content
+    assert call.tool_output.raw_output["policy"] == "no-refunds"
+    assert ailink_gateway.payments_stats()["refunds"] == 0
+
+
+async def test_invalid_arguments_send_nothing(ailink_gateway: EmulatorGateway, payments_token: str) -> None:
+    bad = {"method": "DELETE", "path": "/v1/charges/ch_1"}
+    agent = FunctionAgent(tools=[make_tool(ailink_gateway, payments_token)], llm=scripted_llm([bad]))
+    _, events = await run_agent(agent)
+    [call] = tool_results(events)
+    assert call.tool_output.is_error and "Invalid arguments" in call.tool_output.content
+    assert call.tool_output.raw_output["status"] == "invalid_arguments"
+    assert ailink_gateway.audit() == []
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_approved_by_background_approver(
+    ailink_gateway: EmulatorGateway, payments_token: str, recorded: list[BaseEvent], streaming: bool
+) -> None:
+    agent = FunctionAgent(
+        tools=[make_tool(ailink_gateway, payments_token)], llm=scripted_llm([CHARGE]), streaming=streaming
+    )
+    approver = ailink_gateway.approve_when_pending(count=1)
+    _, events = await run_agent(agent)
+    [approval_id] = approver.join()
+    [call] = tool_results(events)
+    assert not call.tool_output.is_error and call.tool_output.content.startswith("HTTP 200 from POST /v1/charges")
+    assert call.tool_output.raw_output["approval_id"] == approval_id
+    [pending] = [ev for ev in events if isinstance(ev, AIlinkApprovalPending)]
+    assert pending.approval_id == approval_id and pending.tool_name == TOOL
+    assert [type(ev).__name__ for ev in recorded] == ["AIlinkApprovalPendingEvent", "AIlinkApprovalResolvedEvent"]
+    assert recorded[1].outcome == "ok"
+    assert ailink_gateway.payments_stats()["charges"] == 1
+
+
+async def test_rejected_is_readable_text(ailink_gateway: EmulatorGateway, payments_token: str) -> None:
+    agent = FunctionAgent(tools=[make_tool(ailink_gateway, payments_token)], llm=scripted_llm([CHARGE]))
+    approver = ailink_gateway.approve_when_pending(count=1, decision="rejected", reason="too large")
+    _, events = await run_agent(agent)
+    approver.join()
+    [call] = tool_results(events)
+    assert call.tool_output.is_error and "rejected" in call.tool_output.content
+    assert call.tool_output.raw_output["status"] == "rejected"
+    assert call.tool_output.raw_output["reason"] == "too large"
+    assert ailink_gateway.payments_stats()["charges"] == 0
+
+
+async def test_timed_out_is_readable_text(ailink_gateway: EmulatorGateway) -> None:
+    token = ailink_gateway.create_token(upstream="payments", policies=[approval_policy("1s")])
+    agent = FunctionAgent(tools=[make_tool(ailink_gateway, token, approval_timeout=5)], llm=scripted_llm([CHARGE]))
+    _, events = await run_agent(agent)
+    [call] = tool_results(events)
+    assert call.tool_output.is_error and "NOT performed" in call.tool_output.content
+    assert call.tool_output.raw_output["status"] == "timed_out"
+    assert ailink_gateway.payments_stats()["charges"] == 0
+
+
+async def test_event_mode_pauses_and_resumes_with_one_execution(
+    ailink_gateway: EmulatorGateway, payments_token: str, recorded: list[BaseEvent]
+) -> None:
+    tool = make_tool(ailink_gateway, payments_token, on_approval="event")
+    agent = FunctionAgent(tools=[tool], llm=scripted_llm([CHARGE], final="charged"))
+    with ailink_session("li-event") as session:
+        handler = agent.run("charge the customer")
+    seen: list[Any] = []
+    async for ev in handler.stream_events():
+        seen.append(ev)
+        if isinstance(ev, AIlinkApprovalRequired):
+            assert ailink_gateway.payments_stats()["charges"] == 0
+            ailink_gateway.decide(ev.approval_id, "approved")
+            handler.ctx.send_event(AIlinkApprovalResponse(approval_id=ev.approval_id))
+    result = await handler
+    assert str(result) == "charged"
+    [required] = [ev for ev in seen if isinstance(ev, AIlinkApprovalRequired)]
+    assert required.tool_name == TOOL and required.summary.get("path") == "/v1/charges"
+    [call] = tool_results(seen)
+    assert call.tool_output.content.startswith("HTTP 200 from POST /v1/charges")
+    assert call.tool_output.raw_output["approval_id"] == required.approval_id
+    stats = ailink_gateway.payments_stats()
+    assert stats["charges"] == 1 and stats["total_executions"] == 1
+    assert [type(ev).__name__ for ev in recorded] == ["AIlinkApprovalPendingEvent", "AIlinkApprovalResolvedEvent"]
+    assert len(ailink_gateway.admin.approvals.list()) == 1
+    assert {r["tool_name"] for r in ailink_gateway.session(session)["requests"]} == {TOOL}
