@@ -121,12 +121,13 @@ class _Call:
     child_config: RunnableConfig | None
     interrupt: bool
     in_graph: bool
+    tool_call_id: str | None
     announced: list[PendingApproval] = field(default_factory=list)
 
     def event(self, pending: PendingApproval | None = None, **extra: Any) -> dict[str, Any]:
         data: dict[str, Any] = {
             "tool": self.tool_name,
-            "tool_call_id": self.context.call_id,
+            "tool_call_id": self.tool_call_id,
             "session_id": self.scope.session_id,
         }
         if pending is not None:
@@ -323,7 +324,7 @@ class AIlinkTool(BaseTool):
     def _output(self, call: _Call, result: ToolResult) -> tuple[str, dict[str, Any]]:
         if result.outcome is ToolOutcome.OK:
             return result.content, result.artifact
-        raise AIlinkToolError(result, call.context.call_id, self.name)
+        raise AIlinkToolError(result, call.tool_call_id, self.name)
 
     def _call(
         self,
@@ -377,7 +378,7 @@ class AIlinkTool(BaseTool):
             )
             interrupt = False
         args = {k: v for k, v in kwargs.items() if v is not None}
-        return _Call(args, context, scope, self.name, child_config, interrupt, in_graph)
+        return _Call(args, context, scope, self.name, child_config, interrupt, in_graph, tool_call_id)
 
     def _invalid_arguments_message(self, error: Exception) -> Any:
         """``handle_validation_error``: the core's explanation of what is wrong with the arguments."""
