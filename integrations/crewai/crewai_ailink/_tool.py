@@ -14,7 +14,7 @@ from ailink import GatewayTool, PendingApproval, ToolOutcome, ToolResult
 from crewai_ailink._context import StepInfo, call_context, current_step, ensure_hooks
 from crewai_ailink._events import AIlinkApprovalPendingEvent, AIlinkApprovalResolvedEvent
 
-__all__ = ["AIlinkTool", "cache_successes_only"]
+__all__ = ["AIlinkTool", "AIlinkToolOutput", "cache_successes_only"]
 
 _RETRYABLE = (ToolOutcome.TIMED_OUT,)
 
@@ -24,14 +24,29 @@ def cache_successes_only(_args: Any = None, result: Any = None) -> bool:
     return not isinstance(result, ToolFailure)
 
 
-def to_crewai_result(result: ToolResult) -> str | ToolFailure:
+class AIlinkToolOutput(str):
+    """The text the agent sees for an executed call; ``.artifact`` is the core's
+    ``ToolResult.artifact`` (status, status code, approval id, idempotency key, body, ...) for
+    programs, e.g. an ``after_tool_call`` hook reading ``context.raw_tool_result``."""
+
+    artifact: dict[str, Any]
+
+    def __new__(cls, content: str, artifact: dict[str, Any] | None = None) -> AIlinkToolOutput:
+        output = super().__new__(cls, content)
+        output.artifact = dict(artifact or {})
+        return output
+
+
+def to_crewai_result(result: ToolResult) -> AIlinkToolOutput | ToolFailure:
     """The executed call's text, or a :class:`ToolFailure` the crew's ``tool_failure_policy`` handles.
 
     Codes: ``policy_denied``, ``approval_rejected``, ``approval_timeout``, ``invalid_arguments``,
-    ``approval_pending`` and ``request_failed`` (the API answered with an error).
+    ``approval_pending`` and ``request_failed`` (the API answered with an error). ``details``
+    holds ``status`` (the core's outcome), ``approval_id``, ``policy``, ``reason``,
+    ``status_code``, ``idempotency_key`` and ``request_id``.
     """
     if result.outcome is ToolOutcome.OK:
-        return result.content
+        return AIlinkToolOutput(result.content, result.artifact)
     status = result.status_code
     retryable = result.outcome in _RETRYABLE or (
         result.outcome is ToolOutcome.ERROR and status is not None and (status == 429 or status >= 500)
@@ -41,6 +56,7 @@ def to_crewai_result(result: ToolResult) -> str | ToolFailure:
         code=result.error_code,
         retryable=retryable,
         details={
+            "status": result.outcome.value,
             "approval_id": result.approval_id,
             "policy": result.policy,
             "reason": result.reason,
@@ -143,7 +159,7 @@ class AIlinkTool(BaseTool):
         context = call_context(step)
         return context, _ApprovalReporter(self, self.gateway.action.name, step, get_execution_uuid())
 
-    def _run(self, **kwargs: Any) -> str | ToolFailure:
+    def _run(self, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
         """Execute the call and wait for an approval if the gateway asks for one (blocking)."""
         context, reporter = self._start()
         result: ToolResult | None = None
@@ -153,7 +169,7 @@ class AIlinkTool(BaseTool):
             reporter.resolved(result)
         return to_crewai_result(result)
 
-    async def _arun(self, **kwargs: Any) -> str | ToolFailure:
+    async def _arun(self, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
         """The asyncio twin of :meth:`_run`."""
         context, reporter = self._start()
         result: ToolResult | None = None

@@ -33,9 +33,9 @@ PAYMENTS_POLICIES: dict[str, dict[str, Any]] = {
 }
 
 CHARGE = {"method": "POST", "path": "/v1/charges",
-          "body": {"amount": 1200, "currency": "usd", "customer": "cus_1"}}
+          "body": {"amount": 1200, "currency": "usd", "customer": "cus_001"}}
 REFUND = {"method": "POST", "path": "/v1/refunds", "body": {"charge": "ch_1", "amount": 100}}
-LOOKUP = {"method": "GET", "path": "/v1/customers/cus_1"}
+LOOKUP = {"method": "GET", "path": "/v1/customers/cus_001"}
 
 
 def tool_call(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> list[dict[str, Any]]:
@@ -47,13 +47,15 @@ def tool_call(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> 
 class ScriptedLLM(BaseLLM):
     """A CrewAI LLM that answers with scripted turns: tool-call lists, then a final string.
 
-    It also records the tool messages CrewAI sent back, so tests can read what the agent saw.
+    It also records the tool results CrewAI sent back (one per tool-call id, in order), so tests
+    can read what the agent saw.
     """
 
     turns: list[Any] = []
     seen_tool_results: list[str] = []
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _queue: list[Any] = PrivateAttr(default_factory=list)
+    _seen_ids: set[str] = PrivateAttr(default_factory=set)
 
     def model_post_init(self, __context: Any) -> None:
         super().model_post_init(__context)
@@ -64,9 +66,10 @@ class ScriptedLLM(BaseLLM):
         if isinstance(messages, list):
             for message in messages:
                 if isinstance(message, dict) and message.get("role") == "tool":
-                    content = str(message.get("content"))
-                    if content not in self.seen_tool_results:
-                        self.seen_tool_results.append(content)
+                    call_id = str(message.get("tool_call_id"))
+                    if call_id not in self._seen_ids:
+                        self._seen_ids.add(call_id)
+                        self.seen_tool_results.append(str(message.get("content")))
         with self._lock:
             return self._queue.pop(0) if self._queue else "done"
 
@@ -88,7 +91,7 @@ def single_agent_crew(tool: Any, turns: list[Any], *, role: str = "Billing clerk
     """One agent with ``tool``, one task, driven by ``turns``."""
     llm = ScriptedLLM(model="scripted", turns=turns)
     agent = Agent(role=role, goal="Handle billing requests", backstory="Careful with money.",
-                  tools=[tool], llm=llm, verbose=False, max_iter=6)
+                  tools=[tool], llm=llm, verbose=False, max_iter=6, respect_context_window=False)
     task = Task(name=task_name, description="Handle the billing request.", expected_output="A short report.",
                 agent=agent)
     crew = Crew(agents=[agent], tasks=[task], verbose=False, **crew_options)

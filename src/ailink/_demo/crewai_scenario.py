@@ -1,0 +1,82 @@
+"""``ailink demo crewai``: one CrewAI agent with one task, its LLM and its tool both behind the gateway.
+
+The emulator's scripted mock LLM (``env.script_demo_tool_calls()``) drives CrewAI's native tool
+calling through :func:`crewai_ailink.crewai_llm`, so the LLM calls appear in the session trace
+next to the tool calls. Approvals are decided by the runner's reviewer thread. Nothing is printed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ailink._demo.contract import TOOL_DESCRIPTION, TOOL_NAME, DemoEnv, DemoOutcome
+
+TASK_DESCRIPTION = (
+    "Look up customer cus_001 (GET /v1/customers/cus_001), charge them 250000 cents in usd for the "
+    "annual plan (POST /v1/charges), then refund charge ch_demo_1 by 1200 cents (POST /v1/refunds). "
+    "Report what happened to each action."
+)
+
+
+def _artifact_of(raw: Any) -> dict[str, Any] | None:
+    """The core's artifact of one AIlink tool call, from the raw result CrewAI saw."""
+    from crewai.tools import ToolFailure
+
+    artifact = getattr(raw, "artifact", None)
+    if isinstance(artifact, dict):
+        return dict(artifact)
+    if isinstance(raw, ToolFailure):
+        return dict(raw.details)
+    return None
+
+
+def run(env: DemoEnv) -> DemoOutcome:
+    """Run the demo crew against ``env``; returns its final answer and one artifact per tool call."""
+    from crewai import Agent, Crew, Task
+    from crewai.hooks import ToolCallHookContext, register_after_tool_call_hook, unregister_after_tool_call_hook
+
+    from crewai_ailink import ailink_session, crewai_llm, crewai_tool
+
+    env.script_demo_tool_calls()
+    llm = crewai_llm(model=env.model, token=env.llm_token, gateway_url=env.gateway_url, agent_name=env.agent_name)
+    tool = crewai_tool(
+        token=env.payments_token,
+        name=TOOL_NAME,
+        description=TOOL_DESCRIPTION,
+        methods=["GET", "POST"],
+        gateway_url=env.gateway_url,
+        agent_name=env.agent_name,
+        approval_timeout=env.approval_timeout,
+    )
+    agent = Agent(
+        role="Billing agent",
+        goal="Carry out billing requests through the payments API, within company policy.",
+        backstory="You handle customer billing. Some actions need a human's approval; some are blocked.",
+        tools=[tool],
+        llm=llm,
+        verbose=False,
+        respect_context_window=False,
+        max_iter=8,
+    )
+    task = Task(
+        name="annual-plan-billing",
+        description=TASK_DESCRIPTION,
+        expected_output="One line per action saying whether it was done, approved, rejected or blocked.",
+        agent=agent,
+    )
+    crew = Crew(name="billing-crew", agents=[agent], tasks=[task], verbose=False)
+
+    artifacts: list[dict[str, Any]] = []
+
+    def record(context: ToolCallHookContext) -> None:
+        artifact = _artifact_of(context.raw_tool_result)
+        if artifact is not None:
+            artifacts.append(artifact)
+
+    register_after_tool_call_hook(record)
+    try:
+        with ailink_session(env.session_id):
+            output = crew.kickoff()
+    finally:
+        unregister_after_tool_call_hook(record)
+    return DemoOutcome(final_answer=str(output.raw), tool_artifacts=artifacts)
