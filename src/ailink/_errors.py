@@ -314,7 +314,7 @@ def error_from_response(response: httpx.Response) -> AIlinkError:
             details={"upstream": True},
         )
     code = str(body["code"])
-    message = str(body.get("message") or f"HTTP {status}")
+    message = scrub(str(body.get("message") or f"HTTP {status}"))
     details = dict(body.get("details") or {}) if isinstance(body.get("details"), dict) else {}
     request_id = body.get("request_id") or response.headers.get("x-request-id")
     if code == "policy_denied":

@@ -46,6 +46,7 @@ from ailink._errors import (
 from ailink._flow import Flow, run_async, run_sync
 from ailink._idempotency import canonical_json, derive_idempotency_key
 from ailink._retry import send_with_retries
+from ailink._secrets import scrub
 from ailink._tracing import TraceContext, current_trace, trace_context
 
 __all__ = ["CallContext", "GatewayTool", "ToolAction", "ToolOutcome", "ToolResult", "gateway_tool"]
@@ -336,7 +337,7 @@ def _body_of(response: httpx.Response) -> Any:
 def _text_of(body: Any) -> str:
     if body is None:
         return ""
-    return body if isinstance(body, str) else canonical_json(body)
+    return scrub(body if isinstance(body, str) else canonical_json(body))
 
 
 def _ok_result(action: ToolAction, call: ParsedCall, key: str | None, response: httpx.Response) -> ToolResult:
