@@ -1,0 +1,46 @@
+"""The ``ailink demo llamaindex`` scenario against a demo-seeded emulator, with a background approver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ailink._demo import llamaindex_scenario
+from ailink._demo.contract import FINAL_ANSWER, TOOL_NAME, DemoEnv
+from ailink.testing import EmulatorGateway, start_gateway
+
+
+@pytest.fixture
+def demo_gateway() -> Iterator[EmulatorGateway]:
+    gateway, stop = start_gateway(seed="demo")
+    try:
+        yield gateway
+    finally:
+        stop()
+
+
+def test_scenario_charges_once_and_refund_is_denied(demo_gateway: EmulatorGateway) -> None:
+    seed = demo_gateway.running.seed
+    assert seed is not None
+    env = DemoEnv(
+        gateway_url=demo_gateway.url,
+        admin_key=demo_gateway.admin_key,
+        payments_token=seed.payments_token,
+        llm_token=seed.llm_token,
+        session_id="demo-llamaindex-test",
+        approval_timeout=20,
+    )
+    approver = demo_gateway.approve_when_pending(count=1, timeout=20)
+    outcome = llamaindex_scenario.run(env)
+    [approval_id] = approver.join()
+    assert outcome.final_answer == FINAL_ANSWER
+    assert [a["status"] for a in outcome.tool_artifacts] == ["ok", "ok", "denied"]
+    assert outcome.tool_artifacts[1]["approval_id"] == approval_id
+    assert outcome.tool_artifacts[2]["policy"] == "block-refunds"
+    stats = demo_gateway.payments_stats()
+    assert stats["charges"] == 1 and stats["refunds"] == 0
+    requests = demo_gateway.session(env.session_id)["requests"]
+    assert len([r for r in requests if r["tool_name"] == TOOL_NAME]) >= 3
+    assert len([r for r in requests if r["path"] == "/v1/chat/completions"]) == 4
+    assert all(r["parent_span_id"] for r in requests)
