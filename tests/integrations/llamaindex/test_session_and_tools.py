@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import ailink
-import llama_index
 import pytest
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.tools import FunctionTool
@@ -15,6 +13,7 @@ from llama_index.tools.ailink._session import trace_context, track_root_spans
 from llama_index_instrumentation.dispatcher import instrument_tags
 from llama_index_instrumentation.span import active_span_id
 
+import ailink
 from ailink.testing import EmulatorGateway
 
 from .conftest import CHARGE, DENY_REFUNDS, TOOL
@@ -37,8 +36,10 @@ def test_namespace_packages_have_no_init() -> None:
 
 
 def test_ailink_integrations_reexports() -> None:
-    from ailink.integrations import llamaindex_llm, llamaindex_tool as reexported
     from llama_index.llms.ailink import llamaindex_llm as original_llm
+
+    from ailink.integrations import llamaindex_llm
+    from ailink.integrations import llamaindex_tool as reexported
 
     assert reexported is llamaindex_tool and llamaindex_llm is original_llm
 
