@@ -67,7 +67,7 @@ def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, se
     url = f"http://{url_host}:{bound_port}"
     app = create_app(db_path, admin_key, seed=seed, public_url=url, **app_options)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=1, timeout_keep_alive=5)
+                            timeout_graceful_shutdown=1, timeout_keep_alive=30)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"ailink-emulator-{bound_port}",
                               daemon=True)
@@ -87,7 +87,7 @@ def serve(host: str = "127.0.0.1", port: int = 8443, db_path: str = str(DEFAULT_
     """Run the emulator in the foreground (blocking) until interrupted."""
     url = f"http://{host}:{port}"
     app = create_app(db_path, admin_key, seed=seed, public_url=url)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_keep_alive=65)
 
 
 def _admin_key_file(key: str | None, directory: Path) -> tuple[str, Path | None]:
@@ -138,7 +138,8 @@ def main_dev(argv: list[str] | None = None) -> int:
         print("  warning: bound to a non-loopback address; anyone who can reach it can use it", file=out)
     out.flush()
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                    timeout_keep_alive=65)
     except KeyboardInterrupt:
         pass
     return 0
