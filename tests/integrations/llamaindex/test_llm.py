@@ -146,3 +146,8 @@ def test_repr_and_serialisation_hide_the_token(ailink_gateway: EmulatorGateway, 
     assert llm.max_retries == 0 and llm.timeout > llm.approval_timeout
     assert llm.metadata.is_chat_model and llm.metadata.is_function_calling_model
     assert llm.api_base == ailink_gateway.url + "/v1"
+    rebuilt = AIlink.from_dict(llm.to_dict(), api_key=llm_token)  # the token is never serialised
+    assert rebuilt.complete("again").text == "Echo: again"
+    assert (rebuilt.gateway_url, rebuilt.timeout) == (llm.gateway_url, llm.timeout)
+    with pytest.raises(ValueError, match="max_retries"):
+        AIlink(model="mock-gpt", token=llm_token, gateway_url=ailink_gateway.url, max_retries=2)

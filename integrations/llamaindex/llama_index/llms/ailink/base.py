@@ -38,15 +38,22 @@ class AIlink(OpenAILike):  # type: ignore[misc]
         approval_timeout: float = 300.0,
         **kwargs: Any,
     ) -> None:
-        if kwargs.get("max_retries", 0) != 0:
+        if kwargs.pop("max_retries", 0) != 0:
             raise ValueError("AIlink sends with max_retries=0: retrying a gateway 408 would request a new approval")
-        for option in ("api_key", "api_base", "http_client", "async_http_client", "timeout"):
+        for option in ("http_client", "async_http_client"):
             if option in kwargs:
-                raise TypeError(f"AIlink sets {option!r} itself (use token= and gateway_url=)")
+                raise TypeError(f"AIlink builds {option!r} itself (use token= and gateway_url=)")
+        if token is None:
+            token = kwargs.pop("api_key", None)
         with ailink.AIlinkClient(
             token, gateway_url, agent_name=agent_name, approval_timeout=approval_timeout
         ) as client:
             config = client.config
+        # Derived values (present when rebuilt from ``to_dict()``) must agree with the gateway config.
+        derived = {"api_base": config.gateway_url + "/v1", "timeout": config.hold_timeout}
+        for option, value in derived.items():
+            if option in kwargs and kwargs.pop(option) != value:
+                raise TypeError(f"AIlink derives {option!r} from gateway_url and approval_timeout")
         track_root_spans()
         kwargs.setdefault("is_chat_model", True)
         kwargs.setdefault("is_function_calling_model", True)
