@@ -307,3 +307,26 @@ def test_many_pending_long_polls_all_wake(ailink_gateway: EmulatorGateway) -> No
     statuses = asyncio.run(scenario())
     assert statuses == ["approved"] * 20
     assert time.monotonic() - started < 15
+
+
+def test_execution_interrupted_by_a_restart_is_not_resent(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = str(tmp_path / "emulator.db")
+    gw, stop = start_gateway(db_path=db, admin_key="k")
+    token = _token(gw)
+    with client(gw) as c:
+        apr_id = c.post("/v1/charges", json=BIG, headers=bearer(token, **ASYNC)).json()["approval_id"]
+    stop()
+    with sqlite3.connect(db) as conn:  # as if the process died while the approved request was in flight
+        conn.execute("UPDATE approvals SET status = 'approved', exec_state = 'running' WHERE id = ?", (apr_id,))
+    gw2, stop2 = start_gateway(db_path=db, admin_key="k")
+    try:
+        with client(gw2) as c:
+            started = time.monotonic()
+            resp = c.get(f"/v1/approvals/{apr_id}/result", headers=bearer(token))
+            assert time.monotonic() - started < 5
+        assert resp.status_code == 502 and resp.json()["error"]["code"] == "upstream_failed"
+        assert gw2.payments_stats()["total_executions"] == 0
+    finally:
+        stop2()

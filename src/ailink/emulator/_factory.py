@@ -99,6 +99,7 @@ def create_app(
         raise ValueError(f"unknown seed {seed!r} (known: 'demo')")
     key = admin_key or "ailink_admin_" + secrets.token_urlsafe(24)
     store = Store(db_path)
+    store.recover_interrupted_executions()
     emu = Emulator(store, key, public_url=public_url, max_body_bytes=max_body_bytes,
                    upstream_timeout=upstream_timeout)
     demo = seed_demo(store) if seed == "demo" else None

@@ -296,6 +296,21 @@ class Store:
             (apr_id,),
         ) > 0
 
+    def recover_interrupted_executions(self) -> int:
+        """At start-up: executions left "running" by a previous process have an unknown outcome.
+
+        They are closed with a stored 502 (never re-sent: the upstream may have acted already).
+        """
+        body = json.dumps({"error": {
+            "code": "upstream_failed", "type": "upstream_error", "request_id": new_id("req_"),
+            "message": "The emulator stopped while sending this approved request; its outcome is unknown.",
+        }}).encode()
+        return self._exec(
+            "UPDATE approvals SET exec_state = 'done', resp_status = 502, resp_headers = ?, resp_body = ?, "
+            "executed_at = ? WHERE exec_state = 'running'",
+            (_enc([["content-type", "application/json"]]), body, time.time()),
+        )
+
     def finish_execution(self, apr_id: str, status: int, headers: list[list[str]], body: bytes) -> None:
         self._update("approvals", "id", apr_id, {
             "exec_state": "done", "resp_status": status, "resp_headers": headers, "resp_body": body,
