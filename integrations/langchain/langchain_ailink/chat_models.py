@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ailink import ClientConfig, TraceContext, async_http_client, http_client
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallbackManager, CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables.config import var_child_runnable_config
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 from langchain_openai import ChatOpenAI
 from pydantic import model_validator
 
@@ -26,16 +29,54 @@ _RunManager = CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun
 _llm_scope: contextvars.ContextVar[RunScope | None] = contextvars.ContextVar("langchain_ailink_llm", default=None)
 
 
+@dataclass(frozen=True)
+class _StreamRun:
+    """The run of a direct ``stream()``/``astream()`` call (LangChain does not pass its manager on)."""
+
+    run_id: uuid.UUID
+    parent_run_id: uuid.UUID | None
+    metadata: dict[str, Any]
+    handlers: list[Any]
+    configurable: dict[str, Any]
+
+
+_stream_run: contextvars.ContextVar[_StreamRun | None] = contextvars.ContextVar("langchain_ailink_stream", default=None)
+
+
+def _stream_config(config: RunnableConfig | None) -> tuple[RunnableConfig, _StreamRun]:
+    """``config`` with a fixed run id for the model run, and what is known of that run."""
+    config = ensure_config(config)
+    run_id = config.get("run_id") or uuid.uuid4()
+    config["run_id"] = run_id
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager):
+        parent, handlers, inherited = callbacks.parent_run_id, list(callbacks.handlers), dict(callbacks.metadata)
+    else:
+        parent, handlers, inherited = None, list(callbacks or []), {}
+    metadata = {**inherited, **(config.get("metadata") or {})}
+    return config, _StreamRun(run_id, parent, metadata, handlers, dict(config.get("configurable") or {}))
+
+
 def _scope_of(run_manager: _RunManager | None, model: str | None) -> RunScope | None:
-    if run_manager is None:
-        return None
     outer = var_child_runnable_config.get() or {}
+    if run_manager is not None:
+        return resolve_scope(
+            run_id=run_manager.run_id,
+            parent_run_id=run_manager.parent_run_id,
+            metadata=run_manager.metadata,
+            handlers=run_manager.handlers,
+            configurable=outer.get("configurable"),
+            extra={"llm": model},
+        )
+    run = _stream_run.get()
+    if run is None:
+        return None
     return resolve_scope(
-        run_id=run_manager.run_id,
-        parent_run_id=run_manager.parent_run_id,
-        metadata=run_manager.metadata,
-        handlers=run_manager.handlers,
-        configurable=outer.get("configurable"),
+        run_id=run.run_id,
+        parent_run_id=run.parent_run_id,
+        metadata=run.metadata,
+        handlers=run.handlers,
+        configurable=run.configurable,
         extra={"llm": model},
     )
 
@@ -70,13 +111,20 @@ def current_run_trace() -> TraceContext | None:
     return scope.trace_context() if scope is not None else None
 
 
+_DONE: Any = object()
+
+
 @contextlib.contextmanager
-def _in_scope(scope: RunScope | None) -> Iterator[None]:
-    token = _llm_scope.set(scope)
+def _with_var(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
+    token = var.set(value)
     try:
         yield
     finally:
-        _llm_scope.reset(token)
+        var.reset(token)
+
+
+def _in_scope(scope: RunScope | None) -> contextlib.AbstractContextManager[None]:
+    return _with_var(_llm_scope, scope)
 
 
 class ChatAIlink(ChatOpenAI):
@@ -136,6 +184,12 @@ class ChatAIlink(ChatOpenAI):
         return "ailink-chat"
 
     @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """False: LangChain's loader only rebuilds allow-listed classes, and the gateway
+        configuration (clients, token source) belongs to the deployment, not to saved chains."""
+        return False
+
+    @classmethod
     def get_lc_namespace(cls) -> list[str]:
         """``["langchain_ailink", "chat_models"]``."""
         return ["langchain_ailink", "chat_models"]
@@ -149,6 +203,42 @@ class ChatAIlink(ChatOpenAI):
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "ailink"
         return params
+
+    # -- direct streaming: LangChain calls _stream without the run manager, so fix the run id ---
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        """``ChatOpenAI.stream``; the requests carry this model run's session and span."""
+        config, run = _stream_config(config)
+        chunks = super().stream(input, config, stop=stop, **kwargs)
+        try:
+            while True:
+                with _with_var(_stream_run, run):  # only while LangChain runs: nothing leaks between chunks
+                    chunk = next(chunks, _DONE)
+                if chunk is _DONE:
+                    return
+                yield chunk
+        finally:
+            chunks.close()
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """``ChatOpenAI.astream``; the requests carry this model run's session and span."""
+        config, run = _stream_config(config)
+        chunks = super().astream(input, config, stop=stop, **kwargs)
+        try:
+            while True:
+                with _with_var(_stream_run, run):
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        return
+                yield chunk
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     # -- publish the run being sent, for the transport's context provider ---------------------
     def _generate(
@@ -183,8 +273,8 @@ class ChatAIlink(ChatOpenAI):
         try:
             while True:
                 with _in_scope(scope):  # only while the SDK runs: nothing leaks between chunks
-                    chunk = next(chunks, None)
-                if chunk is None:
+                    chunk = next(chunks, _DONE)
+                if chunk is _DONE:
                     return
                 yield chunk
         finally:

@@ -1,0 +1,42 @@
+"""The ``ailink demo langchain`` scenario against a demo-seeded emulator, a background approver deciding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ailink._demo import langchain_scenario
+from ailink._demo.contract import FINAL_ANSWER, DemoEnv
+from ailink.testing import EmulatorGateway, start_gateway
+
+
+@pytest.fixture
+def demo_gateway() -> Iterator[EmulatorGateway]:
+    gateway, stop = start_gateway(seed="demo")
+    try:
+        yield gateway
+    finally:
+        stop()
+
+
+def test_the_scenario_charges_once_and_is_refused_the_refund(demo_gateway: EmulatorGateway) -> None:
+    seed = demo_gateway.running.seed
+    assert seed is not None
+    env = DemoEnv(gateway_url=demo_gateway.url, admin_key=demo_gateway.admin_key,
+                  payments_token=seed.payments_token, llm_token=seed.llm_token,
+                  session_id="demo-langchain-test", approval_timeout=30)
+    approver = demo_gateway.approve_when_pending(count=1, timeout=30)
+    outcome = langchain_scenario.run(env)
+    (approval_id,) = approver.join()
+
+    assert outcome.final_answer == FINAL_ANSWER
+    statuses = [(a["status"], a["policy"]) for a in outcome.tool_artifacts]
+    assert statuses == [("ok", None), ("ok", None), ("denied", "block-refunds")]
+    assert outcome.tool_artifacts[1]["approval_id"] == approval_id
+    stats = demo_gateway.payments_stats()
+    assert (stats["charges"], stats["refunds"], stats["total_executions"]) == (1, 0, 1)
+    session = demo_gateway.session("demo-langchain-test")
+    paths = [r["path"] for r in session["requests"]]
+    assert paths.count("/v1/chat/completions") == 4
+    assert {"/v1/customers/cus_demo_42", "/v1/charges", "/v1/refunds"} <= set(paths)
