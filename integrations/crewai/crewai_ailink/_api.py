@@ -59,7 +59,8 @@ def crewai_tool(
         client=client,
         **client_options,
     )
-    return AIlinkTool(gateway=gateway)
+    action = gateway.action
+    return AIlinkTool(name=action.name, description=action.description, args_schema=action.args_model, gateway=gateway)
 
 
 def crewai_llm(

@@ -32,9 +32,8 @@ def _artifact_of(raw: Any) -> dict[str, Any] | None:
 
 def run(env: DemoEnv) -> DemoOutcome:
     """Run the demo crew against ``env``; returns its final answer and one artifact per tool call."""
-    from crewai import Agent, Crew, Task
+    from crewai import Agent, Crew, CrewOutput, Task
     from crewai.hooks import ToolCallHookContext, register_after_tool_call_hook, unregister_after_tool_call_hook
-
     from crewai_ailink import ailink_session, crewai_llm, crewai_tool
 
     env.script_demo_tool_calls()
@@ -55,7 +54,10 @@ def run(env: DemoEnv) -> DemoOutcome:
         tools=[tool],
         llm=llm,
         verbose=False,
+        # The gateway tool already caps its results (max_response_chars); CrewAI's context-window
+        # bookkeeping would only log token-count estimates for the gateway's model name.
         respect_context_window=False,
+        use_better_compaction=False,
         max_iter=8,
     )
     task = Task(
@@ -79,4 +81,5 @@ def run(env: DemoEnv) -> DemoOutcome:
             output = crew.kickoff()
     finally:
         unregister_after_tool_call_hook(record)
-    return DemoOutcome(final_answer=str(output.raw), tool_artifacts=artifacts)
+    assert isinstance(output, CrewOutput), "the demo crew does not stream"
+    return DemoOutcome(final_answer=output.raw, tool_artifacts=artifacts)

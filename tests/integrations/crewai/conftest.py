@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from crewai.events import crewai_event_bus
-
-from ailink.testing import EmulatorGateway
 from crewai_ailink import AIlinkTool, crewai_tool
 from crewai_support import PAYMENTS_POLICIES
+
+from ailink.testing import EmulatorGateway
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import pytest
 from crewai import Agent, Crew, Task
 from crewai.events import crewai_event_bus
 from crewai.tools import ToolExecutionFailedError, ToolFailure, ToolFailurePolicy
+from crewai_ailink import AIlinkApprovalPendingEvent, AIlinkApprovalResolvedEvent, AIlinkTool, ailink_session
+from crewai_support import CHARGE, LOOKUP, REFUND, ScriptedLLM, single_agent_crew, tool_call
 
 from ailink import span_id_from
 from ailink.testing import EmulatorGateway
-from crewai_ailink import AIlinkApprovalPendingEvent, AIlinkApprovalResolvedEvent, AIlinkTool, ailink_session
-from crewai_support import CHARGE, LOOKUP, REFUND, ScriptedLLM, single_agent_crew, tool_call
 
 TOOL = "payments_api"
 
@@ -61,9 +61,9 @@ def test_on_approval_only_wait(make_tool: Any) -> None:
 
 
 def test_reexported_from_ailink_integrations() -> None:
-    from ailink.integrations import crewai_llm, crewai_tool
-
     import crewai_ailink
+
+    from ailink.integrations import crewai_llm, crewai_tool
 
     assert crewai_tool is crewai_ailink.crewai_tool
     assert crewai_llm is crewai_ailink.crewai_llm
@@ -123,7 +123,9 @@ def test_invalid_arguments_are_a_tool_failure(make_tool: Any, ailink_gateway: Em
     assert rows(ailink_gateway, "sess-invalid") == []
 
 
-def test_approved_by_background_approver(make_tool: Any, ailink_gateway: EmulatorGateway, bus_events: list[Any]) -> None:
+def test_approved_by_background_approver(
+    make_tool: Any, ailink_gateway: EmulatorGateway, bus_events: list[Any]
+) -> None:
     crew, llm, task = single_agent_crew(make_tool("approve_charges"), [tool_call(TOOL, CHARGE), "Charged."])
     approver = ailink_gateway.approve_when_pending()
     with ailink_session("sess-approved"):
@@ -252,7 +254,7 @@ def test_failures_are_never_cached(make_tool: Any, ailink_gateway: EmulatorGatew
 
 
 async def test_akickoff_uses_the_blocking_run(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:
-    crew, llm, _ = single_agent_crew(make_tool(), [tool_call(TOOL, LOOKUP), "async done"])
+    crew, _, _ = single_agent_crew(make_tool(), [tool_call(TOOL, LOOKUP), "async done"])
     with ailink_session("sess-akickoff"):
         output = await crew.akickoff()
     assert output.raw == "async done"

@@ -1,0 +1,43 @@
+"""The ``ailink demo crewai`` scenario against a demo-seeded emulator with a background approver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ailink._demo.contract import FINAL_ANSWER, TOOL_NAME, DemoEnv
+from ailink._demo.crewai_scenario import run
+from ailink._demo.runner import check_outcome
+from ailink.testing import EmulatorGateway, start_gateway
+
+
+@pytest.fixture
+def demo_gateway() -> Iterator[EmulatorGateway]:
+    gateway, stop = start_gateway(seed="demo")
+    try:
+        yield gateway
+    finally:
+        stop()
+
+
+def test_demo_scenario(demo_gateway: EmulatorGateway, capsys: pytest.CaptureFixture[str]) -> None:
+    seed = demo_gateway.running.seed
+    assert seed is not None
+    env = DemoEnv(gateway_url=demo_gateway.url, admin_key=demo_gateway.admin_key,
+                  payments_token=seed.payments_token, llm_token=seed.llm_token,
+                  session_id="demo-crewai-test", approval_timeout=20)
+    approver = demo_gateway.approve_when_pending(count=1, timeout=20)
+    outcome = run(env)
+    [approval_id] = approver.join()
+
+    stats = demo_gateway.payments_stats()
+    assert stats["charges"] == 1 and stats["refunds"] == 0
+    statuses = [(a["status"], a.get("policy"), a.get("approval_id")) for a in outcome.tool_artifacts]
+    assert statuses == [("ok", None, None), ("ok", None, approval_id), ("denied", "block-refunds", None)]
+    assert outcome.final_answer == FINAL_ANSWER
+    session = demo_gateway.admin.sessions.get(env.session_id)
+    assert check_outcome(outcome, session, stats) == []
+    assert len([r for r in session.requests if r.tool_name == TOOL_NAME]) >= 3
+    assert len([r for r in session.requests if (r.path or "").endswith("/chat/completions")]) == 4
+    assert capsys.readouterr().out == ""
