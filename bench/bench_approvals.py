@@ -7,8 +7,7 @@
     (client) process, and requests per approval.
 
 The emulator runs in a separate process so the RSS measured here is the client's. The waiter is a
-plain coroutine (``raw_waiter``): swap ``WAITER`` for a function built on the real client's
-``wait_for_approval`` to benchmark that instead.
+real tool call (``GatewayTool.arun``), so both numbers measure what an agent's tool does.
 
 Run: ``.venv/bin/python bench/bench_approvals.py [--concurrency 500] [--delay 5]``; exits 0 when the
 targets are met, 1 otherwise.
@@ -27,11 +26,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
+
+import ailink
 
 ADMIN_KEY = "bench-admin-" + secrets.token_hex(8)
 POLICY = {
@@ -45,34 +46,30 @@ POLICY = {
 @dataclass
 class WaitOutcome:
     status: str
-    requests: int  # HTTP requests the waiter made (status polls + the result fetch)
+    requests: int  # HTTP requests the call made (the original request, status polls, the result fetch)
     result_status: int | None
 
 
-# A waiter: (client, token, approval_id) -> outcome. Replace with the real client's wait_for_approval later.
-Waiter = Callable[[httpx.AsyncClient, str, str], Awaitable[WaitOutcome]]
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Counts the HTTP requests an ailink client really sends."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.count = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.count += 1
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
-async def raw_waiter(client: httpx.AsyncClient, token: str, approval_id: str) -> WaitOutcome:
-    """Long-poll ``GET /v1/approvals/{id}?wait=50`` until it leaves pending, then fetch the result."""
-    headers = {"Authorization": f"Bearer {token}"}
-    requests = 0
-    while True:
-        resp = await client.get(f"/v1/approvals/{approval_id}", params={"wait": 50}, headers=headers)
-        requests += 1
-        resp.raise_for_status()
-        status = resp.json()["status"]
-        if status != "pending":
-            break
-    result_status = None
-    if status == "approved":
-        result = await client.get(f"/v1/approvals/{approval_id}/result", headers=headers)
-        requests += 1
-        result_status = result.status_code
-    return WaitOutcome(status, requests, result_status)
-
-
-WAITER: Waiter = raw_waiter
+def payments_tool(url: str, token: str, transport: CountingTransport) -> ailink.GatewayTool:
+    """The tool an agent would get: POST /v1/charges through the gateway, waiting for approvals."""
+    action = ailink.ToolAction(name="payments_api", description="payments", methods=("POST",))
+    client = ailink.AsyncClient(token, url, transport=transport, approval_timeout=600)
+    return ailink.GatewayTool(action, async_client=client)
 
 
 @contextmanager
@@ -111,39 +108,36 @@ def setup_token(url: str) -> str:
         return str(created.json()["token_id"])
 
 
-async def request_approval(client: httpx.AsyncClient, token: str, amount: int) -> str:
-    resp = await client.post("/v1/charges", json={"amount": amount, "currency": "usd"},
-                             headers={"Authorization": f"Bearer {token}", "Prefer": "respond-async",
-                                      "Idempotency-Key": secrets.token_hex(16)})
-    if resp.status_code != 202:
-        raise RuntimeError(f"expected 202, got {resp.status_code}: {resp.text}")
-    return str(resp.json()["approval_id"])
-
-
 def bench_wait_efficiency(url: str, token: str, delay: float) -> bool:
+    """One tool call, approved ``delay`` s after it asked: noticed how fast, with how many requests."""
+
     async def run() -> tuple[WaitOutcome, float]:
-        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-            approval_id = await request_approval(client, token, 5000)
-            decided_at: list[float] = []
+        transport = CountingTransport()
+        tool = payments_tool(url, token, transport)
+        decided_at: list[float] = []
+        admin = httpx.Client(base_url=url, headers={"X-Admin-Key": ADMIN_KEY})  # built before the clock starts
 
-            admin = httpx.Client(base_url=url, headers={"X-Admin-Key": ADMIN_KEY})  # built before the clock starts
-
+        def decide_later(pending: ailink.PendingApproval) -> None:
             def decide() -> None:
                 with admin:
                     time.sleep(delay)
                     decided_at.append(time.monotonic())
-                    admin.post(f"/api/v1/approvals/{approval_id}/decision", json={"decision": "approved"})
+                    admin.post(f"/api/v1/approvals/{pending.approval_id}/decision", json={"decision": "approved"})
 
             threading.Thread(target=decide, daemon=True).start()
-            outcome = await WAITER(client, token, approval_id)
-            noticed = time.monotonic()
-            return outcome, noticed - decided_at[0]
+
+        result = await tool.arun({"method": "POST", "path": "/v1/charges", "body": {"amount": 5000}},
+                                 ailink.CallContext(call_id="efficiency"), on_pending=decide_later)
+        noticed = time.monotonic()
+        await tool.async_client.aclose()
+        outcome = WaitOutcome("approved" if result.ok else result.outcome.value, transport.count, result.status_code)
+        return outcome, noticed - decided_at[0]
 
     outcome, lag = asyncio.run(run())
     budget = math.ceil(delay / 50) + 2
     ok = outcome.status == "approved" and outcome.result_status == 200 and lag <= 0.5 and outcome.requests <= budget
     print(f"(a) wait efficiency, decision at T={delay:.1f}s: noticed {lag * 1000:.0f} ms after the decision "
-          f"(target <= 500 ms), {outcome.requests} requests incl. result (budget {budget}) -> "
+          f"(target <= 500 ms), {outcome.requests} HTTP requests in all (budget ceil(T/50)+2 = {budget}) -> "
           f"{'OK' if ok else 'FAIL'}")
     return ok
 
@@ -163,21 +157,23 @@ def bench_load(url: str, token: str, concurrency: int, clients: int) -> bool:
                 if not pending:
                     time.sleep(0.02)
 
-    async def one(client: httpx.AsyncClient, i: int) -> WaitOutcome:
-        approval_id = await request_approval(client, token, 2000 + i)
-        return await WAITER(client, token, approval_id)
-
     async def run() -> list[WaitOutcome]:
-        # httpcore's pool does O(open connections) work per request: with hundreds of concurrent long
-        # polls on one client that dominates the client's CPU, so the calls are spread over `clients`.
-        per_client = math.ceil(concurrency / clients) * 2
-        limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
-        pool = [httpx.AsyncClient(base_url=url, timeout=120, limits=limits) for _ in range(clients)]
+        # One tool per agent, `clients` agents sharing the calls: httpcore's pool does O(open
+        # connections) work per request, so hundreds of long polls on one client cost client CPU.
+        transports = [CountingTransport() for _ in range(clients)]
+        tools = [payments_tool(url, token, t) for t in transports]
+
+        async def one(i: int) -> ailink.ToolResult:
+            args = {"method": "POST", "path": "/v1/charges", "body": {"amount": 2000 + i, "currency": "usd"}}
+            return await tools[i % clients].arun(args, ailink.CallContext(session_id="load", call_id=f"call-{i}"))
+
         try:
-            return await asyncio.gather(*(one(pool[i % clients], i) for i in range(concurrency)))
+            results = await asyncio.gather(*(one(i) for i in range(concurrency)))
         finally:
-            for client in pool:
-                await client.aclose()
+            for tool in tools:
+                await tool.async_client.aclose()
+        per_call = sum(t.count for t in transports) / concurrency
+        return [WaitOutcome("approved" if r.ok else r.outcome.value, per_call, r.status_code) for r in results]
 
     with httpx.Client(base_url=url, headers={"X-Admin-Key": ADMIN_KEY}) as admin:
         charges_before = admin.get("/api/v1/emulator/payments/stats").json()["charges"]
@@ -193,7 +189,7 @@ def bench_load(url: str, token: str, concurrency: int, clients: int) -> bool:
     all_ok = all(o.status == "approved" and o.result_status == 200 for o in outcomes)
     exactly_once = stats["charges"] - charges_before == concurrency and all(
         v == 1 for v in stats["by_idempotency_key"].values())
-    per_approval = sum(o.requests + 1 for o in outcomes) / len(outcomes)  # +1: the request that created it
+    per_approval = sum(o.requests for o in outcomes) / len(outcomes)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ok = all_ok and exactly_once
     cpu = resource.getrusage(resource.RUSAGE_SELF)
@@ -211,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=10, help="AsyncClients the concurrent calls are spread over")
     args = parser.parse_args(argv)
-    print(f"python {sys.version.split()[0]}, pid {os.getpid()}, waiter: {WAITER.__name__}")
+    print(f"python {sys.version.split()[0]}, pid {os.getpid()}, waiter: ailink.GatewayTool.arun")
     with emulator_process() as url:
         token = setup_token(url)
         ok_a = bench_wait_efficiency(url, token, args.delay)
