@@ -148,29 +148,45 @@ async def test_timed_out_is_readable_text(ailink_gateway: EmulatorGateway) -> No
     assert ailink_gateway.payments_stats()["charges"] == 0
 
 
+@pytest.mark.parametrize("decision", ["approved", "rejected", "resume-before-deciding"])
 async def test_event_mode_pauses_and_resumes_with_one_execution(
-    ailink_gateway: EmulatorGateway, payments_token: str, recorded: list[BaseEvent]
+    ailink_gateway: EmulatorGateway, payments_token: str, recorded: list[BaseEvent], decision: str
 ) -> None:
     tool = make_tool(ailink_gateway, payments_token, on_approval="event")
-    agent = FunctionAgent(tools=[tool], llm=scripted_llm([CHARGE], final="charged"))
-    with ailink_session("li-event") as session:
+    agent = FunctionAgent(tools=[tool], llm=scripted_llm([CHARGE], final="finished"))
+    with ailink_session(f"li-event-{decision}") as session:
         handler = agent.run("charge the customer")
     seen: list[Any] = []
+    approver = None
     async for ev in handler.stream_events():
         seen.append(ev)
         if isinstance(ev, AIlinkApprovalRequired):
             assert ailink_gateway.payments_stats()["charges"] == 0
-            ailink_gateway.decide(ev.approval_id, "approved")
+            if decision == "resume-before-deciding":
+                # the resumed tool finds the approval still pending and waits for it
+                approver = ailink_gateway.approve_when_pending(count=1)
+            else:
+                ailink_gateway.decide(ev.approval_id, decision)
             handler.ctx.send_event(AIlinkApprovalResponse(approval_id=ev.approval_id))
     result = await handler
-    assert str(result) == "charged"
+    if approver is not None:
+        approver.join()
+    assert str(result) == "finished"
     [required] = [ev for ev in seen if isinstance(ev, AIlinkApprovalRequired)]
     assert required.tool_name == TOOL and required.summary.get("path") == "/v1/charges"
     [call] = tool_results(seen)
-    assert call.tool_output.content.startswith("HTTP 200 from POST /v1/charges")
     assert call.tool_output.raw_output["approval_id"] == required.approval_id
     stats = ailink_gateway.payments_stats()
-    assert stats["charges"] == 1 and stats["total_executions"] == 1
+    if decision == "rejected":
+        assert call.tool_output.is_error and call.tool_output.raw_output["status"] == "rejected"
+        assert stats["charges"] == 0
+    else:
+        assert call.tool_output.content.startswith("HTTP 200 from POST /v1/charges")
+        assert stats["charges"] == 1 and stats["total_executions"] == 1
     assert [type(ev).__name__ for ev in recorded] == ["AIlinkApprovalPendingEvent", "AIlinkApprovalResolvedEvent"]
+    assert recorded[1].outcome == ("rejected" if decision == "rejected" else "ok")
     assert len(ailink_gateway.admin.approvals.list()) == 1
-    assert {r["tool_name"] for r in ailink_gateway.session(session)["requests"]} == {TOOL}
+    requests = ailink_gateway.session(session)["requests"]
+    assert requests[0]["status_code"] == 202 and {r["tool_name"] for r in requests} == {TOOL}
+    if decision != "rejected":  # the emulator does not audit a re-sent request that ends in a rejection
+        assert len(requests) >= 2
