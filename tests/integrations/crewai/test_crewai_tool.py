@@ -234,6 +234,19 @@ def test_two_agents_share_the_execution_session(make_tool: Any, ailink_gateway: 
 
 
 
+def test_parallel_tool_calls_keep_their_own_step(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:
+    lookup_two = {"method": "GET", "path": "/v1/customers/cus_002"}
+    both = tool_call(TOOL, LOOKUP, "p1") + tool_call(TOOL, lookup_two, "p2")
+    crew, llm, task = single_agent_crew(make_tool(), [both, "both found"])
+    with ailink_session("sess-parallel"):
+        crew.kickoff()
+
+    found = rows(ailink_gateway, "sess-parallel")
+    assert sorted(r["path"] for r in found) == ["/v1/customers/cus_001", "/v1/customers/cus_002"]
+    assert all(props(r)["agent_role"] == "Billing clerk" and props(r)["task_id"] == str(task.id) for r in found)
+    assert len(llm.seen_tool_results) == 2
+
+
 def test_failures_are_never_cached(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:
     tool = make_tool("deny_refunds")
     crew, llm, _ = single_agent_crew(
