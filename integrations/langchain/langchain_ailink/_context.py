@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 from ailink import TraceContext, current_trace, span_id_from
-
 from langchain_ailink.callbacks import AIlinkCallbackHandler
 
 #: Metadata key a caller sets (``config={"metadata": {...}}``) to choose the session id.

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from ailink import span_id_from
 from langchain_core.callbacks import BaseCallbackHandler
+
+from ailink import span_id_from
 
 __all__ = ["AIlinkCallbackHandler", "RunInfo"]
 

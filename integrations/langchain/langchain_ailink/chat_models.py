@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ailink import ClientConfig, TraceContext, async_http_client, http_client
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallbackManager, CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
@@ -19,6 +18,7 @@ from langchain_core.runnables.config import ensure_config, var_child_runnable_co
 from langchain_openai import ChatOpenAI
 from pydantic import model_validator
 
+from ailink import ClientConfig, TraceContext, async_http_client, http_client
 from langchain_ailink._context import RunScope, resolve_scope
 
 __all__ = ["ChatAIlink", "current_run_trace"]
@@ -144,6 +144,12 @@ class ChatAIlink(ChatOpenAI):
     approval_timeout: float | None = None
     """Seconds a request may be held for a human decision (sets the read timeout)."""
 
+    def __init__(self, *, token: str | None = None, **kwargs: Any) -> None:
+        """``token`` is the AIlink token; every other keyword is a ``ChatOpenAI`` field."""
+        if token is not None:
+            kwargs["token"] = token
+        super().__init__(**kwargs)
+
     @model_validator(mode="before")
     @classmethod
     def _ailink_gateway(cls, values: Any) -> Any:
@@ -219,7 +225,9 @@ class ChatAIlink(ChatOpenAI):
                     return
                 yield chunk
         finally:
-            chunks.close()
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any

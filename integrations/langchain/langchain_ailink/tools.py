@@ -8,8 +8,6 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ailink import AIlinkClient, AsyncClient, CallContext, GatewayTool, PendingApproval, ToolOutcome, ToolResult
-from ailink import gateway_tool as _gateway_tool
 from langchain_core.callbacks import (
     AsyncCallbackManagerForToolRun,
     CallbackManagerForToolRun,
@@ -22,6 +20,8 @@ from langchain_core.runnables.config import patch_config
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict, Field, model_validator
 
+from ailink import AIlinkClient, AsyncClient, CallContext, GatewayTool, PendingApproval, ToolOutcome, ToolResult
+from ailink import gateway_tool as _gateway_tool
 from langchain_ailink._context import RunScope, resolve_scope
 
 __all__ = [
@@ -439,5 +439,11 @@ def langchain_tool(
         client=client,
         **client_options,
     )
-    return AIlinkTool(gateway=gateway, on_approval=on_approval)
+    return AIlinkTool(
+        name=gateway.action.name,
+        description=gateway.action.description,
+        args_schema=gateway.action.args_model,
+        gateway=gateway,
+        on_approval=on_approval,
+    )
 

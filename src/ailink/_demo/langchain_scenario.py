@@ -22,9 +22,9 @@ USER_REQUEST = "Bill customer cus_demo_42 for the annual plan (250000 cents) and
 def run(env: DemoEnv) -> DemoOutcome:
     """Run the demo agent against ``env``; returns its final answer and one artifact per tool call."""
     from langchain.agents import create_agent
-    from langchain_core.messages import AIMessage, ToolMessage
-
     from langchain_ailink import AIlinkCallbackHandler, ChatAIlink, langchain_tool
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+    from langchain_core.runnables import RunnableConfig
 
     env.script_demo_tool_calls()
     model = ChatAIlink(model=env.model, token=env.llm_token, gateway_url=env.gateway_url, agent_name=env.agent_name)
@@ -38,14 +38,12 @@ def run(env: DemoEnv) -> DemoOutcome:
         approval_timeout=env.approval_timeout,
     )
     agent = create_agent(model, tools=[tool], system_prompt=SYSTEM_PROMPT, name="billing-agent")
-    result = agent.invoke(
-        {"messages": [("user", USER_REQUEST)]},
-        config={
-            "metadata": {"ailink_session_id": env.session_id},
-            "callbacks": [AIlinkCallbackHandler()],
-            "recursion_limit": 20,
-        },
-    )
+    config: RunnableConfig = {
+        "metadata": {"ailink_session_id": env.session_id},
+        "callbacks": [AIlinkCallbackHandler()],
+        "recursion_limit": 20,
+    }
+    result = agent.invoke({"messages": [HumanMessage(USER_REQUEST)]}, config)
     messages: list[Any] = result["messages"]
     artifacts = [dict(m.artifact) for m in messages if isinstance(m, ToolMessage) and isinstance(m.artifact, dict)]
     final = next((m for m in reversed(messages) if isinstance(m, AIMessage) and not m.tool_calls), None)

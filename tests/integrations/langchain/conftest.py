@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from langchain_ailink import AIlinkTool, langchain_tool
 
 from ailink.testing import EmulatorGateway
-from langchain_ailink import AIlinkTool, langchain_tool
 
 
 @pytest.fixture

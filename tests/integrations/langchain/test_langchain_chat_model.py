@@ -8,13 +8,13 @@ from typing import Any
 
 import openai
 import pytest
+from langchain_ailink import AIlinkCallbackHandler, ChatAIlink
 from langchain_core.runnables import RunnableLambda
-from langchain_tests.unit_tests import ChatModelUnitTests
 from langchain_support import RunRecorder
+from langchain_tests.unit_tests import ChatModelUnitTests
 
 from ailink import span_id_from
 from ailink.testing import EmulatorGateway
-from langchain_ailink import AIlinkCallbackHandler, ChatAIlink
 
 
 class TestChatAIlinkUnit(ChatModelUnitTests):

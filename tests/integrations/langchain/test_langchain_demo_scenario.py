@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from ailink._demo import langchain_scenario
-from ailink._demo.contract import FINAL_ANSWER, DemoEnv
+from ailink._demo.contract import DEMO_ACTIONS, FINAL_ANSWER, DemoEnv
 from ailink.testing import EmulatorGateway, start_gateway
 
 
@@ -39,4 +39,4 @@ def test_the_scenario_charges_once_and_is_refused_the_refund(demo_gateway: Emula
     session = demo_gateway.session("demo-langchain-test")
     paths = [r["path"] for r in session["requests"]]
     assert paths.count("/v1/chat/completions") == 4
-    assert {"/v1/customers/cus_demo_42", "/v1/charges", "/v1/refunds"} <= set(paths)
+    assert {str(action["path"]) for action in DEMO_ACTIONS} <= set(paths)

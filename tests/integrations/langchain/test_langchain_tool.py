@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from langchain_ailink import AIlinkTool, langchain_tool
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
+from langchain_support import BLOCK_REFUNDS, CUSTOMER, REFUND, charge
 from langchain_tests.integration_tests import ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
-from langchain_support import BLOCK_REFUNDS, CUSTOMER, REFUND, charge
 
 import ailink
 from ailink.testing import EmulatorGateway
-from langchain_ailink import AIlinkTool, langchain_tool
 
 
 def tool_call(args: dict[str, Any], call_id: str = "call_1") -> dict[str, Any]:

@@ -7,13 +7,13 @@ from uuid import UUID
 
 import pytest
 from langchain.agents import create_agent
+from langchain_ailink import AIlinkCallbackHandler, ChatAIlink
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 from langchain_support import CUSTOMER, RunRecorder, calls, charge, charges_need_approval, scripted
 
 from ailink import span_id_from
 from ailink.testing import EmulatorGateway
-from langchain_ailink import AIlinkCallbackHandler, ChatAIlink
 
 LLM_PATH = "/v1/chat/completions"
 
