@@ -12,11 +12,14 @@ import httpx
 from ailink._idempotency import check_idempotency_key, new_idempotency_key
 from ailink._retry import IDEMPOTENT_METHODS, RetryConfig
 from ailink._secrets import mask
+from ailink._tracing import current_trace, trace_headers
 
 DEFAULT_GATEWAY_URL = "http://localhost:8443"
 ApprovalMode = Literal["async", "blocking"]
 #: Extra read time granted on top of the approval timeout for calls the gateway may hold.
 HOLD_MARGIN_SECONDS = 30.0
+#: Request extension marking requests whose session headers were added when they were built.
+PREPARED_EXTENSION = "ailink_headers_added"
 _SECRET_HEADERS = frozenset({"authorization", "x-real-authorization", "x-upstream-authorization", "x-admin-key"})
 
 
@@ -114,6 +117,12 @@ class ClientConfig:
                 all_headers["X-AIlink-Idempotency-Key"] = key
             if self.approval_mode == "async" and may_hold:
                 all_headers.setdefault("Prefer", "respond-async")
+            # The session headers the transport would add, added here at once (cheaper than
+            # mutating httpx headers one by one at send time); the transport keeps what is set.
+            present = {name.lower() for name in all_headers}
+            for name, value in trace_headers(current_trace(), agent_name=self.agent_name).items():
+                if name.lower() not in present:
+                    all_headers[name] = value
         timeout = self.http_timeout()
         if read_timeout is not None:
             timeout = httpx.Timeout(timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)
@@ -126,7 +135,7 @@ class ClientConfig:
             json=json,
             content=content,
             headers=all_headers,
-            extensions={"timeout": timeout.as_dict()},
+            extensions={"timeout": timeout.as_dict(), PREPARED_EXTENSION: not admin},
         )
         return request
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import os
+import re
 from typing import Any
 
 MAX_KEY_LENGTH = 255
+_KEY_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 
 
 def canonical_json(value: Any) -> str:
@@ -23,11 +25,11 @@ def derive_idempotency_key(*parts: Any, prefix: str = "ailk") -> str:
 
 def new_idempotency_key() -> str:
     """A fresh random key for one logical call (generated once, reused by its retries)."""
-    return f"idk_{uuid.uuid4().hex}"
+    return f"idk_{os.urandom(16).hex()}"
 
 
 def check_idempotency_key(key: str) -> str:
     """Validate a caller-supplied key."""
-    if not key or len(key) > MAX_KEY_LENGTH or any(ord(c) < 0x21 or ord(c) > 0x7E for c in key):
+    if not _KEY_PATTERN.fullmatch(key):
         raise ValueError("idempotency_key must be 1-255 visible ASCII characters")
     return key

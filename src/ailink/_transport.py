@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from ailink._config import ClientConfig
+from ailink._config import PREPARED_EXTENSION, ClientConfig
 from ailink._idempotency import new_idempotency_key
 from ailink._retry import IDEMPOTENT_METHODS
 from ailink._tracing import TraceContext, current_trace, trace_headers
@@ -52,15 +52,26 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def prepare(self, request: httpx.Request) -> None:
         """Add the headers to ``request`` (public so tests and custom transports can reuse it)."""
+        if request.extensions.get(PREPARED_EXTENSION):
+            return  # built by ClientConfig.build_request, which already added every header
+        headers = request.headers
+        # One pass over the raw headers: httpx's per-name lookups are linear and comparatively slow.
+        present = {name.lower() for name, _ in headers.raw}
         for name, value in trace_headers(self._context(), agent_name=self.agent_name).items():
-            if name not in request.headers:
-                request.headers[name] = value
-        key = request.headers.get("idempotency-key") or request.headers.get("x-ailink-idempotency-key")
-        if key is None and self.add_idempotency_keys and request.method not in IDEMPOTENT_METHODS:
+            if name.lower().encode() not in present:
+                headers[name] = value
+        key = None
+        if b"idempotency-key" in present:
+            key = headers["idempotency-key"]
+        elif b"x-ailink-idempotency-key" in present:
+            key = headers["x-ailink-idempotency-key"]
+        elif self.add_idempotency_keys and request.method not in IDEMPOTENT_METHODS:
             key = new_idempotency_key()
         if key is not None:
-            request.headers.setdefault("Idempotency-Key", key)
-            request.headers.setdefault("X-AIlink-Idempotency-Key", key)
+            if b"idempotency-key" not in present:
+                headers["Idempotency-Key"] = key
+            if b"x-ailink-idempotency-key" not in present:
+                headers["X-AIlink-Idempotency-Key"] = key
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._sync is None:
