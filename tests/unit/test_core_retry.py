@@ -167,10 +167,14 @@ def _keyless_post(config: ClientConfig) -> httpx.Request:
     return request
 
 
-def test_non_get_without_key_is_not_retried_sync() -> None:
+@pytest.mark.parametrize("tracing", [False, True])
+def test_non_get_without_key_is_not_retried_sync(tracing: bool) -> None:
     recorder = Recorder(default=gateway_error(503, "all_upstreams_exhausted"))
     config = ClientConfig(api_key=TOKEN, gateway_url=GATEWAY, retry=fast_retry(3))
-    with httpx.Client(transport=recorder.transport) as http:
+    transport: httpx.BaseTransport = recorder.transport
+    if tracing:
+        transport = ailink.TracingTransport(sync_transport=transport)
+    with httpx.Client(transport=transport) as http:
         response = run_sync(send_with_retries(_keyless_post(config), config.retry), http)
     assert response.status_code == 503
     assert len(recorder.requests) == 1
@@ -192,7 +196,8 @@ def test_transport_adds_one_key_to_a_keyless_write_and_keeps_it_across_retries()
     recorder = Recorder(script=[gateway_error(503, "all_upstreams_exhausted")])
     config = ClientConfig(api_key=TOKEN, gateway_url=GATEWAY, retry=fast_retry(3))
     with httpx.Client(transport=ailink.TracingTransport(sync_transport=recorder.transport)) as http:
-        response = run_sync(send_with_retries(_keyless_post(config), config.retry), http)
+        foreign = httpx.Request("POST", GATEWAY + "/v1/charges", json={"amount": 1})  # e.g. built by an SDK
+        response = run_sync(send_with_retries(foreign, config.retry), http)
     assert response.status_code == 200
     keys = recorder.header("idempotency-key")
     assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
