@@ -34,8 +34,13 @@ def _span_path(request: SessionRequest) -> list[tuple[str, str]]:
             if isinstance(item, (list, tuple)) and len(item) == 2:
                 path.append((str(item[0]), str(item[1])))
     if request.parent_span_id and (not path or path[-1][0] != request.parent_span_id):
-        label = props.get("tool") or request.tool_name or "span"
-        path.append((request.parent_span_id, f"tool:{label}" if request.tool_name else str(label)))
+        if request.tool_name:
+            label = f"tool:{request.tool_name}"
+        elif props.get("llm") or (request.path or "").endswith(("/chat/completions", "/embeddings")):
+            label = f"llm:{props.get('llm') or 'model'}"
+        else:
+            label = str(props.get("task") or props.get("step") or "span")
+        path.append((request.parent_span_id, label))
     return path
 
 

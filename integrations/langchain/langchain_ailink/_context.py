@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from ailink import TraceContext, current_trace, span_id_from
+from ailink import TraceContext, current_trace, span_id_from, span_path_properties
 from langchain_ailink.callbacks import AIlinkCallbackHandler
 
 #: Metadata key a caller sets (``config={"metadata": {...}}``) to choose the session id.
@@ -80,7 +80,7 @@ def resolve_scope(
     if parent_span is not None:
         properties["parent_run_span"] = parent_span
     if info is not None:
-        properties["span_path"] = list(info.span_path)
+        properties.update(span_path_properties(info.span_path))
     for key in _LANGGRAPH_KEYS:
         if metadata.get(key) is not None:
             properties[key] = metadata[key]

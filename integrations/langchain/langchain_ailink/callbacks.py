@@ -17,6 +17,16 @@ __all__ = ["AIlinkCallbackHandler", "RunInfo"]
 _SESSION_KEY = "ailink_session_id"
 
 
+def _run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> str | None:
+    """The run's name: the callback's ``name``, else the serialized name or class."""
+    if kwargs.get("name"):
+        return str(kwargs["name"])
+    serialized = serialized or {}
+    ident = serialized.get("id")
+    name = serialized.get("name") or (ident[-1] if isinstance(ident, list) and ident else None)
+    return str(name) if name else None
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What the handler knows about one live run."""
@@ -25,8 +35,8 @@ class RunInfo:
     parent_run_id: UUID | None
     session_id: str
     span_id: str
-    span_path: tuple[str, ...]
-    """Span ids from the root run down to this run (the last one is ``span_id``)."""
+    span_path: tuple[tuple[str, str], ...]
+    """``(span id, label)`` from the root run down to this run (the last one is this run's)."""
     name: str | None = None
 
 
@@ -69,9 +79,11 @@ class AIlinkCallbackHandler(BaseCallbackHandler):
         parent_run_id: UUID | None,
         metadata: Mapping[str, Any] | None,
         name: str | None,
+        kind: str = "",
     ) -> None:
         metadata = metadata or {}
         span = span_id_from(run_id)
+        label = f"{kind}:{name}" if kind and name else (name or kind or "run")
         with self._lock:
             parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
             explicit = metadata.get(_SESSION_KEY) or metadata.get("thread_id")
@@ -81,7 +93,7 @@ class AIlinkCallbackHandler(BaseCallbackHandler):
                 session = parent.session_id
             else:
                 session = str(run_id)  # this run is the root of what the handler sees
-            path = (*parent.span_path, span) if parent is not None else (span,)
+            path = (*parent.span_path, (span, label)) if parent is not None else ((span, label),)
             self._runs[run_id] = RunInfo(run_id, parent_run_id, session, span, path, name)
 
     def _end(self, run_id: UUID) -> None:
@@ -113,7 +125,7 @@ class AIlinkCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a chat model run."""
-        self._start(run_id, parent_run_id, metadata, kwargs.get("name"))
+        self._start(run_id, parent_run_id, metadata, _run_name(serialized, kwargs), "llm")
 
     def on_llm_start(
         self,
@@ -126,7 +138,7 @@ class AIlinkCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an LLM run."""
-        self._start(run_id, parent_run_id, metadata, kwargs.get("name"))
+        self._start(run_id, parent_run_id, metadata, _run_name(serialized, kwargs), "llm")
 
     def on_tool_start(
         self,
@@ -139,7 +151,7 @@ class AIlinkCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a tool run."""
-        self._start(run_id, parent_run_id, metadata, kwargs.get("name"))
+        self._start(run_id, parent_run_id, metadata, _run_name(serialized, kwargs), "tool")
 
     def on_retriever_start(
         self,
@@ -152,7 +164,7 @@ class AIlinkCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a retriever run."""
-        self._start(run_id, parent_run_id, metadata, kwargs.get("name"))
+        self._start(run_id, parent_run_id, metadata, _run_name(serialized, kwargs), "retriever")
 
     # -- ends ----------------------------------------------------------------------------------
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:

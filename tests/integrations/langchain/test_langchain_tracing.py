@@ -51,7 +51,8 @@ async def test_the_session_holds_the_run_tree(ailink_gateway: EmulatorGateway, m
         assert props["run_span"] == span_id_from(run_id)
         assert props["parent_run_span"] == span_id_from(parent)
         ancestry = recorder.ancestry(run_id)  # root graph → node → (model | tool)
-        assert props["span_path"] == [span_id_from(r) for r in ancestry]
+        assert [span for span, _label in props["span_path"]] == [span_id_from(r) for r in ancestry]
+        assert all(isinstance(label, str) and label for _span, label in props["span_path"])
         assert props["langgraph_node"] == ("model" if kind == "llm" else "tools")
         roots.add(ancestry[0])
     assert len(roots) == 1 and recorder.runs[roots.pop()][0] is None  # one tree, rooted at the agent run
