@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 import httpx
@@ -74,6 +75,10 @@ class ClientConfig:
     def http_timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
 
+    @cached_property
+    def _timeout_extension(self) -> dict[str, float | None]:
+        return self.http_timeout().as_dict()
+
     def auth_headers(self, *, admin: bool = False) -> dict[str, str]:
         if admin:
             return {"X-Admin-Key": self.admin_key} if self.admin_key else {}
@@ -123,11 +128,11 @@ class ClientConfig:
             for name, value in trace_headers(current_trace(), agent_name=self.agent_name).items():
                 if name.lower() not in present:
                     all_headers[name] = value
-        timeout = self.http_timeout()
+        timeout = dict(self._timeout_extension)
         if read_timeout is not None:
-            timeout = httpx.Timeout(timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)
+            timeout["read"] = read_timeout
         elif may_hold and not admin and self.approval_mode == "blocking":
-            timeout = httpx.Timeout(timeout.connect, read=self.hold_timeout, write=timeout.write, pool=timeout.pool)
+            timeout["read"] = self.hold_timeout
         request = httpx.Request(
             method,
             self.gateway_url + path,
@@ -135,7 +140,7 @@ class ClientConfig:
             json=json,
             content=content,
             headers=all_headers,
-            extensions={"timeout": timeout.as_dict(), PREPARED_EXTENSION: not admin},
+            extensions={"timeout": timeout, PREPARED_EXTENSION: not admin},
         )
         return request
 
