@@ -57,6 +57,8 @@ def build_span_tree(session: Session) -> SpanNode:
                 node = SpanNode(span_id=span_id, label=label)
                 nodes[span_id] = node
                 parent.children.append(node)
+            elif label.startswith(node.label) and len(label) > len(node.label):
+                node.label = label  # a later request knew more about this span
             parent = node
         parent.requests.append(request)
     return root

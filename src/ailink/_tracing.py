@@ -28,6 +28,7 @@ __all__ = [
 SPAN_PATH_PROPERTY = "span_path"
 
 _MAX_PROPERTIES_CHARS = 2048
+_MAX_SPAN_PATH = 8
 
 
 def new_span_id() -> str:
@@ -43,10 +44,13 @@ def span_id_from(value: object) -> str:
 def span_path_properties(path: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """``X-Properties`` entries describing a span's ancestry: ``[(span_id, label), ...]``, root first.
 
-    Labels are short ("agent", "tools", "tool:payments_api", "llm:gpt-4o"); only the last
-    8 levels are kept.
+    Labels are short ("agent", "tools", "tool:payments_api", "llm:gpt-4o"). Deep paths keep
+    their root and the innermost levels (8 in all), so every request of a run shares the root.
     """
-    return {SPAN_PATH_PROPERTY: [[span_id, label[:60]] for span_id, label in list(path)[-8:]]}
+    levels = list(path)
+    if len(levels) > _MAX_SPAN_PATH:
+        levels = [levels[0], *levels[-(_MAX_SPAN_PATH - 1) :]]
+    return {SPAN_PATH_PROPERTY: [[span_id, label[:60]] for span_id, label in levels]}
 
 
 def trace_id_for(session_id: str) -> str:

@@ -25,7 +25,7 @@ from crewai.hooks import (
 )
 from crewai.utilities.string_utils import sanitize_tool_name
 
-from ailink import CallContext, TraceContext, span_id_from
+from ailink import CallContext, TraceContext, new_span_id, span_id_from, span_path_properties
 
 FRAMEWORK = "crewai"
 
@@ -103,15 +103,33 @@ def current_step(tool_name: str) -> StepInfo:
     return StepInfo(tool_name=sanitize_tool_name(tool_name), task_id=_text(get_current_task_id()))
 
 
+def _span_path(session: str | None, task_id: str | None, task_label: str, leaf: tuple[str, str]) -> dict[str, Any]:
+    """``span_path`` properties: kickoff → task → this call (a tool call or an LLM call)."""
+    path: list[tuple[str, str]] = []
+    if session:
+        path.append((span_id_from(session), "crew kickoff"))
+    if task_id:
+        path.append((span_id_from(task_id), task_label))
+    return span_path_properties([*path, leaf])
+
+
 def call_context(step: StepInfo) -> CallContext:
-    """The core's view of one tool call: session = the CrewAI execution id, call id = the task id."""
-    properties: dict[str, Any] = {"framework": FRAMEWORK, **step.properties()}
-    return CallContext(
-        session_id=get_execution_uuid(),
-        call_id=step.task_id,
-        parent_span_id=span_id_from(step.task_id) if step.task_id else None,
-        properties=properties,
-    )
+    """The core's view of one tool call: session = the CrewAI execution id, call id = the task id.
+
+    Each call gets its own span under its task's span, so the gateway can draw
+    kickoff → task → tool call → request.
+    """
+    session = get_execution_uuid()
+    span = new_span_id()
+    task_label = "task" + (f": {step.task_name[:40]}" if step.task_name else "")
+    if step.agent_role:
+        task_label += f" ({step.agent_role})"
+    properties: dict[str, Any] = {
+        "framework": FRAMEWORK,
+        **step.properties(),
+        **_span_path(session, step.task_id, task_label, (span, f"tool:{step.tool_name}")),
+    }
+    return CallContext(session_id=session, call_id=step.task_id, parent_span_id=span, properties=properties)
 
 
 def llm_trace_context() -> TraceContext | None:
@@ -120,11 +138,8 @@ def llm_trace_context() -> TraceContext | None:
     task_id = _text(get_current_task_id())
     if session is None and task_id is None:
         return None
-    properties: dict[str, Any] = {"framework": FRAMEWORK}
+    span = new_span_id()
+    properties: dict[str, Any] = {"framework": FRAMEWORK, **_span_path(session, task_id, "task", (span, "llm"))}
     if task_id:
         properties["task_id"] = task_id
-    return TraceContext(
-        session_id=session,
-        parent_span_id=span_id_from(task_id) if task_id else None,
-        properties=properties,
-    )
+    return TraceContext(session_id=session, parent_span_id=span, properties=properties)

@@ -45,7 +45,10 @@ def test_direct_call_carries_the_session(ailink_gateway: EmulatorGateway) -> Non
     [row] = ailink_gateway.audit(session_id="sess-llm-direct")
     assert row["path"] == "/v1/chat/completions"
     assert row["agent_name"] == "writer"
-    assert props(row) == {"framework": "crewai"}
+    [kickoff, llm_span] = props(row).pop("span_path")
+    assert kickoff == [span_id_from("sess-llm-direct"), "crew kickoff"]
+    assert llm_span == [row["parent_span_id"], "llm"]
+    assert props(row) == {"framework": "crewai", "span_path": [kickoff, llm_span]}
 
 
 def test_crew_on_gateway_llm_shares_the_session(ailink_gateway: EmulatorGateway) -> None:
@@ -69,13 +72,19 @@ def test_crew_on_gateway_llm_shares_the_session(ailink_gateway: EmulatorGateway)
     llm_rows = [r for r in found if r["path"] == "/v1/chat/completions"]
     tool_rows = [r for r in found if r["tool_name"] == TOOL]
     assert len(llm_rows) == 2 and len(tool_rows) == 1
-    span = span_id_from(str(task.id))
-    for row in llm_rows:
-        assert row["parent_span_id"] == span
-        assert row["agent_name"] == "billing-bot"
-        assert props(row) == {"framework": "crewai", "task_id": str(task.id)}
+    task_span = span_id_from(str(task.id))
+    kickoff_span = span_id_from("sess-llm-crew")
+    for row in [*llm_rows, *tool_rows]:
+        # kickoff → task → this call: each call its own span, under the task's span
+        path = props(row)["span_path"]
+        assert [span for span, _label in path[:2]] == [kickoff_span, task_span]
+        assert path[-1][0] == row["parent_span_id"] and row["parent_span_id"] != task_span
         assert row["trace_id"] == tool_rows[0]["trace_id"]
-    assert tool_rows[0]["parent_span_id"] == span
+    for row in llm_rows:
+        assert row["agent_name"] == "billing-bot"
+        assert props(row)["task_id"] == str(task.id) and props(row)["span_path"][-1][1] == "llm"
+    assert props(tool_rows[0])["span_path"][-1][1] == f"tool:{TOOL}"
+    assert len({row["parent_span_id"] for row in found}) == 3
 
 
 def test_llm_error_is_not_retried(ailink_gateway: EmulatorGateway) -> None:

@@ -82,9 +82,11 @@ def test_allowed_call(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:
     assert (row["method"], row["path"], row["status_code"]) == ("GET", "/v1/customers/cus_001", 200)
     assert row["tool_name"] == TOOL
     assert row["agent_name"] == "billing-bot"
-    assert row["parent_span_id"] == span_id_from(str(task.id))
+    path = props(row).pop("span_path")
+    assert path[1] == [span_id_from(str(task.id)), "task: billing (Billing clerk)"]
+    assert path[-1] == [row["parent_span_id"], f"tool:{TOOL}"]
     assert props(row) == {"framework": "crewai", "agent_role": "Billing clerk", "task": "billing",
-                          "task_id": str(task.id), "crew": "crew"}
+                          "task_id": str(task.id), "crew": "crew", "span_path": path}
 
 
 def test_denied_call_reaches_task_output(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:
@@ -285,7 +287,10 @@ async def test_arun_direct(make_tool: Any, ailink_gateway: EmulatorGateway) -> N
     assert isinstance(denied, ToolFailure) and denied.code == "policy_denied"
     found = rows(ailink_gateway, "sess-arun")
     assert {r["path"] for r in found} == {"/v1/customers/cus_001", "/v1/refunds"}
-    assert all(props(r) == {"framework": "crewai"} for r in found)
+    for r in found:  # outside a crew: the session's kickoff span, then the call's own span
+        assert props(r)["framework"] == "crewai"
+        kickoff = [span_id_from("sess-arun"), "crew kickoff"]
+        assert props(r)["span_path"] == [kickoff, [r["parent_span_id"], f"tool:{TOOL}"]]
 
 
 def test_hooks_come_back_after_being_cleared(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:

@@ -116,18 +116,20 @@ class _RootSpanTracker(BaseSpanHandler[BaseSpan]):
     ) -> BaseSpan | None:
         return self.open_spans.get(id_)
 
+    def ancestry(self, span_id: str) -> list[str]:
+        """The open ancestors of ``span_id``, outermost first, ending with ``span_id`` itself."""
+        with self.lock:
+            chain = [span_id]
+            while True:
+                span = self.open_spans.get(chain[-1])
+                parent = span.parent_id if span is not None else None
+                if parent is None or parent in chain:
+                    return chain[::-1]
+                chain.append(parent)
+
     def root_of(self, span_id: str) -> str:
         """The outermost open ancestor of ``span_id`` (itself when it has none)."""
-        with self.lock:
-            current = span_id
-            seen = {current}
-            while True:
-                span = self.open_spans.get(current)
-                parent = span.parent_id if span is not None else None
-                if parent is None or parent in seen:
-                    return current
-                seen.add(parent)
-                current = parent
+        return self.ancestry(span_id)[0]
 
 
 _tracker: _RootSpanTracker | None = None
@@ -167,7 +169,7 @@ def current_session_id() -> str:
 
 
 def _properties(tags: Mapping[str, Any]) -> dict[str, Any]:
-    properties: dict[str, Any] = {"framework": "llamaindex"}
+    properties: dict[str, Any] = {"framework": "llamaindex", **_span_path()}
     run_id = tags.get(RUN_ID_TAG)
     if isinstance(run_id, str) and run_id:
         properties["run_id"] = run_id
@@ -175,6 +177,15 @@ def _properties(tags: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(extra, Mapping):
         properties.update(extra)
     return properties
+
+
+def _span_path() -> dict[str, Any]:
+    """``span_path`` properties: the LlamaIndex spans from the root down to the active one."""
+    span = active_span_id.get()
+    if not span:
+        return {}
+    chain = _tracker.ancestry(span) if _tracker is not None else [span]
+    return ailink.span_path_properties([(ailink.span_id_from(s), s.partition("-")[0]) for s in chain])
 
 
 def _parent_span_id() -> str | None:
