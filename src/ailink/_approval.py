@@ -196,15 +196,19 @@ def wait_for_decision(
     long_poll = True
     backoff = POLL_START_SECONDS
     retry_after = pending.retry_after if pending else None
+    peek = pending is None  # started from a bare id: read the status (and expiry) once before long-polling
     while True:
         remaining = deadline - clock()
         if remaining <= 0:
+            waited = clock() - start
             raise ApprovalTimeoutError(
-                f"No decision on approval {approval_id} within {timeout:g} s; the request was not performed",
+                f"No decision on approval {approval_id} after {waited:.0f} s (deadline: the sooner of the "
+                f"{timeout:g} s timeout and the approval's expiry); the request was not performed",
                 approval_id=approval_id,
                 timeout=timeout,
             )
-        wait = min(LONG_POLL_SECONDS, max(1, math.ceil(remaining))) if long_poll else 0
+        wait = min(LONG_POLL_SECONDS, max(1, math.ceil(remaining))) if long_poll and not peek else 0
+        peek = False
         request = config.build_request(
             "GET", path, params={"wait": wait} if wait else None, read_timeout=wait + 15.0, may_hold=False
         )
@@ -214,6 +218,9 @@ def wait_for_decision(
             raise error_from_response(response)
         body = _json_object(response)
         status = body.get("status")
+        expires_at = _parse_time(body.get("expires_at"))
+        if expires_at is not None:  # the gateway may tell the expiry only here (a wait started from an id)
+            deadline = min(deadline, _deadline(deadline - clock(), expires_at, clock()))
         if status == ApprovalStatus.PENDING.value:
             if long_poll and clock() - sent_at < wait / 2:
                 long_poll = False  # the gateway does not hold long polls: poll with backoff instead
@@ -230,7 +237,10 @@ def wait_for_decision(
             result_request = config.build_request("GET", path + "/result", may_hold=False)
             stored = yield from send_with_retries(result_request, config.retry)
             if stored.status_code == 409 and is_gateway_error(stored):
-                continue  # decided but not yet replayable: ask again
+                # decided but not yet replayable: ask again after a short pause
+                yield Sleep(min(backoff, max(0.0, deadline - clock())))
+                backoff = min(backoff * 2, POLL_CAP_SECONDS)
+                continue
             if stored.status_code >= 400 and is_gateway_error(stored):
                 raise error_from_response(stored)
             return ApprovalResult(approval_id, ApprovalStatus.APPROVED, reason, stored, decided_at)

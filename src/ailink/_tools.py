@@ -44,7 +44,7 @@ from ailink._errors import (
     error_from_response,
 )
 from ailink._flow import Flow, run_async, run_sync
-from ailink._idempotency import canonical_json, derive_idempotency_key
+from ailink._idempotency import canonical_json, derive_idempotency_key, new_idempotency_key
 from ailink._retry import send_with_retries
 from ailink._secrets import scrub
 from ailink._tracing import TraceContext, current_trace, trace_context
@@ -312,7 +312,7 @@ class ToolAction:
             raise _refuse("a GET request cannot have a body; use 'query'")
         return ParsedCall(method, path, full_path, data.get("query"), body, data.get("idempotency_key"))
 
-    def idempotency_key(self, call: ParsedCall, context: CallContext) -> str | None:
+    def idempotency_key(self, call: ParsedCall, context: CallContext) -> str:
         """Explicit key in the arguments, else the context's, else one derived from values that
         survive re-execution: (session, call id, tool name, canonical arguments)."""
         if call.idempotency_key:
@@ -320,7 +320,7 @@ class ToolAction:
         if context.idempotency_key:
             return context.idempotency_key
         if context.session_id is None and context.call_id is None:
-            return None
+            return new_idempotency_key()  # nothing survives re-execution: one fresh key for this call
         return derive_idempotency_key(context.session_id, context.call_id, self.name, call.fingerprint())
 
 

@@ -38,6 +38,7 @@ class ApprovalGateway:
     poll_retry_after: str | None = None
     expires_at: str | None = None
     reason: str | None = "looks fine"
+    poll_expires_at: str | None = None
     result_answers: list[httpx.Response] = field(default_factory=list)
     requests: list[httpx.Request] = field(default_factory=list)
 
@@ -66,7 +67,8 @@ class ApprovalGateway:
             self.clock.advance(self.latency)
         if not self.decided:
             headers = {"Retry-After": self.poll_retry_after} if self.poll_retry_after else {}
-            return httpx.Response(200, headers=headers, json={"approval_id": APPROVAL, "status": "pending"})
+            return httpx.Response(200, headers=headers, json={"approval_id": APPROVAL, "status": "pending",
+                                                              "expires_at": self.poll_expires_at})
         return httpx.Response(200, json={"approval_id": APPROVAL, "status": self.decision, "reason": self.reason,
                                          "decided_at": "2026-11-22T10:00:00Z", "result_url": "/result"})
 
@@ -236,6 +238,18 @@ async def test_deadline_is_min_of_timeout_and_expires_at(driver: Driver, clock: 
     assert 5 <= clock.now - start <= 5.5
 
 
+async def test_expiry_told_by_a_status_poll_bounds_a_wait_started_from_an_id(
+    driver: Driver, clock: FakeClock
+) -> None:
+    expires = (datetime.now(timezone.utc) + timedelta(seconds=20)).isoformat().replace("+00:00", "Z")
+    gateway = ApprovalGateway(clock, decide_at=None, poll_expires_at=expires)
+    start = clock.now
+    with pytest.raises(ailink.ApprovalTimeoutError) as caught:
+        await driver.wait(gateway.client(driver), APPROVAL, timeout=300)
+    assert 18 <= clock.now - start <= 21  # the approval's expiry, not the 300 s timeout
+    assert "after 2" in str(caught.value) and "300 s timeout" in str(caught.value)
+
+
 async def test_already_expired_pending_times_out_without_polling(driver: Driver, clock: FakeClock) -> None:
     gateway = ApprovalGateway(clock, decide_at=None, expires_at="2001-01-01T00:00:00Z")
     with pytest.raises(ailink.ApprovalTimeoutError):
@@ -254,8 +268,9 @@ async def test_request_budget_with_long_polling(driver: Driver, clock: FakeClock
     assert result.approved
     assert clock.now - gateway.decide_at <= 0.5  # type: ignore[operator]
     assert len(gateway.requests) <= math.ceil(decide_after / 50) + 2
-    assert all(r.url.params["wait"] for r in gateway.polls)
-    assert max(int(r.url.params["wait"]) for r in gateway.polls) <= 50
+    assert "wait" not in gateway.polls[0].url.params  # a wait from a bare id first reads the status once
+    assert all(r.url.params["wait"] for r in gateway.polls[1:])
+    assert max(int(r.url.params["wait"]) for r in gateway.polls[1:]) <= 50
     assert clock.sleeps == []
 
 
@@ -264,15 +279,16 @@ async def test_long_poll_unsupported_falls_back_to_backoff(driver: Driver, clock
     client = gateway.client(driver)
     result = await driver.wait(client, APPROVAL, timeout=300)
     assert result.approved
-    assert "wait" in gateway.polls[0].url.params
-    assert all("wait" not in r.url.params for r in gateway.polls[1:])
+    # a status read, one long poll the gateway answers at once, then plain polls with backoff
+    assert "wait" not in gateway.polls[0].url.params and "wait" in gateway.polls[1].url.params
+    assert all("wait" not in r.url.params for r in gateway.polls[2:])
     # 1 s doubling to a 10 s cap, with jitter
     expected = [min(10, 2**i) for i in range(len(clock.sleeps))]
     assert len(expected) >= 5
     for slept, base in zip(clock.sleeps, expected, strict=True):
         assert base * 0.8 <= slept <= min(10, base * 1.2)
     assert clock.now - gateway.decide_at <= 12.5  # type: ignore[operator]
-    assert len(gateway.polls) <= 12
+    assert len(gateway.polls) <= 13
 
 
 async def test_fallback_honours_retry_after(driver: Driver, clock: FakeClock) -> None:
