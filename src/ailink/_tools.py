@@ -343,15 +343,18 @@ def _text_of(body: Any) -> str:
 def _ok_result(action: ToolAction, call: ParsedCall, key: str | None, response: httpx.Response) -> ToolResult:
     body = _body_of(response)
     replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
+    approval_id = response.headers.get("x-ailink-approval-id")
     head = f"HTTP {response.status_code} from {call.method} {call.path}"
-    if replayed:
+    if approval_id:
+        head += f" (approved by a human reviewer, approval {approval_id}; performed once)"
+    elif replayed:
         head += " (stored result: this exact action was already performed once; it was not repeated)"
     return ToolResult(
         ToolOutcome.OK,
         truncate(f"{head}\n{_text_of(body)}".rstrip(), action.max_response_chars),
         status_code=response.status_code,
         body=body,
-        approval_id=response.headers.get("x-ailink-approval-id"),
+        approval_id=approval_id,
         idempotency_key=key,
         request_id=response.request.headers.get("x-request-id") if response.request else None,
         replayed=replayed,

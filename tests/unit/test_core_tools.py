@@ -187,13 +187,24 @@ async def test_ok_result_and_headers(driver: Driver) -> None:
 
 
 async def test_replayed_result_says_it_was_not_repeated(driver: Driver) -> None:
+    recorder = Recorder(default=httpx.Response(200, json={"id": "ch_1"}, headers={"Idempotent-Replayed": "true"}))
+    tool = driver.tool(recorder, ACTION)
+    result = await driver.run_tool(tool, {"method": "POST", "path": "/v1/charges", "body": {"a": 1}}, CTX)
+    assert result.ok and result.replayed
+    assert "not repeated" in result.content
+    assert result.approval_id is None and result.artifact["replayed"] is True
+
+
+async def test_approved_result_says_it_was_approved_and_performed_once(driver: Driver) -> None:
+    # The approved request's response is replayed by the gateway, but for the model it is news.
     recorder = Recorder(default=httpx.Response(200, json={"id": "ch_1"}, headers={"Idempotent-Replayed": "true",
                                                                                   "X-AIlink-Approval-Id": "apr_1"}))
     tool = driver.tool(recorder, ACTION)
     result = await driver.run_tool(tool, {"method": "POST", "path": "/v1/charges", "body": {"a": 1}}, CTX)
     assert result.ok and result.replayed
-    assert "not repeated" in result.content
-    assert result.approval_id == "apr_1" and result.artifact["replayed"] is True
+    assert "approved by a human reviewer, approval apr_1; performed once" in result.content
+    assert "already performed" not in result.content
+    assert result.approval_id == "apr_1" and result.artifact["approval_id"] == "apr_1"
 
 
 async def test_pending_without_waiting_then_reattaching(driver: Driver) -> None:
