@@ -6,9 +6,9 @@ import contextlib
 import contextvars
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallbackManager, CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
@@ -112,6 +112,7 @@ def current_run_trace() -> TraceContext | None:
 
 
 _DONE: Any = object()
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -125,6 +126,39 @@ def _with_var(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
 
 def _in_scope(scope: RunScope | None) -> contextlib.AbstractContextManager[None]:
     return _with_var(_llm_scope, scope)
+
+
+def _iterate_within(chunks: Iterator[T], context: Callable[[], contextlib.AbstractContextManager[Any]]) -> Iterator[T]:
+    """Yield ``chunks``, entering ``context()`` only while the producer runs (never across a yield)."""
+    try:
+        while True:
+            with context():
+                chunk = next(chunks, _DONE)
+            if chunk is _DONE:
+                return
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+async def _aiterate_within(
+    chunks: AsyncIterator[T], context: Callable[[], contextlib.AbstractContextManager[Any]]
+) -> AsyncIterator[T]:
+    """The async twin of :func:`_iterate_within`."""
+    try:
+        while True:
+            with context():
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+            yield chunk
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class ChatAIlink(ChatOpenAI):
@@ -217,17 +251,8 @@ class ChatAIlink(ChatOpenAI):
         """``ChatOpenAI.stream``; the requests carry this model run's session and span."""
         config, run = _stream_config(config)
         chunks = super().stream(input, config, stop=stop, **kwargs)
-        try:
-            while True:
-                with _with_var(_stream_run, run):  # only while LangChain runs: nothing leaks between chunks
-                    chunk = next(chunks, _DONE)
-                if chunk is _DONE:
-                    return
-                yield chunk
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        # only while LangChain runs: nothing leaks between chunks
+        yield from _iterate_within(chunks, lambda: _with_var(_stream_run, run))
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
@@ -235,18 +260,8 @@ class ChatAIlink(ChatOpenAI):
         """``ChatOpenAI.astream``; the requests carry this model run's session and span."""
         config, run = _stream_config(config)
         chunks = super().astream(input, config, stop=stop, **kwargs)
-        try:
-            while True:
-                with _with_var(_stream_run, run):
-                    try:
-                        chunk = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        return
-                yield chunk
-        finally:
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        async for chunk in _aiterate_within(chunks, lambda: _with_var(_stream_run, run)):
+            yield chunk
 
     # -- publish the run being sent, for the transport's context provider ---------------------
     def _generate(
@@ -278,17 +293,7 @@ class ChatAIlink(ChatOpenAI):
     ) -> Iterator[ChatGenerationChunk]:
         scope = _scope_of(run_manager, self.model_name)
         chunks = super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
-        try:
-            while True:
-                with _in_scope(scope):  # only while the SDK runs: nothing leaks between chunks
-                    chunk = next(chunks, _DONE)
-                if chunk is _DONE:
-                    return
-                yield chunk
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        yield from _iterate_within(chunks, lambda: _in_scope(scope))  # only while the SDK runs
 
     async def _astream(
         self,
@@ -299,15 +304,5 @@ class ChatAIlink(ChatOpenAI):
     ) -> AsyncIterator[ChatGenerationChunk]:
         scope = _scope_of(run_manager, self.model_name)
         chunks = super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs)
-        try:
-            while True:
-                with _in_scope(scope):
-                    try:
-                        chunk = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        return
-                yield chunk
-        finally:
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        async for chunk in _aiterate_within(chunks, lambda: _in_scope(scope)):
+            yield chunk
