@@ -35,6 +35,23 @@ class DemoEnv:
     scripted: bool = True
     approval_timeout: float = 120.0
 
+    def tool_options(self) -> dict[str, Any]:
+        """Keyword arguments of every framework's tool one-liner for the demo's payments tool."""
+        return {
+            "token": self.payments_token,
+            "name": TOOL_NAME,
+            "description": TOOL_DESCRIPTION,
+            "methods": ["GET", "POST"],
+            "gateway_url": self.gateway_url,
+            "agent_name": self.agent_name,
+            "approval_timeout": self.approval_timeout,
+        }
+
+    def llm_options(self) -> dict[str, Any]:
+        """Keyword arguments of every framework's gateway LLM for the demo's model."""
+        return {"model": self.model, "token": self.llm_token, "gateway_url": self.gateway_url,
+                "agent_name": self.agent_name}
+
     def script_llm(self, responses: list[dict[str, Any]]) -> None:
         """Queue responses of the emulator's mock LLM for ``llm_token`` (only when ``scripted``)."""
         if not self.scripted:

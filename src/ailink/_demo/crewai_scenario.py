@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ailink._demo.contract import TOOL_DESCRIPTION, TOOL_NAME, DemoEnv, DemoOutcome
+from ailink._demo.contract import DemoEnv, DemoOutcome
 
 TASK_DESCRIPTION = (
     "Look up customer cus_001 (GET /v1/customers/cus_001), charge them 250000 cents in usd for the "
@@ -37,16 +37,8 @@ def run(env: DemoEnv) -> DemoOutcome:
     from crewai_ailink import ailink_session, crewai_llm, crewai_tool
 
     env.script_demo_tool_calls()
-    llm = crewai_llm(model=env.model, token=env.llm_token, gateway_url=env.gateway_url, agent_name=env.agent_name)
-    tool = crewai_tool(
-        token=env.payments_token,
-        name=TOOL_NAME,
-        description=TOOL_DESCRIPTION,
-        methods=["GET", "POST"],
-        gateway_url=env.gateway_url,
-        agent_name=env.agent_name,
-        approval_timeout=env.approval_timeout,
-    )
+    llm = crewai_llm(**env.llm_options())
+    tool = crewai_tool(**env.tool_options())
     agent = Agent(
         role="Billing agent",
         goal="Carry out billing requests through the payments API, within company policy.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ailink._demo.contract import TOOL_DESCRIPTION, TOOL_NAME, DemoEnv, DemoOutcome
+from ailink._demo.contract import DemoEnv, DemoOutcome
 
 SYSTEM_PROMPT = (
     "You handle customer billing through the payments API. Look up the customer, charge the annual "
@@ -27,16 +27,8 @@ def run(env: DemoEnv) -> DemoOutcome:
     from langchain_core.runnables import RunnableConfig
 
     env.script_demo_tool_calls()
-    model = ChatAIlink(model=env.model, token=env.llm_token, gateway_url=env.gateway_url, agent_name=env.agent_name)
-    tool = langchain_tool(
-        token=env.payments_token,
-        name=TOOL_NAME,
-        description=TOOL_DESCRIPTION,
-        methods=["GET", "POST"],
-        gateway_url=env.gateway_url,
-        agent_name=env.agent_name,
-        approval_timeout=env.approval_timeout,
-    )
+    model = ChatAIlink(**env.llm_options())
+    tool = langchain_tool(**env.tool_options())
     agent = create_agent(model, tools=[tool], system_prompt=SYSTEM_PROMPT, name="billing-agent")
     config: RunnableConfig = {
         "metadata": {"ailink_session_id": env.session_id},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ailink._demo.contract import TOOL_DESCRIPTION, TOOL_NAME, DemoEnv, DemoOutcome
+from ailink._demo.contract import DemoEnv, DemoOutcome
 
 SYSTEM_PROMPT = (
     "You handle customer billing through the payments API tool. Some actions need a human's approval; "
@@ -40,16 +40,8 @@ def run(env: DemoEnv) -> DemoOutcome:
     from llama_index.tools.ailink import ailink_session, llamaindex_tool
 
     env.script_demo_tool_calls()
-    llm = AIlink(model=env.model, token=env.llm_token, gateway_url=env.gateway_url, agent_name=env.agent_name)
-    tool = llamaindex_tool(
-        token=env.payments_token,
-        name=TOOL_NAME,
-        description=TOOL_DESCRIPTION,
-        methods=["GET", "POST"],
-        gateway_url=env.gateway_url,
-        agent_name=env.agent_name,
-        approval_timeout=env.approval_timeout,
-    )
+    llm = AIlink(**env.llm_options())
+    tool = llamaindex_tool(**env.tool_options())
     agent = FunctionAgent(name="billing-agent", tools=[tool], llm=llm, system_prompt=SYSTEM_PROMPT)
     artifacts: list[dict[str, Any]] = []
     with ailink_session(env.session_id):
