@@ -147,6 +147,9 @@ async def test_resend_with_the_same_key_replays_instead_of_charging_twice(
     assert first.json() == second.json()
     assert second.headers["idempotent-replayed"] == "true"
     assert ailink_gateway.payments_stats()["by_idempotency_key"]["charge-order-12345"] == 1
+    # the gateway answered the re-send from its store, and says so in the audit
+    [replayed] = ailink_gateway.audit(status="replayed")
+    assert (replayed["path"], replayed["status_code"]) == ("/v1/charges", 200)
 
 
 async def test_202_then_wait_for_approval_approved(ailink_gateway: EmulatorGateway, make_driver: Any) -> None:

@@ -486,7 +486,7 @@ class Emulator:
             if existing is None:
                 claimed = method != "GET"
                 break
-            replay = await self._existing(existing, fp, ctx, rid, token)
+            replay = await self._existing(existing, fp, ctx, rid, finish_audit)
             if replay is not None:
                 return replay
             # a withdrawn (cancelled) approval: forget the key and process the request afresh
@@ -692,7 +692,12 @@ class Emulator:
         })
 
     async def _existing(self, rec: dict[str, Any], fp: str, ctx: TraceContext, rid: str,
-                        token: dict[str, Any]) -> Response | None:
+                        finish_audit: Callable[..., None]) -> Response | None:
+        """The answer to a request whose idempotency key is known (``None``: process it afresh).
+
+        Every answer given here is audited too (``replayed``, ``pending_approval``, ``rejected``,
+        ``timeout``), so a re-sent action shows in its session next to the original.
+        """
         if rec["fingerprint"] != fp:
             raise GatewayError(422, "idempotency_key_reused",
                                "This idempotency key was already used with a different request "
@@ -703,18 +708,23 @@ class Emulator:
                                headers={"retry-after": "1"})
         if rec["state"] == "done":
             stored = Stored(rec["status"], rec["headers"] or [], rec["body"] or b"")
+            finish_audit(stored.status, policy_result="replayed")
             return stored.to_response(rid, **{"idempotent-replayed": "true"})
         row = self.refresh_approval(rec["approval_id"])
         if row is None or row["status"] == "cancelled":
             return None
         if row["status"] == "pending":
             if ctx.prefer_async:
+                finish_audit(202, policy_result="pending_approval", approval_id=row["id"])
                 return self.accepted(row, rid)
             row = await self.wait_decided(row["id"], max(0.0, row["expires_at"] - time.time()) + 0.05)
             if row["status"] == "cancelled":
                 return None
-            return await self.outcome_response(row, rid, None, replayed=False)
-        return await self.outcome_response(row, rid, None, replayed=True)
+            response = await self.outcome_response(row, rid, finish_audit, replayed=False)
+        else:
+            response = await self.outcome_response(row, rid, finish_audit, replayed=True)
+        finish_audit(response.status_code, policy_result="replayed", approval_id=row["id"])
+        return response
 
     # ------------------------------------------------------------------ agent approval endpoints
     def _own_approval(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
