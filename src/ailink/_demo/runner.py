@@ -91,7 +91,10 @@ class ApprovalReviewer(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=10)
-        self.admin.close()
+        try:
+            self._poll()  # a decision made elsewhere may have landed after the last poll
+        finally:
+            self.admin.close()
 
     def _instructions(self, item: Decision) -> str:
         return (
@@ -189,16 +192,25 @@ def _summary_table(outcome: DemoOutcome, session: Any, stats: dict[str, Any], re
     return table
 
 
-def check_outcome(outcome: DemoOutcome, session: Any, stats: dict[str, Any]) -> list[str]:
-    """What must be true after the demo; an empty list means success."""
+def check_outcome(outcome: DemoOutcome, session: Any, stats: dict[str, Any], rejected: bool = False) -> list[str]:
+    """What must be true after the demo; an empty list means success.
+
+    Approved (the default): the charge ran exactly once. Rejected by the person running the
+    demo: it never ran and the agent was told so.
+    """
     problems = []
-    if stats.get("charges") != 1:
-        problems.append(f"expected exactly one charge executed upstream, saw {stats.get('charges')}")
     statuses = [a.get("status") for a in outcome.tool_artifacts]
+    expected_charges = 0 if rejected else 1
+    if stats.get("charges") != expected_charges:
+        problems.append(f"expected {expected_charges} charge(s) executed upstream, saw {stats.get('charges')}")
+    if not any(a.get("status") == "ok" and a.get("status_code") == 200 and not a.get("approval_id")
+               for a in outcome.tool_artifacts):
+        problems.append(f"the customer lookup did not succeed (tool outcomes: {statuses})")
     if not any(a.get("status") == "denied" and a.get("policy") == "block-refunds" for a in outcome.tool_artifacts):
         problems.append(f"the refund was not reported as denied by 'block-refunds' (tool outcomes: {statuses})")
-    if not any(a.get("status") == "ok" and a.get("approval_id") for a in outcome.tool_artifacts):
-        problems.append(f"no tool call completed after an approval (tool outcomes: {statuses})")
+    charge_status = "rejected" if rejected else "ok"
+    if not any(a.get("status") == charge_status and a.get("approval_id") for a in outcome.tool_artifacts):
+        problems.append(f"the charge did not end {charge_status} after the approval (tool outcomes: {statuses})")
     tool_requests = [r for r in session.requests if r.tool_name == TOOL_NAME]
     if len(tool_requests) < 3:
         problems.append(f"the trace has {len(tool_requests)} tool requests, expected at least 3")
@@ -278,14 +290,18 @@ def run_demo(framework: str = "langchain", *, auto_approve: bool = False, approv
         console.rule("Trace")
         console.print(render_session(session))
         console.print(_summary_table(outcome, session, stats, reviewer))
-        problems = check_outcome(outcome, session, stats)
+        rejected = any(d.decision == "rejected" for d in reviewer.decisions.values())
+        problems = check_outcome(outcome, session, stats, rejected=rejected)
         if problems:
             for problem in problems:
                 console.print(f"[red]✗ {problem}[/red]")
             return 1
-        console.print(
-            "[green]✓ one charge executed exactly once after approval; the refund was denied; trace complete.[/green]"
+        charge = (
+            "the charge was rejected and never executed"
+            if rejected
+            else "one charge executed exactly once after approval"
         )
+        console.print(f"[green]✓ {charge}; the refund was denied; trace complete.[/green]")
         return 0
     finally:
         emulator.stop()
