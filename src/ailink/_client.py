@@ -173,12 +173,19 @@ class _ClientBase:
         properties: Mapping[str, Any] | None = None,
         parent_span_id: str | None = None,
         user_id: str | None = None,
+        name: str | None = None,
     ) -> _TraceScope:
         """A trace block (``with`` or ``async with``): every request inside, from any client of
         this toolkit including ``client.openai()``, carries the session id and a span under it."""
         return _TraceScope(
             self,
-            {"session_id": session_id, "properties": properties, "parent_span_id": parent_span_id, "user_id": user_id},
+            {
+                "session_id": session_id,
+                "properties": properties,
+                "parent_span_id": parent_span_id,
+                "user_id": user_id,
+                "name": name,
+            },
         )
 
     # -- flows -----------------------------------------------------------------------------

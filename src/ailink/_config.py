@@ -111,6 +111,8 @@ class ClientConfig:
             all_headers.update(self.default_headers)
         all_headers.update(headers or {})
         if not admin:
+            if idempotency_key == "":
+                raise ValueError("idempotency_key must not be empty (leave it out to get a fresh key)")
             key = idempotency_key or next(
                 (v for k, v in all_headers.items() if k.lower() == "idempotency-key"), None
             )

@@ -292,8 +292,14 @@ def _error_body(response: httpx.Response) -> dict[str, Any] | None:
     return error if isinstance(error, dict) else None
 
 
+#: The AIlink gateway marks responses that came from an upstream with its circuit-breaker state.
+_UPSTREAM_MARKERS = ("x-ailink-cb-state", "x-trueflow-cb-state")
+
+
 def is_gateway_error(response: httpx.Response) -> bool:
     """True when the error body was written by the gateway itself, not passed through from upstream."""
+    if any(marker in response.headers for marker in _UPSTREAM_MARKERS):
+        return False
     body = _error_body(response)
     return body is not None and body.get("code") in GATEWAY_ERROR_CODES
 
@@ -302,7 +308,7 @@ def error_from_response(response: httpx.Response) -> AIlinkError:
     """Build the typed error for an error ``response`` (status >= 400), per protocol §3."""
     status = response.status_code
     body = _error_body(response)
-    if body is None or body.get("code") not in GATEWAY_ERROR_CODES:
+    if body is None or not is_gateway_error(response):
         # An upstream error passed through: never an AuthenticationError, even for 401.
         text = response.text[:500] if response.content else ""
         return UpstreamError(

@@ -104,19 +104,30 @@ def trace(
     parent_span_id: str | None = None,
     user_id: str | None = None,
     agent_name: str | None = None,
+    name: str | None = None,
 ) -> Iterator[TraceContext]:
     """Open a (nestable) trace block: requests inside carry its session id and a span under it.
 
     A nested block keeps the outer session unless given its own, merges properties, and opens
-    a new span whose parent is the outer block's span.
+    a new span whose parent is the outer block's span; its ``span_path`` property records the
+    enclosing blocks' spans from the outermost one (each labelled by its ``name``, default
+    ``"trace"``), so the session view nests them. A single block adds no property.
     """
     outer = _current.get() or TraceContext()
     session = session_id or outer.session_id or f"sess_{secrets.token_hex(12)}"
+    span = parent_span_id or new_span_id()
+    extra: dict[str, Any] = {}
+    if outer.parent_span_id and outer.session_id == session:  # nested: record the outer blocks' spans
+        outer_path = outer.properties.get(SPAN_PATH_PROPERTY)
+        path = [tuple(level) for level in outer_path] if isinstance(outer_path, list) else []
+        if not path:
+            path = [(outer.parent_span_id, "trace")]
+        extra = span_path_properties([*path, (span, name or "trace")])
     context = outer.child(
-        properties=dict(properties or {}),
+        properties={**dict(properties or {}), **extra},
         user_id=user_id,
         agent_name=agent_name,
-        parent_span_id=parent_span_id or new_span_id(),
+        parent_span_id=span,
     )
     if context.session_id != session:
         context = replace(context, session_id=session, trace_id=None)

@@ -252,6 +252,7 @@ async def test_tracing_headers_are_stored_in_the_audit(ailink_gateway: EmulatorG
     assert by_path["/v1/customers"]["parent_span_id"] == outer.parent_span_id
     inner = by_path["/v1/customers/cus_002"]
     assert inner["parent_span_id"] != outer.parent_span_id and len(inner["parent_span_id"]) == 16
+    assert inner["properties"].pop("span_path") == [[outer.parent_span_id, "trace"], [inner["parent_span_id"], "trace"]]
     assert inner["properties"] == {"env": "test", "step": "inner"}
     assert all(row["agent_name"] == "e2e-agent" for row in rows)
     assert len({row["span_id"] for row in rows}) == 2  # a new span per HTTP request

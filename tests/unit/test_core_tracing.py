@@ -95,8 +95,14 @@ async def test_nested_trace_blocks(driver: Driver) -> None:
             await driver.call(client, "GET", "/other")
     inner_req, pinned_req, outer_req, other_req = recorder.requests
     assert inner_req.headers["x-session-id"] == outer_req.headers["x-session-id"] == "sess-outer"
-    assert json.loads(inner_req.headers["x-properties"]) == {"env": "prod", "step": "act", "tool": "payments"}
-    assert json.loads(outer_req.headers["x-properties"]) == {"env": "prod", "step": "plan"}
+    inner_props = json.loads(inner_req.headers["x-properties"])
+    # the inner block records its ancestry (outer span, then its own): the session view nests it
+    assert inner_props.pop("span_path") == [[outer.parent_span_id, "trace"], [inner.parent_span_id, "trace"]]
+    assert inner_props == {"env": "prod", "step": "act", "tool": "payments"}
+    pinned_path = json.loads(pinned_req.headers["x-properties"])["span_path"]
+    assert [span for span, _ in pinned_path] == [outer.parent_span_id, inner.parent_span_id, "00000000000000aa"]
+    assert json.loads(outer_req.headers["x-properties"]) == {"env": "prod", "step": "plan"}  # single: no path
+    assert "span_path" not in json.loads(other_req.headers.get("x-properties", "{}"))  # another session
     assert inner_req.headers["x-parent-span-id"] == inner.parent_span_id
     assert pinned_req.headers["x-parent-span-id"] == "00000000000000aa"
     assert outer_req.headers["x-parent-span-id"] == outer.parent_span_id
