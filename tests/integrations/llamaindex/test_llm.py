@@ -151,3 +151,18 @@ def test_repr_and_serialisation_hide_the_token(ailink_gateway: EmulatorGateway, 
     assert (rebuilt.gateway_url, rebuilt.timeout) == (llm.gateway_url, llm.timeout)
     with pytest.raises(ValueError, match="max_retries"):
         AIlink(model="mock-gpt", token=llm_token, gateway_url=ailink_gateway.url, max_retries=2)
+
+
+def test_one_llm_serves_several_event_loops(ailink_gateway: EmulatorGateway, llm: AIlink) -> None:
+    """A global ``Settings.llm`` used by several ``asyncio.run`` calls: each loop gets its own client."""
+    import asyncio
+
+    async def ask(i: int) -> str:
+        with ailink_session(f"loop-{i}"):
+            return (await llm.acomplete(f"question {i}")).text
+
+    answers = [asyncio.run(ask(i)) for i in range(3)]
+    assert answers == [f"Echo: question {i}" for i in range(3)]
+    for i in range(3):  # and every loop's requests still carry the session headers
+        [row] = rows(ailink_gateway, f"loop-{i}")
+        assert row["path"] == "/v1/chat/completions" and len(row["parent_span_id"]) == 16
