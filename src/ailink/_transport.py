@@ -7,6 +7,8 @@ session context without any call site having to remember it.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable, Mapping
 
 import httpx
@@ -40,6 +42,11 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._verify = verify
         self._sync = sync_transport
         self._async = async_transport
+        # httpx connections belong to the event loop that opened them: without a transport given,
+        # keep one pool per running loop, so a client may serve several ``asyncio.run`` calls.
+        self._async_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncBaseTransport] = (
+            weakref.WeakKeyDictionary()
+        )
         self.agent_name = agent_name
         self.context_provider = context_provider
         self.add_idempotency_keys = add_idempotency_keys
@@ -79,11 +86,19 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.prepare(request)
         return self._sync.handle_request(request)
 
+    def _loop_transport(self) -> httpx.AsyncBaseTransport:
+        if self._async is not None:
+            return self._async
+        loop = asyncio.get_running_loop()
+        transport = self._async_by_loop.get(loop)
+        if transport is None:
+            transport = self._async_by_loop[loop] = httpx.AsyncHTTPTransport(verify=self._verify)
+        return transport
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._async is None:
-            self._async = httpx.AsyncHTTPTransport(verify=self._verify)
+        transport = self._loop_transport()
         self.prepare(request)
-        return await self._async.handle_async_request(request)
+        return await transport.handle_async_request(request)
 
     def close(self) -> None:
         if self._sync is not None:
@@ -92,6 +107,10 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         if self._async is not None:
             await self._async.aclose()
+        # the pool of the running loop; pools of finished loops go with their loop
+        transport = self._async_by_loop.pop(asyncio.get_running_loop(), None)
+        if transport is not None:
+            await transport.aclose()
 
 
 def _timeout(config: ClientConfig, hold: bool) -> httpx.Timeout:

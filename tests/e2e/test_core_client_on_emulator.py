@@ -325,3 +325,20 @@ def test_session_lifecycle_and_approval_management(ailink_gateway: EmulatorGatew
         admin.sessions.set_status("lifecycle", "paused")
         with client.trace(session_id="lifecycle"), pytest.raises(ailink.PolicyDeniedError):
             client.get("/v1/customers")
+
+
+def test_async_clients_serve_several_event_loops(ailink_gateway: EmulatorGateway) -> None:
+    """Connections belong to the loop that opened them: an AsyncClient (and a tool's) may be
+    used by several ``asyncio.run`` calls, as with a module-level client or tool."""
+    token = ailink_gateway.create_token()
+    client = AsyncClient(token, ailink_gateway.url)
+    tool = ailink.gateway_tool(name="payments", description="d", token=token, gateway_url=ailink_gateway.url)
+
+    async def once(i: int) -> tuple[int, ailink.ToolOutcome]:
+        response = await client.get("/v1/customers/cus_001")
+        result = await tool.arun({"method": "GET", "path": "/v1/customers/cus_002"})
+        if i == 2:
+            await client.aclose()
+        return response.status_code, result.outcome
+
+    assert [asyncio.run(once(i)) for i in range(3)] == [(200, ailink.ToolOutcome.OK)] * 3

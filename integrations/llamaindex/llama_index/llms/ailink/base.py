@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from typing import Any
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field
 from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
 from llama_index.tools.ailink._session import trace_context, track_root_spans
-from openai import AsyncOpenAI
 
 import ailink
 
@@ -31,8 +28,6 @@ class AIlink(OpenAILike):  # type: ignore[misc]
     agent_name: str | None = Field(default=None, description="Sent as X-AIlink-Agent-Name.")
     approval_timeout: float = Field(default=300.0, description="Longest human-approval wait, in seconds.")
     api_key: str | None = Field(default=None, repr=False, exclude=True, description="The AIlink virtual token.")
-    _gateway_config: Any = PrivateAttr(default=None)
-    _async_clients: Any = PrivateAttr(default_factory=weakref.WeakKeyDictionary)
 
     def __init__(
         self,
@@ -69,33 +64,12 @@ class AIlink(OpenAILike):  # type: ignore[misc]
             max_retries=0,
             timeout=config.hold_timeout,
             http_client=ailink.http_client(config, context_provider=trace_context, hold=True),
+            async_http_client=ailink.async_http_client(config, context_provider=trace_context, hold=True),
             gateway_url=config.gateway_url,
             agent_name=agent_name,
             approval_timeout=approval_timeout,
             **kwargs,
         )
-        self._gateway_config = config
-
-    def _get_aclient(self) -> AsyncOpenAI:
-        """The async openai client of the running event loop (one per loop).
-
-        An httpx connection belongs to the loop that opened it, so one client shared by several
-        ``asyncio.run`` calls (a global ``Settings.llm``) would fail on the second loop.
-        """
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        client = self._async_clients.get(loop) if loop is not None else None
-        if client is None:
-            options = self._get_credential_kwargs(is_async=True)
-            options["http_client"] = ailink.async_http_client(
-                self._gateway_config, context_provider=trace_context, hold=True
-            )
-            client = AsyncOpenAI(**options)
-            if loop is not None:
-                self._async_clients[loop] = client
-        return client
 
     @classmethod
     def class_name(cls) -> str:
