@@ -16,7 +16,7 @@ from ailink import _flow
 
 TOKEN = "ailink_v1_PLANTEDsecretTOKEN0123456789abcdef"
 ADMIN_KEY = "ailink_admin_PLANTEDadminKEY0123456789"
-UPSTREAM_KEY = "sk-PLANTEDupstreamKEY0123456789abcdef"
+UPSTREAM_KEY = "sk-planted-upstream-key-0123"  # fake; shaped so no scanner takes it for a real key
 GATEWAY = "http://gateway.test"
 SECRETS = (TOKEN, ADMIN_KEY, UPSTREAM_KEY, "PLANTEDsecretTOKEN", "PLANTEDadminKEY", "PLANTEDupstreamKEY")
 
