@@ -42,7 +42,7 @@ def test_reprs_mask_secrets() -> None:
 
 def test_mask_and_scrub() -> None:
     assert mask(TOKEN) == "ailink_v1_PLAN…"
-    assert mask(UPSTREAM_KEY) == "sk-PLAN…"
+    assert mask(UPSTREAM_KEY) == "sk-plan…"
     assert mask(None) == "<none>"
     assert mask("short") == "…"
     assert_clean(scrub(f"a {TOKEN} b {UPSTREAM_KEY} c"))
