@@ -15,14 +15,7 @@ from ailink._approval import (
     is_pending_response,
     wait_for_decision,
 )
-from ailink._config import (
-    HOLD_MARGIN_SECONDS,
-    ApprovalMode,
-    ClientConfig,
-    env_admin_key,
-    env_api_key,
-    env_gateway_url,
-)
+from ailink._config import HOLD_MARGIN_SECONDS, ApprovalMode, ClientConfig
 from ailink._errors import error_from_response
 from ailink._flow import Flow, run_async, run_sync
 from ailink._retry import RetryConfig, send_with_retries
@@ -110,17 +103,17 @@ class _ClientBase:
         headers: Mapping[str, str] | None = None,
         admin_key: str | None = None,
     ) -> None:
-        self._config = ClientConfig(
-            api_key=api_key if api_key is not None else env_api_key(),
-            gateway_url=gateway_url or env_gateway_url(),
+        self._config = ClientConfig.from_env(
+            api_key,
+            gateway_url,
             agent_name=agent_name,
             timeout=timeout,
-            retry=RetryConfig.coerce(retries),
+            retries=retries,
             verify_ssl=verify_ssl,
             approval_mode=approval_mode,
             approval_timeout=approval_timeout,
-            default_headers=dict(headers or {}),
-            admin_key=admin_key if admin_key is not None else env_admin_key(),
+            headers=headers,
+            admin_key=admin_key,
         )
         self._owns_http = True
 

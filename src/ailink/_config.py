@@ -58,6 +58,39 @@ class ClientConfig:
             raise ValueError("timeout and approval_timeout must be positive")
         object.__setattr__(self, "gateway_url", self.gateway_url.rstrip("/"))
 
+    @classmethod
+    def from_env(
+        cls,
+        api_key: str | None = None,
+        gateway_url: str | None = None,
+        *,
+        agent_name: str | None = None,
+        timeout: float = 30.0,
+        retries: int | RetryConfig = 2,
+        verify_ssl: bool = True,
+        approval_mode: ApprovalMode = "async",
+        approval_timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        admin_key: str | None = None,
+    ) -> ClientConfig:
+        """A configuration from client options, with ``AILINK_API_KEY``, ``AILINK_GATEWAY_URL``
+        and ``AILINK_ADMIN_KEY`` (then ``http://localhost:8443``) for what is not given.
+
+        The one place those defaults are applied: clients and framework adapters build on it.
+        """
+        return cls(
+            api_key=api_key if api_key is not None else env_api_key(),
+            gateway_url=gateway_url or env_gateway_url(),
+            agent_name=agent_name,
+            timeout=timeout,
+            retry=RetryConfig.coerce(retries),
+            verify_ssl=verify_ssl,
+            approval_mode=approval_mode,
+            approval_timeout=approval_timeout if approval_timeout is not None else 300.0,
+            default_headers=dict(headers or {}),
+            admin_key=admin_key if admin_key is not None else env_admin_key(),
+        )
+
     def __repr__(self) -> str:
         return (
             f"ClientConfig(gateway_url={self.gateway_url!r}, api_key={mask(self.api_key)!r}, "

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import TypeAdapter
 
-from ailink._config import ClientConfig, env_admin_key, env_gateway_url
+from ailink._config import ClientConfig
 from ailink._errors import MalformedResponseError, error_from_response
 from ailink._flow import run_async, run_sync
 from ailink._models import (
@@ -357,11 +357,12 @@ class AsyncSessions(_Resource):
 
 def _admin_config(admin_key: str | None, gateway_url: str | None, timeout: float,
                   retries: int | RetryConfig, verify_ssl: bool) -> ClientConfig:
-    key = admin_key if admin_key is not None else env_admin_key()
-    if not key:
+    config = ClientConfig.from_env(
+        gateway_url=gateway_url, admin_key=admin_key, timeout=timeout, retries=retries, verify_ssl=verify_ssl
+    )
+    if not config.admin_key:
         raise ValueError("an admin key is required: pass admin_key= or set AILINK_ADMIN_KEY")
-    return ClientConfig(admin_key=key, gateway_url=gateway_url or env_gateway_url(), timeout=timeout,
-                        retry=RetryConfig.coerce(retries), verify_ssl=verify_ssl)
+    return config
 
 
 class AdminClient:

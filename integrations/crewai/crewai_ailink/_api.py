@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from ailink import AIlinkClient, AsyncClient, gateway_tool
+from ailink import AIlinkClient, AsyncClient, ClientConfig, gateway_tool
 
 if TYPE_CHECKING:
     from crewai import LLM
@@ -82,11 +82,7 @@ def crewai_llm(
     """
     from crewai_ailink._llm import build_llm
 
-    options: dict[str, Any] = {"agent_name": agent_name}
-    if approval_timeout is not None:
-        options["approval_timeout"] = approval_timeout
-    with AIlinkClient(token, gateway_url, **options) as client:
-        config = client.config
+    config = ClientConfig.from_env(token, gateway_url, agent_name=agent_name, approval_timeout=approval_timeout)
     return build_llm(model, config, kwargs)
 
 

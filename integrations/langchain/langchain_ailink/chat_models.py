@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -192,21 +191,20 @@ class ChatAIlink(ChatOpenAI):
         values = dict(values)
         token = values.pop("token", None)
         key_field = next((k for k in ("api_key", "openai_api_key") if values.get(k) is not None), None)
-        if token is None and key_field is None:
-            token = os.environ.get("AILINK_API_KEY")
-        if token is not None:
-            values.pop("openai_api_key", None)
-            values["api_key"] = token
-        key = values.get(key_field) if key_field else token
+        key: Any = token if token is not None else (values.get(key_field) if key_field else None)
         if hasattr(key, "get_secret_value"):
             key = key.get_secret_value()
-        gateway = (values.get("gateway_url") or os.environ.get("AILINK_GATEWAY_URL") or "").rstrip("/")
-        options: dict[str, Any] = {"api_key": key, "agent_name": values.get("agent_name")}
-        if gateway:
-            options["gateway_url"] = gateway
-        if values.get("approval_timeout") is not None:
-            options["approval_timeout"] = float(values["approval_timeout"])
-        config = ClientConfig(**options)
+        timeout = values.get("approval_timeout")
+        config = ClientConfig.from_env(
+            key,
+            values.get("gateway_url"),
+            agent_name=values.get("agent_name"),
+            approval_timeout=float(timeout) if timeout is not None else None,
+        )
+        if (token is not None or key_field is None) and config.api_key is not None:
+            # the AIlink token (given, or AILINK_API_KEY) is the API key the SDK sends
+            values.pop("openai_api_key", None)
+            values["api_key"] = config.api_key
         values["gateway_url"] = config.gateway_url
         if values.get("base_url") is None and values.get("openai_api_base") is None:
             values["base_url"] = config.gateway_url + "/v1"

@@ -45,10 +45,9 @@ class AIlink(OpenAILike):  # type: ignore[misc]
                 raise TypeError(f"AIlink builds {option!r} itself (use token= and gateway_url=)")
         if token is None:
             token = kwargs.pop("api_key", None)
-        with ailink.AIlinkClient(
+        config = ailink.ClientConfig.from_env(
             token, gateway_url, agent_name=agent_name, approval_timeout=approval_timeout
-        ) as client:
-            config = client.config
+        )
         # Derived values (present when rebuilt from ``to_dict()``) must agree with the gateway config.
         derived = {"api_base": config.gateway_url + "/v1", "timeout": config.hold_timeout}
         for option, value in derived.items():
