@@ -218,12 +218,11 @@ class AIlinkTool(BaseTool):
             value = None
             if isinstance(step, _Send):
                 value = self.gateway.run(
-                    call.args, call.context, wait=step.wait, on_pending=lambda p: self._emit_pending(call, p)
+                    call.args, call.context, wait=step.wait,
+                    on_pending=lambda p: self._emit(call, self._pending_step(call, p)),
                 )
             elif isinstance(step, _Emit):
-                if call.child_config is not None:
-                    dispatch_custom_event(step.name, step.data, config=call.child_config)
-                self._write_stream(call, step)
+                self._emit(call, step)
             else:
                 value = _interrupt(step.payload)
 
@@ -236,10 +235,7 @@ class AIlinkTool(BaseTool):
         call = self._call(kwargs, run_manager, config)
 
         async def on_pending(pending: PendingApproval) -> None:
-            step = self._pending_step(call, pending)
-            if call.child_config is not None:
-                await adispatch_custom_event(step.name, step.data, config=call.child_config)
-            self._write_stream(call, step)
+            await self._aemit(call, self._pending_step(call, pending))
 
         steps = self._steps(call)
         value: Any = None
@@ -252,9 +248,7 @@ class AIlinkTool(BaseTool):
             if isinstance(step, _Send):
                 value = await self.gateway.arun(call.args, call.context, wait=step.wait, on_pending=on_pending)
             elif isinstance(step, _Emit):
-                if call.child_config is not None:
-                    await adispatch_custom_event(step.name, step.data, config=call.child_config)
-                self._write_stream(call, step)
+                await self._aemit(call, step)
             else:
                 value = _interrupt(step.payload)
 
@@ -294,10 +288,16 @@ class AIlinkTool(BaseTool):
             ),
         )
 
-    def _emit_pending(self, call: _Call, pending: PendingApproval) -> None:
-        step = self._pending_step(call, pending)
+    def _emit(self, call: _Call, step: _Emit) -> None:
+        """Dispatch ``step`` as a LangChain custom event and write it to the LangGraph stream."""
         if call.child_config is not None:
             dispatch_custom_event(step.name, step.data, config=call.child_config)
+        self._write_stream(call, step)
+
+    async def _aemit(self, call: _Call, step: _Emit) -> None:
+        """The async twin of :meth:`_emit` (``adispatch_custom_event``)."""
+        if call.child_config is not None:
+            await adispatch_custom_event(step.name, step.data, config=call.child_config)
         self._write_stream(call, step)
 
     @staticmethod
