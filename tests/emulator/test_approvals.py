@@ -62,12 +62,13 @@ def test_blocking_mode_timeout(ailink_gateway: EmulatorGateway) -> None:
     token = _token(ailink_gateway, timeout="300ms")
     with client(ailink_gateway) as c:
         started = time.monotonic()
-        resp = c.post("/v1/charges", json=BIG, headers=bearer(token))
-        elapsed = time.monotonic() - started
+        # answered at the policy timeout: a gateway that kept holding would hit the read timeout
+        resp = c.post("/v1/charges", json=BIG, headers=bearer(token), timeout=5)
+        held = time.monotonic() - started
     assert resp.status_code == 408
     err = resp.json()["error"]
     assert err["code"] == "approval_timeout" and err["details"]["timeout"] == 0.3
-    assert 0.25 <= elapsed < 5
+    assert held >= 0.25  # the request was held for the approval, not refused at once
     with admin(ailink_gateway) as a:
         row = a.get(f"/api/v1/approvals/{err['details']['approval_id']}").json()
         assert row["status"] == "expired"
@@ -110,19 +111,16 @@ def test_long_poll_wakes_promptly_and_result_replays(ailink_gateway: EmulatorGat
         pending = c.get(f"/v1/approvals/{apr_id}/result", headers=bearer(token))
         assert pending.status_code == 409 and pending.json()["error"]["code"] == "approval_pending"
 
-        decided_at: list[float] = []
-
         def decide() -> None:
             time.sleep(0.4)
-            decided_at.append(time.monotonic())
             ailink_gateway.decide(apr_id, "approved", reason="fine")
 
         threading.Thread(target=decide).start()
-        resp = c.get(f"/v1/approvals/{apr_id}", params={"wait": 30}, headers=bearer(token))
-        noticed = time.monotonic()
+        # A 30 s long poll must answer when the decision lands: with a 10 s read timeout, one that
+        # only answered at the end of its wait fails here. (How fast: bench/bench_approvals.py.)
+        resp = c.get(f"/v1/approvals/{apr_id}", params={"wait": 30}, headers=bearer(token), timeout=10)
         body = resp.json()
         assert body["status"] == "approved" and body["reason"] == "fine"
-        assert noticed - decided_at[0] < 0.5  # a 30 s long poll answered right after the decision
         assert body["result_url"] == f"/v1/approvals/{apr_id}/result"
         assert "retry-after" not in resp.headers
 
@@ -140,8 +138,8 @@ def test_long_poll_times_out_pending(ailink_gateway: EmulatorGateway) -> None:
     with client(ailink_gateway) as c:
         apr_id = c.post("/v1/charges", json=BIG, headers=bearer(token, **ASYNC)).json()["approval_id"]
         started = time.monotonic()
-        resp = c.get(f"/v1/approvals/{apr_id}", params={"wait": 0.3}, headers=bearer(token))
-        assert 0.25 <= time.monotonic() - started < 3
+        resp = c.get(f"/v1/approvals/{apr_id}", params={"wait": 0.3}, headers=bearer(token), timeout=5)
+        assert time.monotonic() - started >= 0.25  # held for the wait, then answered pending
         assert resp.json()["status"] == "pending" and "retry-after" in resp.headers
         assert c.get(f"/v1/approvals/{apr_id}", params={"wait": "soon"}, headers=bearer(token)).status_code == 422
 
@@ -297,16 +295,16 @@ def test_many_pending_long_polls_all_wake(ailink_gateway: EmulatorGateway) -> No
         async with httpx.AsyncClient(base_url=ailink_gateway.url, timeout=30) as c:
             ids = [(await c.post("/v1/charges", json={**BIG, "amount": 2000 + i},
                                  headers=bearer(token, **ASYNC))).json()["approval_id"] for i in range(20)]
-            polls = [c.get(f"/v1/approvals/{i}", params={"wait": 20}, headers=bearer(token)) for i in ids]
+            # each poll waits up to 20 s; the 10 s read timeout fails any that does not wake on its decision
+            polls = [c.get(f"/v1/approvals/{i}", params={"wait": 20}, headers=bearer(token), timeout=10)
+                     for i in ids]
             approver = ailink_gateway.approve_when_pending(20)
             answers = await asyncio.gather(*polls)
             await asyncio.to_thread(approver.join)
             return [a.json()["status"] for a in answers]
 
-    started = time.monotonic()
     statuses = asyncio.run(scenario())
     assert statuses == ["approved"] * 20
-    assert time.monotonic() - started < 15
 
 
 def test_execution_interrupted_by_a_restart_is_not_resent(tmp_path: Path) -> None:
@@ -323,9 +321,8 @@ def test_execution_interrupted_by_a_restart_is_not_resent(tmp_path: Path) -> Non
     gw2, stop2 = start_gateway(db_path=db, admin_key="k")
     try:
         with client(gw2) as c:
-            started = time.monotonic()
-            resp = c.get(f"/v1/approvals/{apr_id}/result", headers=bearer(token))
-            assert time.monotonic() - started < 5
+            # answered from the stored state (no wait for an execution that will never finish)
+            resp = c.get(f"/v1/approvals/{apr_id}/result", headers=bearer(token), timeout=5)
         assert resp.status_code == 502 and resp.json()["error"]["code"] == "upstream_failed"
         assert gw2.payments_stats()["total_executions"] == 0
     finally:
