@@ -158,7 +158,7 @@ def test_sql_injection_looking_ids_are_harmless(ailink_gateway: EmulatorGateway,
         assert resp.status_code == 200
         rows = a.get("/api/v1/audit", params={"session_id": evil, "agent_name": evil}).json()
         assert len(rows) == 1 and rows[0]["session_id"] == evil
-        assert a.get("/api/v1/audit", params={"session_id": "' OR '1'='1' --x"}).json() == [] or evil == "' OR '1'='1"
+        assert a.get("/api/v1/audit", params={"session_id": "' OR '1'='1' --x"}).json() == []
         # nothing was dropped or leaked
         assert len(a.get("/api/v1/tokens").json()) == 1
         assert c.get("/v1/customers", headers=bearer(token)).status_code == 200
