@@ -16,7 +16,6 @@ import httpx
 
 from ailink._config import ClientConfig
 from ailink._errors import (
-    AIlinkError,
     ApprovalRejectedError,
     ApprovalTimeoutError,
     MalformedResponseError,
@@ -251,12 +250,3 @@ def wait_for_decision(
                 f"Gateway reported an unknown approval status {status!r}", response=response
             ) from None
         return ApprovalResult(approval_id, final, reason if isinstance(reason, str) else None, None, decided_at)
-
-
-def outcome_error(result: ApprovalResult) -> AIlinkError | None:
-    """The error matching a non-approved result (None when approved)."""
-    try:
-        result.raise_for_status()
-    except AIlinkError as exc:
-        return exc
-    return None

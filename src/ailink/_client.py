@@ -20,7 +20,7 @@ from ailink._errors import error_from_response
 from ailink._flow import Flow, run_async, run_sync
 from ailink._retry import RetryConfig, send_with_retries
 from ailink._secrets import mask
-from ailink._tracing import TraceContext, current_trace, trace
+from ailink._tracing import TraceContext, trace
 from ailink._transport import TracingTransport, async_http_client, http_client
 
 if TYPE_CHECKING:
@@ -77,10 +77,6 @@ class _TraceScope:
 
     async def __aexit__(self, *exc: Any) -> None:
         self.__exit__(*exc)
-
-    @property
-    def context(self) -> TraceContext | None:
-        return current_trace()
 
 
 class _ClientBase:

@@ -21,7 +21,6 @@ ApprovalMode = Literal["async", "blocking"]
 HOLD_MARGIN_SECONDS = 30.0
 #: Request extension marking requests whose session headers were added when they were built.
 PREPARED_EXTENSION = "ailink_headers_added"
-_SECRET_HEADERS = frozenset({"authorization", "x-real-authorization", "x-upstream-authorization", "x-admin-key"})
 
 
 def env_api_key() -> str | None:
@@ -178,8 +177,3 @@ class ClientConfig:
             extensions={"timeout": timeout, PREPARED_EXTENSION: not admin},
         )
         return request
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """A copy of ``headers`` safe to log."""
-    return {k: (mask(v.split(" ")[-1]) if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
