@@ -148,11 +148,11 @@ class ApprovalReviewer(threading.Thread):
                             live.start()
                         else:
                             live.update(Spinner("dots", text=text))
-                        ready, _, _ = select.select([fd], [], [], 0.2) if fd is not None else ([], [], [])
-                        if ready:
-                            key = os.read(fd, 1).decode(errors="ignore").lower() if fd is not None else ""
-                            if key in ("a", "r"):
-                                self._decide(item, "approved" if key == "a" else "rejected", "you")
+                        assert fd is not None  # interactive runs read the terminal in cbreak mode
+                        ready, _, _ = select.select([fd], [], [], 0.2)
+                        key = os.read(fd, 1).decode(errors="ignore").lower() if ready else ""
+                        if key in ("a", "r"):
+                            self._decide(item, "approved" if key == "a" else "rejected", "you")
                         continue
                     if item.approval_id not in announced:
                         announced.add(item.approval_id)
@@ -179,10 +179,8 @@ def _summary_table(outcome: DemoOutcome, session: Any, stats: dict[str, Any], re
     table.add_column("what")
     table.add_column("result")
     for artifact in outcome.tool_artifacts:
-        body = artifact.get("body")
         detail = artifact.get("policy") or artifact.get("approval_id") or ""
         table.add_row(f"tool call → HTTP {artifact.get('status_code')}", f"{artifact.get('status')} {detail}".strip())
-        del body
     for item in reviewer.decisions.values():
         table.add_row(f"approval {item.approval_id}", f"{item.decision} by {item.decided_by} after {item.waited:.1f} s")
     table.add_row("charges executed upstream", str(stats.get("charges")))
