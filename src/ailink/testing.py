@@ -15,7 +15,6 @@ token and key from recorded cassettes and ignore volatile headers when matching.
 from __future__ import annotations
 
 import copy
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+from ailink._secrets import redact
 
 if TYPE_CHECKING:
     from ailink._resources import AdminClient
@@ -43,12 +44,6 @@ UPSTREAMS = {"payments": "http://payments.mock", "llm": "http://llm.mock"}
 SECRET_HEADERS = ("authorization", "x-admin-key", "x-real-authorization", "x-upstream-authorization", "x-api-key")
 VOLATILE_HEADERS = ("idempotency-key", "x-ailink-idempotency-key", "x-idempotency-key", "traceparent",
                     "tracestate", "x-request-id")
-_SECRET_PATTERNS = [
-    (re.compile(r"ailink_v1_[A-Za-z0-9_\-]+"), "ailink_v1_REDACTED"),
-    (re.compile(r"tf_v1_[A-Za-z0-9_\-]+"), "tf_v1_REDACTED"),
-    (re.compile(r"ailink_admin_[A-Za-z0-9_\-]+"), "ailink_admin_REDACTED"),
-    (re.compile(r"sk-[A-Za-z0-9_\-]{6,}"), "sk-REDACTED"),
-]
 
 
 class ApproverHandle:
@@ -236,10 +231,8 @@ def ailink_gateway_url(ailink_gateway: EmulatorGateway) -> str:
 
 
 def scrub_text(text: str) -> str:
-    """Replace every AIlink token, admin key and ``sk-...`` key in ``text``."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    """Replace every AIlink token, admin key and ``sk-...`` key in ``text`` (``ailink_v1_REDACTED``, ...)."""
+    return redact(text)
 
 
 def _scrub_bytes(body: Any) -> Any:

@@ -14,7 +14,7 @@ import pytest
 
 import ailink
 from ailink import CallContext, ToolAction
-from ailink._secrets import mask, scrub
+from ailink._secrets import mask, redact, scrub
 
 from .helpers import ADMIN_KEY, GATEWAY, SECRETS, TOKEN, UPSTREAM_KEY, Driver, Recorder, fast_retry, gateway_error
 
@@ -36,7 +36,7 @@ def test_reprs_mask_secrets() -> None:
         assert_clean(text)
         assert_clean(str(obj))
     assert "ailink_v1_PLAN…" in repr(client)
-    assert "admin_key='aili…'" in repr(admin)
+    assert "admin_key='ailink_admin_PLAN…'" in repr(admin)  # like tokens: prefix + 4 characters
 
 
 def test_mask_and_scrub() -> None:
@@ -44,7 +44,10 @@ def test_mask_and_scrub() -> None:
     assert mask(UPSTREAM_KEY) == "sk-plan…"
     assert mask(None) == "<none>"
     assert mask("short") == "…"
-    assert_clean(scrub(f"a {TOKEN} b {UPSTREAM_KEY} c"))
+    assert_clean(scrub(f"a {TOKEN} b {UPSTREAM_KEY} c {ADMIN_KEY}"))
+    assert redact(f"a {TOKEN} b {UPSTREAM_KEY} c {ADMIN_KEY}") == (
+        "a ailink_v1_REDACTED b sk-REDACTED c ailink_admin_REDACTED"
+    )
 
 
 ERROR_ANSWERS = [

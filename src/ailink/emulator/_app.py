@@ -27,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ailink._secrets import mask
+
 from ._mock_llm import TOKEN_HEADER, LLMMock
 from ._mock_payments import PaymentsMock
 from ._policy import RequestFacts, evaluate, parse_duration
@@ -58,12 +60,6 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def mask(secret: str | None) -> str | None:
-    if not secret:
-        return secret
-    return secret[:14] + "…"
 
 
 def new_request_id() -> str:

@@ -16,7 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._app import Emulator, GatewayError, iso, mask, new_request_id
+from ailink._secrets import mask
+
+from ._app import Emulator, GatewayError, iso, new_request_id
 from ._policy import PolicyError, validate_policy
 
 Handler = Callable[[Request], Awaitable[Response]]
