@@ -13,4 +13,36 @@ os.environ.setdefault("CREWAI_STORAGE_DIR", tempfile.mkdtemp(prefix="ailink-crew
 # The suite talks to loopback only: never to a real provider through a stray key.
 os.environ.pop("OPENAI_API_KEY", None)
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
 pytest_plugins = ["ailink.testing"]
+
+
+@pytest.fixture
+def demo_gateway() -> Iterator[Any]:
+    """An emulator seeded like ``ailink demo`` (payments service, demo policies, two tokens)."""
+    from ailink.testing import start_gateway
+
+    gateway, stop = start_gateway(seed="demo")
+    try:
+        yield gateway
+    finally:
+        stop()
+
+
+@pytest.fixture
+def demo_env(demo_gateway: Any) -> Callable[..., Any]:
+    """``demo_env(session_id, approval_timeout=20)``: the ``DemoEnv`` a demo scenario runs against."""
+    from ailink._demo.contract import DemoEnv
+
+    def make(session_id: str, approval_timeout: float = 20) -> DemoEnv:
+        seed = demo_gateway.running.seed
+        assert seed is not None
+        return DemoEnv(gateway_url=demo_gateway.url, admin_key=demo_gateway.admin_key,
+                       payments_token=seed.payments_token, llm_token=seed.llm_token,
+                       session_id=session_id, approval_timeout=approval_timeout)
+
+    return make

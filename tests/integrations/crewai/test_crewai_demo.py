@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
 from ailink._demo.contract import FINAL_ANSWER, TOOL_NAME, DemoEnv
 from ailink._demo.crewai_scenario import run
 from ailink._demo.runner import check_outcome
-from ailink.testing import EmulatorGateway, start_gateway
+from ailink.testing import EmulatorGateway
 
 
-@pytest.fixture
-def demo_gateway() -> Iterator[EmulatorGateway]:
-    gateway, stop = start_gateway(seed="demo")
-    try:
-        yield gateway
-    finally:
-        stop()
-
-
-def test_demo_scenario(demo_gateway: EmulatorGateway, capsys: pytest.CaptureFixture[str]) -> None:
-    seed = demo_gateway.running.seed
-    assert seed is not None
-    env = DemoEnv(gateway_url=demo_gateway.url, admin_key=demo_gateway.admin_key,
-                  payments_token=seed.payments_token, llm_token=seed.llm_token,
-                  session_id="demo-crewai-test", approval_timeout=20)
+def test_demo_scenario(
+    demo_gateway: EmulatorGateway, demo_env: Callable[..., DemoEnv], capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = demo_env("demo-crewai-test")
     approver = demo_gateway.approve_when_pending(count=1, timeout=20)
     outcome = run(env)
     [approval_id] = approver.join()

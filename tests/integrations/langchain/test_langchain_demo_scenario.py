@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
+from collections.abc import Callable
 
 from ailink._demo import langchain_scenario
 from ailink._demo.contract import DEMO_ACTIONS, FINAL_ANSWER, DemoEnv
-from ailink.testing import EmulatorGateway, start_gateway
+from ailink.testing import EmulatorGateway
 
 
-@pytest.fixture
-def demo_gateway() -> Iterator[EmulatorGateway]:
-    gateway, stop = start_gateway(seed="demo")
-    try:
-        yield gateway
-    finally:
-        stop()
-
-
-def test_the_scenario_charges_once_and_is_refused_the_refund(demo_gateway: EmulatorGateway) -> None:
-    seed = demo_gateway.running.seed
-    assert seed is not None
-    env = DemoEnv(gateway_url=demo_gateway.url, admin_key=demo_gateway.admin_key,
-                  payments_token=seed.payments_token, llm_token=seed.llm_token,
-                  session_id="demo-langchain-test", approval_timeout=30)
+def test_the_scenario_charges_once_and_is_refused_the_refund(
+    demo_gateway: EmulatorGateway, demo_env: Callable[..., DemoEnv]
+) -> None:
+    env = demo_env("demo-langchain-test", approval_timeout=30)
     approver = demo_gateway.approve_when_pending(count=1, timeout=30)
     outcome = langchain_scenario.run(env)
     (approval_id,) = approver.join()
