@@ -4,7 +4,9 @@
 Targets: ratio <= 1.05 for sync and for async. Prints the numbers and PASS/FAIL; exits 0.
 A third client, bare httpx sending the same protocol headers as ailink (two idempotency-key
 headers, ``X-Request-Id``, ``Prefer``, the agent name), separates this client's own cost from
-the cost of those headers on the wire (h11 validation, bytes, the server's parsing).
+the cost of those headers on the wire (h11 validation, bytes, the server's parsing). ailink's
+clients keep no cookie jar and parse each request URL once; bare httpx does both on every call
+(see bench/README.md).
 Usage: python bench/bench_client.py [--rounds N] [--per-round N]
 """
 

@@ -21,7 +21,13 @@ from ailink._flow import Flow, run_async, run_sync
 from ailink._retry import RetryConfig, send_with_retries
 from ailink._secrets import mask
 from ailink._tracing import TraceContext, trace
-from ailink._transport import TracingTransport, async_http_client, http_client
+from ailink._transport import (
+    AsyncGatewayHTTPClient,
+    GatewayHTTPClient,
+    TracingTransport,
+    async_http_client,
+    http_client,
+)
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -262,7 +268,7 @@ class AIlinkClient(_ClientBase):
         self._setup(transport)
 
     def _setup(self, transport: httpx.BaseTransport | None) -> None:
-        self._http = httpx.Client(
+        self._http = GatewayHTTPClient(
             transport=TracingTransport(
                 sync_transport=transport, agent_name=self._config.agent_name, verify=self._config.verify_ssl
             ),
@@ -399,7 +405,7 @@ class AsyncClient(_ClientBase):
         self._setup(transport)
 
     def _setup(self, transport: httpx.AsyncBaseTransport | None) -> None:
-        self._http = httpx.AsyncClient(
+        self._http = AsyncGatewayHTTPClient(
             transport=TracingTransport(
                 async_transport=transport, agent_name=self._config.agent_name, verify=self._config.verify_ssl
             ),

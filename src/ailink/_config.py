@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 import httpx
@@ -21,6 +21,13 @@ ApprovalMode = Literal["async", "blocking"]
 HOLD_MARGIN_SECONDS = 30.0
 #: Request extension marking requests whose session headers were added when they were built.
 PREPARED_EXTENSION = "ailink_headers_added"
+
+
+@lru_cache(maxsize=1024)
+def _gateway_url(url: str) -> httpx.URL:
+    """Parse a request URL once: agents call the same few paths again and again, and httpx's
+    URL parsing is a sizeable part of building a request. ``httpx.URL`` is immutable."""
+    return httpx.URL(url)
 
 
 def env_api_key() -> str | None:
@@ -169,7 +176,7 @@ class ClientConfig:
             timeout["read"] = self.hold_timeout
         request = httpx.Request(
             method,
-            self.gateway_url + path,
+            _gateway_url(self.gateway_url + path),
             params={k: v for k, v in (params or {}).items() if v is not None} or None,
             json=json,
             content=content,

@@ -28,6 +28,7 @@ from ailink._models import (
 )
 from ailink._retry import RetryConfig, send_with_retries
 from ailink._secrets import mask
+from ailink._transport import AsyncGatewayHTTPClient, GatewayHTTPClient
 
 __all__ = ["AdminClient", "AsyncAdminClient"]
 
@@ -373,7 +374,7 @@ class AdminClient:
                  retries: int | RetryConfig = 2, verify_ssl: bool = True,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.config = _admin_config(admin_key, gateway_url, timeout, retries, verify_ssl)
-        self._http = httpx.Client(transport=transport, verify=verify_ssl, timeout=self.config.http_timeout())
+        self._http = GatewayHTTPClient(transport=transport, verify=verify_ssl, timeout=self.config.http_timeout())
         self.tokens = Tokens(self)
         self.credentials = Credentials(self)
         self.policies = Policies(self)
@@ -405,7 +406,7 @@ class AsyncAdminClient:
                  retries: int | RetryConfig = 2, verify_ssl: bool = True,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = _admin_config(admin_key, gateway_url, timeout, retries, verify_ssl)
-        self._http = httpx.AsyncClient(transport=transport, verify=verify_ssl, timeout=self.config.http_timeout())
+        self._http = AsyncGatewayHTTPClient(transport=transport, verify=verify_ssl, timeout=self.config.http_timeout())
         self.tokens = AsyncTokens(self)
         self.credentials = AsyncCredentials(self)
         self.policies = AsyncPolicies(self)

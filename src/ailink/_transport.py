@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 
@@ -19,6 +20,44 @@ from ailink._retry import IDEMPOTENT_METHODS
 from ailink._tracing import TraceContext, current_trace, trace_headers
 
 ContextProvider = Callable[[], "TraceContext | None"]
+
+
+class _DiscardedCookies(httpx.Cookies):
+    """A cookie jar that stores none of the cookies responses set."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _KeepsNoCookies:
+    """For the httpx clients this toolkit builds: cookies that responses set are not kept.
+
+    One gateway host fronts many upstream APIs, so a cookie set by one upstream's answer would
+    otherwise go out with every later call, to every upstream. (Not storing them also saves
+    httpx's per-response cookie parsing.) Cookies set explicitly on the client are still sent.
+    """
+
+    _jar: httpx.Cookies
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._jar = _DiscardedCookies(kwargs.get("cookies"))
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._jar
+
+    @cookies.setter
+    def cookies(self, cookies: httpx.Cookies | dict[str, str] | None) -> None:
+        self._jar = _DiscardedCookies(cookies)
+
+
+class GatewayHTTPClient(_KeepsNoCookies, httpx.Client):
+    """The ``httpx.Client`` every sync client here sends with; it keeps no response cookies."""
+
+
+class AsyncGatewayHTTPClient(_KeepsNoCookies, httpx.AsyncClient):
+    """The ``httpx.AsyncClient`` every async client here sends with; it keeps no response cookies."""
 
 
 class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -131,7 +170,7 @@ def http_client(
     ``hold=True`` sets the read timeout above the approval timeout, for calls the gateway may
     hold while a human decides.
     """
-    return httpx.Client(
+    return GatewayHTTPClient(
         transport=TracingTransport(
             sync_transport=transport,
             agent_name=config.agent_name,
@@ -152,7 +191,7 @@ def async_http_client(
     headers: Mapping[str, str] | None = None,
 ) -> httpx.AsyncClient:
     """The async twin of :func:`http_client`."""
-    return httpx.AsyncClient(
+    return AsyncGatewayHTTPClient(
         transport=TracingTransport(
             async_transport=transport,
             agent_name=config.agent_name,

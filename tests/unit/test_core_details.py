@@ -1,4 +1,5 @@
-"""Smaller core rules: upstream vs gateway errors, empty keys, and the session tree builder."""
+"""Smaller core rules: upstream vs gateway errors, empty keys, cookies, request URLs, and the
+session tree builder."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import ailink
 from ailink import Session, SessionRequest
 from ailink._errors import error_from_response, is_gateway_error
 from ailink._session_tree import build_span_tree, describe_request
+
+from .helpers import Driver, Recorder
 
 
 def _response(status: int, body: dict[str, object], **headers: str) -> httpx.Response:
@@ -29,6 +32,49 @@ def test_an_empty_idempotency_key_is_refused() -> None:
     config = ailink.ClientConfig(api_key="ailink_v1_test_token", gateway_url="http://gw")
     with pytest.raises(ValueError, match="must not be empty"):
         config.build_request("POST", "/v1/charges", json={}, idempotency_key="")
+
+
+async def test_a_cookie_one_upstream_sets_is_not_sent_on_later_calls(driver: Driver) -> None:
+    # One gateway host fronts every upstream: a kept cookie would travel to all of them.
+    recorder = Recorder(script=[httpx.Response(200, json={}, headers={"Set-Cookie": "upstream_session=abc; Path=/"})])
+    client = driver.client(recorder)
+    await driver.call(client, "GET", "/v1/proxy/crm/contacts")
+    await driver.call(client, "POST", "/v1/proxy/payments/charges", json={})
+    await driver.call(client, "GET", "/v1/proxy/crm/contacts", headers={"Cookie": "chosen=by-the-caller"})
+    assert recorder.header("cookie") == [None, None, "chosen=by-the-caller"]
+    assert len(client._http.cookies) == 0
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_sdk_http_clients_keep_no_cookies(kind: str) -> None:
+    recorder = Recorder(default=httpx.Response(200, json={}, headers={"Set-Cookie": "upstream_session=abc; Path=/"}))
+    config = ailink.ClientConfig(api_key="ailink_v1_test_token", gateway_url="http://gw")
+    explicit = {"chosen": "by-the-caller"}
+    if kind == "sync":
+        with ailink.http_client(config, transport=recorder.transport) as http:
+            http.cookies = explicit
+            http.get("http://gw/v1/models")
+            http.get("http://gw/v1/models")
+    else:
+        async with ailink.async_http_client(config, transport=recorder.transport) as ahttp:
+            ahttp.cookies = explicit
+            await ahttp.get("http://gw/v1/models")
+            await ahttp.get("http://gw/v1/models")
+    # cookies set on the client on purpose are sent; the one the answer set is not kept
+    assert recorder.header("cookie") == ["chosen=by-the-caller", "chosen=by-the-caller"]
+
+
+async def test_request_urls_are_parsed_once_but_never_share_query_params(driver: Driver) -> None:
+    recorder = Recorder()
+    client = driver.client(recorder)
+    await driver.call(client, "GET", "/v1/customers", params={"limit": 2, "email": None})
+    await driver.call(client, "GET", "/v1/customers")
+    await driver.call(client, "GET", "/v1/customers/cus_1", params={"expand": "card"})
+    assert [str(r.url) for r in recorder.requests] == [
+        "http://gateway.test/v1/customers?limit=2",
+        "http://gateway.test/v1/customers",
+        "http://gateway.test/v1/customers/cus_1?expand=card",
+    ]
 
 
 def _request(i: int, parent: str | None, span_path: list[list[str]] | None = None, **fields: object) -> SessionRequest:
