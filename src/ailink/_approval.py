@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Callable, Generator
@@ -16,15 +15,19 @@ import httpx
 
 from ailink._config import ClientConfig
 from ailink._errors import (
+    AIlinkError,
+    APIConnectionError,
     ApprovalRejectedError,
     ApprovalTimeoutError,
+    GatewayError,
     MalformedResponseError,
     error_from_response,
     is_gateway_error,
+    json_or_none,
     parse_retry_after,
 )
 from ailink._flow import Notify, Sleep, monotonic
-from ailink._retry import send_with_retries
+from ailink._retry import answer_error, idempotency_key_of, is_write, send_with_retries
 
 LONG_POLL_SECONDS = 50
 POLL_START_SECONDS = 1.0
@@ -53,14 +56,13 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError) as exc:
+    data = json_or_none(response.content)
+    if data is None:
         raise MalformedResponseError(
             f"Gateway answered HTTP {response.status_code} with a body that is not JSON",
             status_code=response.status_code,
             response=response,
-        ) from exc
+        )
     if not isinstance(data, dict):
         raise MalformedResponseError(
             f"Gateway answered HTTP {response.status_code} with JSON that is not an object",
@@ -94,9 +96,9 @@ class PendingApproval:
         return cls(
             approval_id=approval_id,
             expires_at=_parse_time(body.get("expires_at")),
-            poll_url=body.get("poll_url") or response.headers.get("location"),
-            idempotency_key=body.get("idempotency_key"),
-            policy=body.get("policy"),
+            poll_url=_str_or_none(body.get("poll_url")) or response.headers.get("location"),
+            idempotency_key=_str_or_none(body.get("idempotency_key")),
+            policy=_str_or_none(body.get("policy")),
             summary=summary if isinstance(summary, dict) else {},
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
@@ -123,10 +125,7 @@ def is_pending_response(response: httpx.Response) -> bool:
     """True when ``response`` is the gateway's 202 "pending approval" answer."""
     if response.status_code != 202:
         return False
-    try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        return False
+    body = json_or_none(response.content)
     return isinstance(body, dict) and body.get("status") == "pending_approval"
 
 
@@ -169,6 +168,83 @@ def _deadline(timeout: float, expires_at: datetime | None, start: float) -> floa
     return deadline
 
 
+#: Read allowance of a status poll beyond the long-poll wait it asks for.
+POLL_MARGIN_SECONDS = 5.0
+#: The longest the client spends withdrawing an approval it stopped waiting for.
+WITHDRAW_SECONDS = 5.0
+
+
+def _lost_contact(error: AIlinkError, approval_id: str, key: str | None) -> AIlinkError:
+    """An error met while waiting: the decision, and so the action, is unknown to this client."""
+    error.mark_outcome_unknown(key, resend_helps=False)
+    error.message = (
+        f"Lost track of approval {approval_id} while waiting for its decision: it may still be approved "
+        f"and performed. Wait again with wait_for_approval({approval_id!r})"
+        + (f" or re-send with idempotency key {key!r}" if key else "")
+        + f" to learn the outcome. ({error.message})"
+    )
+    error.args = (error.message,)
+    return error
+
+
+def _withdraw(
+    config: ClientConfig,
+    path: str,
+    approval_id: str,
+    key: str | None,
+    timeout: float,
+    waited: float,
+    expires_at: datetime | None,
+) -> Generator[Any, Any, ApprovalResult]:
+    """Give up on a pending approval without leaving it to run later: withdraw it, and report
+    what the gateway says it became (approved in the meantime → its stored result). If it cannot
+    be withdrawn, the outcome is unknown, unless the approval's own expiry has passed."""
+    request = config.build_request(
+        "DELETE", path, may_hold=False, read_timeout=min(config.timeout, WITHDRAW_SECONDS)
+    )
+    not_withdrawn = ApprovalTimeoutError(
+        f"No decision on approval {approval_id} after {waited:.0f} s, and it could not be withdrawn",
+        approval_id=approval_id,
+        timeout=timeout,
+        idempotency_key=key,
+    )
+    try:
+        response = yield from send_with_retries(request, config.retry)
+    except AIlinkError:
+        response = None
+    status = None
+    if response is not None and response.status_code < 300:
+        body = json_or_none(response.content)
+        status = body.get("status") if isinstance(body, dict) else None
+    if status == ApprovalStatus.APPROVED.value:
+        stored = yield from _stored_result(config, path)
+        return ApprovalResult(approval_id, ApprovalStatus.APPROVED, None, stored, None)
+    expired = expires_at is not None and datetime.now(timezone.utc) >= expires_at
+    if expired or status in (ApprovalStatus.CANCELLED.value, ApprovalStatus.EXPIRED.value,
+                             ApprovalStatus.REJECTED.value):
+        raise ApprovalTimeoutError(
+            f"No decision on approval {approval_id} after {waited:.0f} s (deadline: the sooner of the "
+            f"{timeout:g} s timeout and the approval's expiry); the request was not performed"
+            + ("" if expired and status is None else " (the approval was withdrawn)"),
+            approval_id=approval_id,
+            timeout=timeout,
+            idempotency_key=key,
+        )
+    not_withdrawn.mark_outcome_unknown(key, resend_helps=False)
+    raise not_withdrawn
+
+
+def _stored_result(config: ClientConfig, path: str) -> Generator[Any, Any, httpx.Response | None]:
+    """The stored answer of an approved request (None while the gateway cannot replay it yet)."""
+    request = config.build_request("GET", path + "/result", may_hold=False)
+    stored = yield from send_with_retries(request, config.retry)
+    if stored.status_code == 409 and is_gateway_error(stored):
+        return None
+    if stored.status_code >= 400 and is_gateway_error(stored):
+        raise error_from_response(stored)
+    return stored
+
+
 def wait_for_decision(
     config: ClientConfig,
     approval_id: str,
@@ -176,6 +252,8 @@ def wait_for_decision(
     timeout: float,
     pending: PendingApproval | None = None,
     on_pending: Callable[[PendingApproval], Any] | None = None,
+    withdraw_on_timeout: bool = True,
+    idempotency_key: str | None = None,
     clock: Callable[[], float] = monotonic,
     rng: random.Random | None = None,
 ) -> Generator[Any, Any, ApprovalResult]:
@@ -183,12 +261,16 @@ def wait_for_decision(
 
     Long-polls first; if the gateway answers a long poll at once, falls back to polling with
     backoff and jitter (1 s doubling to 10 s), honouring ``Retry-After``. The deadline is
-    ``min(timeout, expires_at)``; past it, :class:`ApprovalTimeoutError` is raised (a timeout is
-    never an approval). ``on_pending`` fires once, when the wait starts.
+    ``min(timeout, expires_at)`` and bounds every request of the wait. Past it the approval is
+    withdrawn (``withdraw_on_timeout``) so it cannot run later, and :class:`ApprovalTimeoutError`
+    is raised (a timeout is never an approval). Losing contact with the gateway raises an error
+    marked *outcome unknown*. ``on_pending`` fires once, when the wait starts.
     """
     rng = rng or random.Random()
+    key = idempotency_key or (pending.idempotency_key if pending else None)
     start = clock()
-    deadline = _deadline(timeout, pending.expires_at if pending else None, start)
+    expiry = pending.expires_at if pending else None
+    deadline = _deadline(timeout, expiry, start)
     if on_pending is not None:
         yield Notify(on_pending, pending or PendingApproval(approval_id=approval_id))
     path = f"/v1/approvals/{quote(approval_id, safe='')}"
@@ -200,25 +282,46 @@ def wait_for_decision(
         remaining = deadline - clock()
         if remaining <= 0:
             waited = clock() - start
-            raise ApprovalTimeoutError(
-                f"No decision on approval {approval_id} after {waited:.0f} s (deadline: the sooner of the "
-                f"{timeout:g} s timeout and the approval's expiry); the request was not performed",
+            if expiry is not None and datetime.now(timezone.utc) >= expiry:
+                raise ApprovalTimeoutError(
+                    f"No decision on approval {approval_id} before it expired ({waited:.0f} s); the request "
+                    "was not performed",
+                    approval_id=approval_id,
+                    timeout=timeout,
+                    idempotency_key=key,
+                )
+            if withdraw_on_timeout:
+                return (yield from _withdraw(config, path, approval_id, key, timeout, waited, expiry))
+            still = ApprovalTimeoutError(
+                f"No decision on approval {approval_id} after {waited:.0f} s; it is still pending and would "
+                "be performed if approved later",
                 approval_id=approval_id,
                 timeout=timeout,
+                idempotency_key=key,
             )
+            still.mark_outcome_unknown(key, resend_helps=False)
+            raise still
         wait = min(LONG_POLL_SECONDS, max(1, math.ceil(remaining))) if long_poll and not peek else 0
         peek = False
         request = config.build_request(
-            "GET", path, params={"wait": wait} if wait else None, read_timeout=wait + 15.0, may_hold=False
+            "GET",
+            path,
+            params={"wait": wait} if wait else None,
+            read_timeout=max(0.5, min(wait + POLL_MARGIN_SECONDS, remaining + 0.5)),
+            may_hold=False,
         )
         sent_at = clock()
-        response = yield from send_with_retries(request, config.retry)
-        if response.status_code >= 400:
-            raise error_from_response(response)
-        body = _json_object(response)
+        try:
+            response = yield from send_with_retries(request, config.retry)
+            if response.status_code >= 400:
+                raise error_from_response(response)
+            body = _json_object(response)
+        except (APIConnectionError, GatewayError, MalformedResponseError) as error:
+            raise _lost_contact(error, approval_id, key) from error
         status = body.get("status")
         expires_at = _parse_time(body.get("expires_at"))
         if expires_at is not None:  # the gateway may tell the expiry only here (a wait started from an id)
+            expiry = expires_at
             deadline = min(deadline, _deadline(deadline - clock(), expires_at, clock()))
         if status == ApprovalStatus.PENDING.value:
             if long_poll and clock() - sent_at < wait / 2:
@@ -233,20 +336,62 @@ def wait_for_decision(
         reason = body.get("reason")
         decided_at = body.get("decided_at")
         if status == ApprovalStatus.APPROVED.value:
-            result_request = config.build_request("GET", path + "/result", may_hold=False)
-            stored = yield from send_with_retries(result_request, config.retry)
-            if stored.status_code == 409 and is_gateway_error(stored):
-                # decided but not yet replayable: ask again after a short pause
+            try:
+                stored = yield from _stored_result(config, path)
+            except (APIConnectionError, GatewayError, MalformedResponseError) as error:
+                raise _lost_contact(error, approval_id, key) from error
+            if stored is None:  # decided but not yet replayable: ask again after a short pause
                 yield Sleep(min(backoff, max(0.0, deadline - clock())))
                 backoff = min(backoff * 2, POLL_CAP_SECONDS)
                 continue
-            if stored.status_code >= 400 and is_gateway_error(stored):
-                raise error_from_response(stored)
-            return ApprovalResult(approval_id, ApprovalStatus.APPROVED, reason, stored, decided_at)
+            return ApprovalResult(
+                approval_id, ApprovalStatus.APPROVED, _str_or_none(reason), stored, _str_or_none(decided_at)
+            )
         try:
             final = ApprovalStatus(status)
         except ValueError:
-            raise MalformedResponseError(
-                f"Gateway reported an unknown approval status {status!r}", response=response
-            ) from None
-        return ApprovalResult(approval_id, final, reason if isinstance(reason, str) else None, None, decided_at)
+            unknown = MalformedResponseError(
+                f"Gateway reported an unknown approval status {str(status)[:80]!r}", response=response
+            )
+            raise _lost_contact(unknown, approval_id, key) from None
+        return ApprovalResult(approval_id, final, _str_or_none(reason), None, _str_or_none(decided_at))
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def proxied_call(
+    config: ClientConfig,
+    request: httpx.Request,
+    *,
+    wait: bool,
+    approval_timeout: float,
+    on_pending: Callable[[PendingApproval], Any] | None = None,
+) -> Generator[Any, Any, httpx.Response]:
+    """Send one proxied request; if the gateway parks it and ``wait``, wait for the decision.
+
+    Returns the final answer (the 202 itself when not waiting); raises the typed error of any
+    other ending, carrying the request's idempotency key and marked *outcome unknown* when the
+    action may have happened.
+    """
+    key = idempotency_key_of(request)
+    try:
+        response = yield from send_with_retries(request, config.retry)
+        if is_pending_response(response):
+            if not wait:
+                return response
+            pending = PendingApproval.from_response(response)
+            result = yield from wait_for_decision(
+                config, pending.approval_id, timeout=approval_timeout, pending=pending,
+                on_pending=on_pending, idempotency_key=key,
+            )
+            response = result.raise_for_status()
+        if response.status_code >= 400:
+            raise answer_error(response, request)
+        return response
+    except AIlinkError as error:
+        error.idempotency_key = error.idempotency_key or key
+        if isinstance(error, MalformedResponseError) and is_write(request):
+            error.mark_outcome_unknown(key, resend_helps=False)
+        raise

@@ -6,19 +6,19 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import quote
 
 import httpx
 
 from ailink._approval import (
     ApprovalResult,
     PendingApproval,
-    is_pending_response,
+    proxied_call,
     wait_for_decision,
 )
-from ailink._config import HOLD_MARGIN_SECONDS, ApprovalMode, ClientConfig
-from ailink._errors import error_from_response
+from ailink._config import ApprovalMode, ClientConfig
 from ailink._flow import Flow, run_async, run_sync
-from ailink._retry import RetryConfig, send_with_retries
+from ailink._retry import RetryConfig, answer_error, send_with_retries
 from ailink._secrets import mask
 from ailink._tracing import TraceContext, trace
 from ailink._transport import (
@@ -200,9 +200,6 @@ class _ClientBase:
     ) -> Flow[httpx.Response]:
         config = self._config
         approval_timeout = approval_timeout or config.approval_timeout
-        read_timeout = None
-        if config.approval_mode == "blocking":
-            read_timeout = max(config.timeout, approval_timeout + HOLD_MARGIN_SECONDS)
         request = config.build_request(
             method,
             path,
@@ -211,31 +208,30 @@ class _ClientBase:
             content=content,
             headers=headers,
             idempotency_key=idempotency_key,
-            read_timeout=read_timeout,
+            approval_timeout=approval_timeout,
         )
-        response = yield from send_with_retries(request, config.retry)
-        if wait_for_approval and is_pending_response(response):
-            pending = PendingApproval.from_response(response)
-            result = yield from wait_for_decision(
-                config, pending.approval_id, timeout=approval_timeout, pending=pending, on_pending=on_pending
+        return (
+            yield from proxied_call(
+                config, request, wait=wait_for_approval, approval_timeout=approval_timeout, on_pending=on_pending
             )
-            response = result.raise_for_status()
-        if response.status_code >= 400:
-            raise error_from_response(response)
-        return response
+        )
 
     def _wait_flow(
-        self, approval_id: str, timeout: float | None, on_pending: OnPending | None
+        self, approval_id: str, timeout: float | None, on_pending: OnPending | None, withdraw_on_timeout: bool
     ) -> Flow[ApprovalResult]:
         return wait_for_decision(
-            self._config, approval_id, timeout=timeout or self._config.approval_timeout, on_pending=on_pending
+            self._config,
+            approval_id,
+            timeout=timeout or self._config.approval_timeout,
+            on_pending=on_pending,
+            withdraw_on_timeout=withdraw_on_timeout,
         )
 
     def _simple_flow(self, method: str, path: str, **kwargs: Any) -> Flow[httpx.Response]:
         request = self._config.build_request(method, path, may_hold=False, **kwargs)
         response = yield from send_with_retries(request, self._config.retry)
         if response.status_code >= 400:
-            raise error_from_response(response)
+            raise answer_error(response)
         return response
 
     def _openai_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -319,14 +315,24 @@ class AIlinkClient(_ClientBase):
         return self.request("DELETE", path, **kwargs)
 
     def wait_for_approval(
-        self, approval_id: str, timeout: float | None = None, *, on_pending: OnPending | None = None
+        self,
+        approval_id: str,
+        timeout: float | None = None,
+        *,
+        on_pending: OnPending | None = None,
+        withdraw_on_timeout: bool = True,
     ) -> ApprovalResult:
-        """Wait for the decision on ``approval_id``; raises :class:`ApprovalTimeoutError` at the deadline."""
-        return run_sync(self._wait_flow(approval_id, timeout, on_pending), self._http)
+        """Wait for the decision on ``approval_id``.
+
+        At the deadline (the sooner of ``timeout`` and the approval's expiry) the approval is
+        withdrawn, so it cannot run later, and :class:`ApprovalTimeoutError` is raised; with
+        ``withdraw_on_timeout=False`` it stays pending and the error says so (outcome unknown).
+        """
+        return run_sync(self._wait_flow(approval_id, timeout, on_pending, withdraw_on_timeout), self._http)
 
     def withdraw_approval(self, approval_id: str) -> None:
         """Withdraw a pending request (the approval becomes ``cancelled``)."""
-        run_sync(self._simple_flow("DELETE", f"/v1/approvals/{approval_id}"), self._http)
+        run_sync(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"), self._http)
 
     def is_healthy(self) -> bool:
         """True when the gateway answers ``/healthz`` below 500."""
@@ -449,12 +455,19 @@ class AsyncClient(_ClientBase):
         return await self.request("DELETE", path, **kwargs)
 
     async def wait_for_approval(
-        self, approval_id: str, timeout: float | None = None, *, on_pending: OnPending | None = None
+        self,
+        approval_id: str,
+        timeout: float | None = None,
+        *,
+        on_pending: OnPending | None = None,
+        withdraw_on_timeout: bool = True,
     ) -> ApprovalResult:
-        return await run_async(self._wait_flow(approval_id, timeout, on_pending), self._http)
+        """Wait for the decision on ``approval_id`` (see :meth:`AIlinkClient.wait_for_approval`)."""
+        return await run_async(self._wait_flow(approval_id, timeout, on_pending, withdraw_on_timeout), self._http)
 
     async def withdraw_approval(self, approval_id: str) -> None:
-        await run_async(self._simple_flow("DELETE", f"/v1/approvals/{approval_id}"), self._http)
+        """Withdraw a pending request (the approval becomes ``cancelled``)."""
+        await run_async(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"), self._http)
 
     async def is_healthy(self) -> bool:
         try:

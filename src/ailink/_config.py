@@ -10,10 +10,12 @@ from typing import Any, Literal
 
 import httpx
 
-from ailink._idempotency import check_idempotency_key, new_idempotency_key
-from ailink._retry import IDEMPOTENT_METHODS, RetryConfig
+from ailink import _extensions
+from ailink._flow import BODY_TIMEOUT_EXTENSION
+from ailink._headers import both_spellings, missing_protocol_headers
+from ailink._retry import RetryConfig
 from ailink._secrets import mask
-from ailink._tracing import current_trace, trace_headers
+from ailink._tracing import current_trace
 
 DEFAULT_GATEWAY_URL = "http://localhost:8443"
 ApprovalMode = Literal["async", "blocking"]
@@ -30,16 +32,21 @@ def _gateway_url(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
+def _env(name: str) -> str | None:
+    """``AILINK_<name>``, else the newer generation's ``TRUEFLOW_<name>``."""
+    return os.environ.get(f"AILINK_{name}") or os.environ.get(f"TRUEFLOW_{name}") or None
+
+
 def env_api_key() -> str | None:
-    return os.environ.get("AILINK_API_KEY") or None
+    return _env("API_KEY")
 
 
 def env_gateway_url() -> str:
-    return os.environ.get("AILINK_GATEWAY_URL") or DEFAULT_GATEWAY_URL
+    return _env("GATEWAY_URL") or DEFAULT_GATEWAY_URL
 
 
 def env_admin_key() -> str | None:
-    return os.environ.get("AILINK_ADMIN_KEY") or None
+    return _env("ADMIN_KEY")
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,8 @@ class ClientConfig:
         admin_key: str | None = None,
     ) -> ClientConfig:
         """A configuration from client options, with ``AILINK_API_KEY``, ``AILINK_GATEWAY_URL``
-        and ``AILINK_ADMIN_KEY`` (then ``http://localhost:8443``) for what is not given.
+        and ``AILINK_ADMIN_KEY`` (else their ``TRUEFLOW_`` twins, then ``http://localhost:8443``)
+        for what is not given.
 
         The one place those defaults are applied: clients and framework adapters build on it.
         """
@@ -93,7 +101,7 @@ class ClientConfig:
             verify_ssl=verify_ssl,
             approval_mode=approval_mode,
             approval_timeout=approval_timeout if approval_timeout is not None else 300.0,
-            default_headers=dict(headers or {}),
+            default_headers=both_spellings(headers or {}),
             admin_key=admin_key if admin_key is not None else env_admin_key(),
         )
 
@@ -104,12 +112,16 @@ class ClientConfig:
         )
 
     def with_headers(self, headers: Mapping[str, str]) -> ClientConfig:
-        return replace(self, default_headers={**self.default_headers, **headers})
+        return replace(self, default_headers=both_spellings({**self.default_headers, **headers}))
 
     @property
     def hold_timeout(self) -> float:
         """Read timeout for a call the gateway may hold while a human decides."""
-        return max(self.timeout, self.approval_timeout + HOLD_MARGIN_SECONDS)
+        return self.hold_timeout_for(self.approval_timeout)
+
+    def hold_timeout_for(self, approval_timeout: float | None) -> float:
+        """Read timeout for a call that may be held up to ``approval_timeout`` (default: the client's)."""
+        return max(self.timeout, (approval_timeout or self.approval_timeout) + HOLD_MARGIN_SECONDS)
 
     def http_timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
@@ -123,6 +135,11 @@ class ClientConfig:
             return {"X-Admin-Key": self.admin_key} if self.admin_key else {}
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
+    def may_be_held(self, url: httpx.URL) -> bool:
+        """True when a request that needs approval would be held open by this gateway (blocking mode,
+        or a gateway not known to answer ``Prefer: respond-async`` with 202)."""
+        return self.approval_mode == "blocking" or not _extensions.supports(url, _extensions.RESPOND_ASYNC)
+
     def build_request(
         self,
         method: str,
@@ -135,16 +152,20 @@ class ClientConfig:
         idempotency_key: str | None = None,
         may_hold: bool = True,
         read_timeout: float | None = None,
+        approval_timeout: float | None = None,
         admin: bool = False,
     ) -> httpx.Request:
         """Build one data-plane (or, with ``admin=True``, management) request.
 
-        Non-GET requests always get an idempotency key (``idempotency_key`` or a fresh one),
-        created here once, so every retry of the request reuses it.
+        Writes always get an idempotency key (``idempotency_key``, one the caller put in the
+        headers, or a fresh one), created here once, so every retry of the request reuses it.
+        A request that ``may_hold`` gets a read timeout above ``approval_timeout`` (default: the
+        client's) when the gateway may hold it open (the real gateway does, for approvals).
         """
         method = method.upper()
         if not path.startswith("/"):
             raise ValueError("path must start with '/' (it is relative to the gateway URL)")
+        url = _gateway_url(self.gateway_url + path)
         all_headers: dict[str, str] = {**self.auth_headers(admin=admin)}
         if not admin:
             all_headers.update(self.default_headers)
@@ -152,35 +173,26 @@ class ClientConfig:
         if not admin:
             if idempotency_key == "":
                 raise ValueError("idempotency_key must not be empty (leave it out to get a fresh key)")
-            key = idempotency_key or next(
-                (v for k, v in all_headers.items() if k.lower() == "idempotency-key"), None
-            )
-            if key is None and method not in IDEMPOTENT_METHODS:
-                key = new_idempotency_key()
-            if key is not None:
-                check_idempotency_key(key)
-                all_headers["Idempotency-Key"] = key
-                all_headers["X-AIlink-Idempotency-Key"] = key
             if self.approval_mode == "async" and may_hold:
                 all_headers.setdefault("Prefer", "respond-async")
-            # The session headers the transport would add, added here at once (cheaper than
-            # mutating httpx headers one by one at send time); the transport keeps what is set.
-            present = {name.lower() for name in all_headers}
-            for name, value in trace_headers(current_trace(), agent_name=self.agent_name).items():
-                if name.lower() not in present:
-                    all_headers[name] = value
+            present = {name.lower(): value for name, value in all_headers.items()}
+            all_headers.update(
+                missing_protocol_headers(
+                    present, method, context=current_trace(), agent_name=self.agent_name,
+                    idempotency_key=idempotency_key,
+                )
+            )
         timeout = dict(self._timeout_extension)
         if read_timeout is not None:
             timeout["read"] = read_timeout
-        elif may_hold and not admin and self.approval_mode == "blocking":
-            timeout["read"] = self.hold_timeout
-        request = httpx.Request(
+        elif may_hold and not admin and self.may_be_held(url):
+            timeout["read"] = self.hold_timeout_for(approval_timeout)
+        return httpx.Request(
             method,
-            _gateway_url(self.gateway_url + path),
+            url,
             params={k: v for k, v in (params or {}).items() if v is not None} or None,
             json=json,
             content=content,
             headers=all_headers,
-            extensions={"timeout": timeout, PREPARED_EXTENSION: not admin},
+            extensions={"timeout": timeout, PREPARED_EXTENSION: not admin, BODY_TIMEOUT_EXTENSION: self.timeout},
         )
-        return request

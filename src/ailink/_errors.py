@@ -1,8 +1,37 @@
-"""One error hierarchy for everything the gateway (or the network) can answer."""
+"""One error hierarchy for everything the gateway (or the network) can answer.
+
+::
+
+    AIlinkError                      .status_code .code .message .request_id .response
+    │                                .idempotency_key .ambiguous (outcome unknown)
+    ├── AuthenticationError          401
+    ├── SpendCapExceededError        402  (aliases SpendCapError, BudgetExceededError)
+    ├── PermissionDeniedError        403  (``ailink.exceptions.PermissionError``)
+    │   ├── PolicyDeniedError        403 policy_denied
+    │   ├── ContentBlockedError      403 content_blocked
+    │   └── ApprovalRejectedError    403 approval_rejected
+    ├── NotFoundError                404
+    ├── ApprovalTimeoutError         408
+    ├── ApprovalPendingError         409 approval_pending
+    ├── IdempotencyConflictError     409 idempotency_in_progress
+    ├── ValidationError              422 (and other 4xx the gateway calls invalid)
+    │   ├── BadRequestError          400
+    │   └── IdempotencyKeyReusedError 422 idempotency_key_reused
+    ├── PayloadTooLargeError         413
+    ├── RateLimitError               429
+    ├── GatewayError                 every 5xx
+    │   ├── UpstreamError            502, or any error answer written by the upstream
+    │   │   └── OutcomeUnknownError  502 outcome_unknown (stored as "may have happened")
+    │   └── CircuitOpenError         503 all_upstreams_exhausted
+    ├── APIConnectionError           network failure after retries
+    │   └── APITimeoutError
+    └── MalformedResponseError       an answer this client cannot interpret
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -18,6 +47,7 @@ __all__ = [
     "ApprovalRejectedError",
     "ApprovalTimeoutError",
     "AuthenticationError",
+    "BadRequestError",
     "BudgetExceededError",
     "CircuitOpenError",
     "ContentBlockedError",
@@ -27,14 +57,20 @@ __all__ = [
     "InvalidToolArgumentsError",
     "MalformedResponseError",
     "NotFoundError",
+    "OutcomeUnknownError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
     "PolicyDeniedError",
     "RateLimitError",
+    "SpendCapError",
     "SpendCapExceededError",
     "UpstreamError",
     "ValidationError",
     "error_from_response",
 ]
+
+#: Longest message an error carries (the whole answer stays on ``exc.response``).
+MAX_MESSAGE_CHARS = 1000
 
 _POLICY_IN_MESSAGE = re.compile(r"[Bb]locked by policy '([^']+)'(?::\s*(.*))?", re.S)
 
@@ -56,18 +92,32 @@ GATEWAY_ERROR_CODES = frozenset(
         "rate_limit_exceeded",
         "internal_server_error",
         "upstream_failed",
+        "outcome_unknown",
         "all_upstreams_exhausted",
         "not_found",
         "payload_too_large",
         "invalid_request",
+        "invalid_path",
+        "invalid_json",
         "forbidden",
         "unauthorized",
     }
 )
 
 
+def cap_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… [{len(text) - limit} more characters]"
+
+
 class AIlinkError(Exception):
-    """Base class of every error this toolkit raises for a gateway answer or a network failure."""
+    """Base class of every error this toolkit raises for a gateway answer or a network failure.
+
+    ``idempotency_key`` is the key the request was sent with (re-send with it to learn a stored
+    outcome); ``ambiguous`` is True when the action may or may not have happened.
+    """
 
     status_code: int | None
     code: str | None
@@ -75,6 +125,10 @@ class AIlinkError(Exception):
     request_id: str | None
     response: httpx.Response | None
     details: dict[str, Any]
+    idempotency_key: str | None
+    ambiguous: bool
+    #: With ``ambiguous``: the gateway stores outcomes, so re-sending with the key tells what happened.
+    resend_tells_outcome: bool
 
     def __init__(
         self,
@@ -85,14 +139,24 @@ class AIlinkError(Exception):
         request_id: str | None = None,
         response: httpx.Response | None = None,
         details: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        ambiguous: bool = False,
     ) -> None:
-        self.message = scrub(message)
+        self.message = cap_text(scrub(message))
         self.status_code = status_code
         self.code = code
         self.request_id = request_id
         self.response = response
         self.details = dict(details or {})
+        self.idempotency_key = idempotency_key
+        self.ambiguous = ambiguous
+        self.resend_tells_outcome = False
         super().__init__(self.message)
+
+    @property
+    def detail(self) -> str:
+        """The human-readable message (the spelling some gateway SDKs use)."""
+        return self.message
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -103,9 +167,35 @@ class AIlinkError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, status_code={self.status_code}, code={self.code!r})"
 
+    def mark_outcome_unknown(self, key: str | None, *, resend_helps: bool) -> None:
+        """Say that the action may have happened, and how to learn whether it did.
+
+        ``resend_helps``: the gateway stores outcomes, so re-sending with the key tells.
+        """
+        self.ambiguous = True
+        self.idempotency_key = self.idempotency_key or key
+        self.resend_tells_outcome = bool(resend_helps and key)
+        if "outcome unknown" in self.message.lower():
+            return
+        how = (
+            "re-send it with the same key to get its stored outcome"
+            if resend_helps and key
+            else "check with the upstream whether it happened before repeating it"
+        )
+        named = f" (idempotency key {key!r})" if key else ""
+        self.message = (
+            f"{cap_text(self.message, 800)} Outcome unknown: the action may have been performed{named}; "
+            f"do not repeat it blindly; {how}."
+        )
+        self.args = (self.message,)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
 
 class GatewayError(AIlinkError):
-    """The gateway failed internally (500)."""
+    """The gateway, or what stands behind it, failed (every 5xx)."""
 
 
 class AuthenticationError(AIlinkError):
@@ -113,9 +203,29 @@ class AuthenticationError(AIlinkError):
 
 
 class SpendCapExceededError(AIlinkError):
-    """A spend cap was reached (402)."""
+    """A spend cap was reached (402). ``limit``/``current`` (USD) and ``period`` when the gateway says."""
+
+    def _number(self, *names: str) -> float | None:
+        for name in names:
+            value = self.details.get(name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                return float(value)
+        return None
+
+    @property
+    def limit(self) -> float | None:
+        return self._number("limit_usd", "limit")
+
+    @property
+    def current(self) -> float | None:
+        return self._number("current_usd", "current")
+
+    @property
+    def period(self) -> str | None:
+        return _text(self.details.get("period"))
 
 
+SpendCapError = SpendCapExceededError
 BudgetExceededError = SpendCapExceededError
 
 
@@ -128,12 +238,11 @@ class PolicyDeniedError(PermissionDeniedError):
 
     @property
     def policy_name(self) -> str | None:
-        name = self.details.get("policy")
-        return str(name) if name is not None else None
+        return _text(self.details.get("policy"))
 
     @property
     def reason(self) -> str:
-        return str(self.details.get("reason") or self.message)
+        return _text(self.details.get("reason")) or self.message
 
 
 class ContentBlockedError(PermissionDeniedError):
@@ -153,13 +262,11 @@ class ApprovalRejectedError(PermissionDeniedError):
 
     @property
     def approval_id(self) -> str | None:
-        value = self.details.get("approval_id")
-        return str(value) if value else None
+        return _text(self.details.get("approval_id"))
 
     @property
     def reason(self) -> str | None:
-        value = self.details.get("reason")
-        return str(value) if value else None
+        return _text(self.details.get("reason"))
 
 
 class NotFoundError(AIlinkError):
@@ -181,13 +288,14 @@ class ApprovalTimeoutError(AIlinkError):
 
     @property
     def approval_id(self) -> str | None:
-        value = self.details.get("approval_id")
-        return str(value) if value else None
+        return _text(self.details.get("approval_id"))
 
     @property
     def timeout(self) -> float | None:
         value = self.details.get("timeout")
-        return float(value) if value is not None else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        return None
 
 
 class ApprovalPendingError(AIlinkError):
@@ -199,11 +307,19 @@ class IdempotencyConflictError(AIlinkError):
 
 
 class ValidationError(AIlinkError):
-    """The gateway rejected the request as invalid (422)."""
+    """The gateway rejected the request as invalid (422, and 4xx answers it calls invalid)."""
+
+
+class BadRequestError(ValidationError):
+    """The gateway could not read the request (400)."""
 
 
 class IdempotencyKeyReusedError(ValidationError):
     """The idempotency key was already used for a different request (422)."""
+
+
+class PayloadTooLargeError(AIlinkError):
+    """The request body is larger than the gateway accepts (413)."""
 
 
 class RateLimitError(AIlinkError):
@@ -212,14 +328,25 @@ class RateLimitError(AIlinkError):
     @property
     def retry_after(self) -> float | None:
         value = self.details.get("retry_after")
-        return float(value) if value is not None else None
+        if isinstance(value, str):
+            return parse_retry_after(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return max(0.0, float(value))
+        return None
 
 
-class UpstreamError(AIlinkError):
+class UpstreamError(GatewayError):
     """The upstream failed (502) or answered with an error of its own (any status)."""
 
 
-class CircuitOpenError(AIlinkError):
+class OutcomeUnknownError(UpstreamError):
+    """The gateway forwarded the request earlier and never got a complete answer (502 ``outcome_unknown``).
+
+    It will not forward it again under this key: check with the upstream whether it happened.
+    """
+
+
+class CircuitOpenError(GatewayError):
     """Every upstream is unavailable (503 ``all_upstreams_exhausted``)."""
 
 
@@ -242,54 +369,94 @@ class InvalidToolArgumentsError(ValueError):
 _BY_CODE: dict[str, type[AIlinkError]] = {
     "token_not_found": AuthenticationError,
     "token_revoked": AuthenticationError,
+    "unauthorized": AuthenticationError,
     "spend_cap_reached": SpendCapExceededError,
     "policy_denied": PolicyDeniedError,
     "content_blocked": ContentBlockedError,
     "model_access_denied": PermissionDeniedError,
+    "forbidden": PermissionDeniedError,
     "approval_rejected": ApprovalRejectedError,
     "approval_not_found": NotFoundError,
+    "not_found": NotFoundError,
     "approval_pending": ApprovalPendingError,
     "approval_timeout": ApprovalTimeoutError,
     "idempotency_in_progress": IdempotencyConflictError,
     "idempotency_key_reused": IdempotencyKeyReusedError,
+    "payload_too_large": PayloadTooLargeError,
     "rate_limit_exceeded": RateLimitError,
     "internal_server_error": GatewayError,
     "upstream_failed": UpstreamError,
+    "outcome_unknown": OutcomeUnknownError,
     "all_upstreams_exhausted": CircuitOpenError,
 }
 
 _BY_STATUS: dict[int, type[AIlinkError]] = {
+    400: BadRequestError,
     401: AuthenticationError,
     402: SpendCapExceededError,
     403: PermissionDeniedError,
     404: NotFoundError,
     408: ApprovalTimeoutError,
     409: IdempotencyConflictError,
+    413: PayloadTooLargeError,
     422: ValidationError,
     429: RateLimitError,
-    500: GatewayError,
     502: UpstreamError,
     503: CircuitOpenError,
 }
 
 
+def _class_for_status(status: int) -> type[AIlinkError]:
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return GatewayError
+    if 400 <= status < 500:
+        return ValidationError
+    return AIlinkError
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds form), or None."""
+    """Seconds from a ``Retry-After`` header (delta-seconds form), or None for anything else."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
-    except ValueError:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def json_or_none(content: bytes) -> Any:
+    """``content`` parsed as JSON, or None when it is not JSON (or nests absurdly deep)."""
+    try:
+        return json.loads(content or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 
 def _error_body(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = json.loads(response.content or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return None
+    data = json_or_none(response.content)
     error = data.get("error") if isinstance(data, dict) else None
     return error if isinstance(error, dict) else None
+
+
+def error_code(response: httpx.Response) -> str | None:
+    """The gateway error code of ``response`` (None for an upstream answer or a body not ours)."""
+    if any(marker in response.headers for marker in _UPSTREAM_MARKERS):
+        return None
+    body = _error_body(response)
+    code = body.get("code") if body is not None else None
+    return code if isinstance(code, str) and code in GATEWAY_ERROR_CODES else None
+
+
+def error_details(response: httpx.Response) -> dict[str, Any]:
+    """``error.details`` of a gateway error answer (empty when absent or not an object)."""
+    if error_code(response) is None:
+        return {}
+    body = _error_body(response) or {}
+    details = body.get("details")
+    return dict(details) if isinstance(details, dict) else {}
 
 
 #: The AIlink gateway marks responses that came from an upstream with its circuit-breaker state.
@@ -298,31 +465,48 @@ _UPSTREAM_MARKERS = ("x-ailink-cb-state", "x-trueflow-cb-state")
 
 def is_gateway_error(response: httpx.Response) -> bool:
     """True when the error body was written by the gateway itself, not passed through from upstream."""
-    if any(marker in response.headers for marker in _UPSTREAM_MARKERS):
-        return False
-    body = _error_body(response)
-    return body is not None and body.get("code") in GATEWAY_ERROR_CODES
+    return error_code(response) is not None
 
 
-def error_from_response(response: httpx.Response) -> AIlinkError:
-    """Build the typed error for an error ``response`` (status >= 400), per protocol §3."""
+def _approval_header(response: httpx.Response) -> str | None:
+    value = response.headers.get("x-ailink-approval-id") or response.headers.get("x-trueflow-approval-id")
+    return str(value) if value else None
+
+
+def error_from_response(response: httpx.Response, *, management: bool = False) -> AIlinkError:
+    """Build the typed error for an error ``response`` (status >= 400), per protocol §3.
+
+    ``management=True`` is for the management API, whose errors the real gateway sends as bare
+    status codes with empty bodies: anything not in the gateway's error shape is typed by status.
+    """
     status = response.status_code
-    body = _error_body(response)
-    if body is None or not is_gateway_error(response):
+    code = error_code(response)
+    request_header = response.headers.get("x-request-id")
+    if code is None:
+        text = response.text if response.content else ""
+        body = _error_body(response)
+        upstream_code = body.get("code") if body is not None else None
+        if management:
+            return _class_for_status(status)(
+                f"Management API answered HTTP {status}: {text}".rstrip(": "),
+                status_code=status,
+                request_id=request_header,
+                response=response,
+            )
         # An upstream error passed through: never an AuthenticationError, even for 401.
-        text = response.text[:500] if response.content else ""
         return UpstreamError(
             f"Upstream answered HTTP {status}: {text}".rstrip(": "),
             status_code=status,
-            code=str(body.get("code")) if body and body.get("code") else None,
-            request_id=response.headers.get("x-request-id"),
+            code=upstream_code if isinstance(upstream_code, str) else None,
+            request_id=request_header,
             response=response,
             details={"upstream": True},
         )
-    code = str(body["code"])
-    message = scrub(str(body.get("message") or f"HTTP {status}"))
-    details = dict(body.get("details") or {}) if isinstance(body.get("details"), dict) else {}
-    request_id = body.get("request_id") or response.headers.get("x-request-id")
+    body = _error_body(response) or {}
+    raw_message = body.get("message")
+    message = scrub(cap_text(raw_message)) if isinstance(raw_message, str) and raw_message else f"HTTP {status} {code}"
+    details = {k: scrub(cap_text(v)) if isinstance(v, str) else v for k, v in error_details(response).items()}
+    request_id = _text(body.get("request_id")) or request_header
     if code == "policy_denied":
         match = _POLICY_IN_MESSAGE.search(message)
         if match:
@@ -330,28 +514,32 @@ def error_from_response(response: httpx.Response) -> AIlinkError:
             if match.group(2):
                 details.setdefault("reason", match.group(2).strip())
     if status == 429 or code == "rate_limit_exceeded":
-        details.setdefault("retry_after", parse_retry_after(response.headers.get("retry-after")))
-    cls = _BY_CODE.get(code) or _BY_STATUS.get(status) or AIlinkError
+        header = parse_retry_after(response.headers.get("retry-after"))
+        if header is not None or "retry_after" not in details:
+            details["retry_after"] = header
+    cls = _BY_CODE.get(code) or _class_for_status(status)
     if cls is ValidationError and status != 422:
-        cls = _BY_STATUS.get(status, AIlinkError)
+        cls = _class_for_status(status)
     kwargs: dict[str, Any] = {
         "status_code": status,
         "code": code,
-        "request_id": str(request_id) if request_id else None,
+        "request_id": request_id,
         "response": response,
         "details": details,
+        "ambiguous": details.get("ambiguous") is True,
+        "idempotency_key": _text(details.get("idempotency_key")),
     }
     if cls is ApprovalRejectedError:
         return ApprovalRejectedError(
             message,
-            approval_id=details.get("approval_id") or response.headers.get("x-ailink-approval-id"),
-            reason=details.get("reason"),
+            approval_id=_text(details.get("approval_id")) or _approval_header(response),
+            reason=_text(details.get("reason")),
             **kwargs,
         )
     if cls is ApprovalTimeoutError:
         return ApprovalTimeoutError(
             message,
-            approval_id=details.get("approval_id") or response.headers.get("x-ailink-approval-id"),
+            approval_id=_text(details.get("approval_id")) or _approval_header(response),
             **kwargs,
         )
     return cls(message, **kwargs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union
 
@@ -44,7 +44,101 @@ class Notify:
 
 
 Step = Union[Send, Sleep, Notify]  # noqa: UP007 - a runtime alias must work on Python 3.10
+#: What a driver throws into a flow when a request failed: the network, or an undecodable answer.
+SEND_FAILURES = (httpx.TransportError, httpx.DecodingError)
 Flow = Generator[Step, Any, T]
+
+
+#: Request extension: seconds the whole answer body may take once its headers arrived.
+BODY_TIMEOUT_EXTENSION = "ailink_body_timeout"
+
+
+def _body_seconds(request: httpx.Request) -> float | None:
+    """How long the body may take after the headers (a held request waits for its headers, not
+    for its body): the client's timeout, else the request's read timeout."""
+    value = request.extensions.get(BODY_TIMEOUT_EXTENSION)
+    if value is None:
+        timeout = request.extensions.get("timeout")
+        value = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+class _Deadline:
+    """Ends the reading of a body that arrives too slowly: per-read timeouts alone let a peer
+    trickle a byte at a time forever."""
+
+    def __init__(self, request: httpx.Request, seconds: float) -> None:
+        self.request = request
+        self.at = monotonic() + seconds
+        self.seconds = seconds
+
+    def check(self) -> None:
+        if monotonic() > self.at:
+            raise httpx.ReadTimeout(f"the answer took longer than {self.seconds:g} s", request=self.request)
+
+
+class _SyncDeadlineStream(httpx.SyncByteStream):
+    def __init__(self, stream: Any, deadline: _Deadline) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            self._deadline.check()
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _AsyncDeadlineStream(httpx.AsyncByteStream):
+    def __init__(self, stream: Any, deadline: _Deadline) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            self._deadline.check()
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+def send_sync(client: httpx.Client, step: Send) -> httpx.Response:
+    """Send one request; a buffered answer's body is read whole within the body deadline."""
+    request = step.request
+    response = client.send(request, stream=True)
+    seconds = _body_seconds(request)
+    deadline = _Deadline(request, seconds) if seconds is not None else None
+    try:
+        if not step.stream or response.status_code >= 300:
+            if deadline is not None:
+                response.stream = _SyncDeadlineStream(response.stream, deadline)
+            response.read()
+            response.close()
+    except BaseException:
+        response.close()
+        raise
+    return response
+
+
+async def send_async(client: httpx.AsyncClient, step: Send) -> httpx.Response:
+    """The async twin of :func:`send_sync`."""
+    request = step.request
+    response = await client.send(request, stream=True)
+    seconds = _body_seconds(request)
+    deadline = _Deadline(request, seconds) if seconds is not None else None
+    try:
+        if not step.stream or response.status_code >= 300:
+            if deadline is not None:
+                response.stream = _AsyncDeadlineStream(response.stream, deadline)
+            await response.aread()
+            await response.aclose()
+    except BaseException:
+        await response.aclose()
+        raise
+    return response
 
 
 def run_sync(flow: Flow[T], client: httpx.Client) -> T:
@@ -59,11 +153,8 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
                 step = flow.send(step.hook(step.payload))
             else:
                 try:
-                    response = client.send(step.request, stream=step.stream)
-                    if step.stream and response.status_code >= 300:
-                        response.read()
-                        response.close()
-                except httpx.TransportError as exc:
+                    response = send_sync(client, step)
+                except SEND_FAILURES as exc:
                     step = flow.throw(exc)
                     continue
                 step = flow.send(response)
@@ -88,11 +179,8 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
                 step = flow.send(result)
             else:
                 try:
-                    response = await client.send(step.request, stream=step.stream)
-                    if step.stream and response.status_code >= 300:
-                        await response.aread()
-                        await response.aclose()
-                except httpx.TransportError as exc:
+                    response = await send_async(client, step)
+                except SEND_FAILURES as exc:
                     step = flow.throw(exc)
                     continue
                 step = flow.send(response)

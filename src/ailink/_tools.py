@@ -22,13 +22,12 @@ import httpx
 import pydantic
 
 from ailink._approval import (
-    ApprovalStatus,
     PendingApproval,
     is_pending_response,
-    wait_for_decision,
+    proxied_call,
 )
 from ailink._client import AIlinkClient, AsyncClient
-from ailink._config import HOLD_MARGIN_SECONDS, ClientConfig
+from ailink._config import ClientConfig
 from ailink._errors import (
     AIlinkError,
     APIConnectionError,
@@ -41,11 +40,16 @@ from ailink._errors import (
     PolicyDeniedError,
     RateLimitError,
     SpendCapExceededError,
-    error_from_response,
+    json_or_none,
 )
 from ailink._flow import Flow, run_async, run_sync
-from ailink._idempotency import canonical_json, derive_idempotency_key, new_idempotency_key
-from ailink._retry import send_with_retries
+from ailink._idempotency import (
+    canonical_json,
+    check_idempotency_key,
+    derive_idempotency_key,
+    new_idempotency_key,
+)
+from ailink._retry import idempotency_key_of, is_write
 from ailink._secrets import scrub
 from ailink._tracing import TraceContext, current_trace, trace_context
 
@@ -67,6 +71,7 @@ class ToolOutcome(str, Enum):
     DENIED = "denied"
     INVALID_ARGUMENTS = "invalid_arguments"
     ERROR = "error"
+    UNKNOWN = "outcome_unknown"
 
 
 _ERROR_CODES = {
@@ -76,6 +81,7 @@ _ERROR_CODES = {
     ToolOutcome.DENIED: "policy_denied",
     ToolOutcome.INVALID_ARGUMENTS: "invalid_arguments",
     ToolOutcome.ERROR: "request_failed",
+    ToolOutcome.UNKNOWN: "outcome_unknown",
 }
 
 
@@ -85,7 +91,9 @@ class CallContext:
 
     ``call_id`` is the framework's own id for the call when it has one (a LangChain ToolCall
     id, a CrewAI task id); with ``session_id`` it makes the idempotency key survive
-    re-execution. ``idempotency_key`` overrides the derived key.
+    re-execution. ``stable_session=False`` says the session is a per-execution fallback (a run
+    id, a random id): it then stays out of the key, so the same call id gives the same key with
+    or without a session. ``idempotency_key`` overrides the derived key.
     """
 
     session_id: str | None = None
@@ -94,6 +102,7 @@ class CallContext:
     properties: Mapping[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     user_id: str | None = None
+    stable_session: bool = True
 
     def trace(self, tool_name: str) -> TraceContext:
         """The trace context requests of this call are sent under (inherits an open trace block)."""
@@ -180,31 +189,37 @@ def _refuse(message: str) -> InvalidToolArgumentsError:
     return InvalidToolArgumentsError(message)
 
 
-def _check_segments(path: str) -> None:
-    for segment in path.split("/"):
+def _check_decoded(text: str) -> None:
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise _refuse("path may not contain control characters (CR, LF, NUL, ...), raw or percent-encoded")
+    if "\\" in text:
+        raise _refuse("path may not contain '\\', raw or percent-encoded")
+    for segment in text.split("/"):
         if segment in (".", ".."):
-            raise _refuse("the path may not contain '.' or '..' segments")
+            raise _refuse("the path may not contain '.' or '..' segments, raw or percent-encoded")
 
 
 def resolve_path(base_path: str, path: str) -> str:
-    """``base_path`` + ``path``, refusing anything that could leave the base path."""
+    """``base_path`` + ``path``, refusing anything that could leave the base path or smuggle a
+    header: dot segments, control characters and encoded separators, however often encoded."""
     if not isinstance(path, str) or not path.startswith("/"):
         raise _refuse("path must be a string starting with '/' (relative to the API base path)")
-    if path.startswith("//") or "://" in path or "\\" in path:
+    if path.startswith("//") or "://" in path:
         raise _refuse("path must be a relative path, not a URL or host")
-    if any(ch in path for ch in "?#") or any(ord(ch) < 0x20 or ch.isspace() for ch in path):
-        raise _refuse("path may not contain '?', '#', spaces or control characters; put parameters in 'query'")
+    if any(ch in path for ch in "?#") or any(ch.isspace() for ch in path):
+        raise _refuse("path may not contain '?', '#' or spaces; put parameters in 'query'")
+    _check_decoded(path)
     decoded = path
-    for _ in range(3):
+    for _ in range(4):
         lowered = decoded.lower()
-        if "%2f" in lowered or "%5c" in lowered or "%2e" in lowered or "%00" in lowered:
-            raise _refuse("path may not contain encoded '/', '\\', '.' or NUL characters")
-        _check_segments(decoded)
+        if "%2f" in lowered or "%5c" in lowered or "%2e" in lowered or "%00" in lowered or "%25" in lowered:
+            raise _refuse("path may not contain encoded '/', '\\', '.', '%' or NUL characters")
         nxt = unquote(decoded)
+        _check_decoded(nxt)
         if nxt == decoded:
             break
         decoded = nxt
-    if decoded.startswith("//") or "\\" in decoded:
+    if decoded.startswith("//"):
         raise _refuse("path must be a relative path, not a URL or host")
     return base_path.rstrip("/") + path
 
@@ -310,7 +325,13 @@ class ToolAction:
         body = data.get("body")
         if body is not None and method == "GET":
             raise _refuse("a GET request cannot have a body; use 'query'")
-        return ParsedCall(method, path, full_path, data.get("query"), body, data.get("idempotency_key"))
+        key = data.get("idempotency_key")
+        if key is not None:
+            try:
+                check_idempotency_key(key)
+            except ValueError as exc:
+                raise _refuse(f"idempotency_key: {exc}") from None
+        return ParsedCall(method, path, full_path, data.get("query"), body, key)
 
     def idempotency_key(self, call: ParsedCall, context: CallContext) -> str:
         """Explicit key in the arguments, else the context's, else one derived from values that
@@ -318,20 +339,24 @@ class ToolAction:
         if call.idempotency_key:
             return call.idempotency_key
         if context.idempotency_key:
-            return context.idempotency_key
-        if context.session_id is None and context.call_id is None:
+            try:
+                return check_idempotency_key(context.idempotency_key)
+            except ValueError as exc:
+                raise _refuse(f"the idempotency key given to this call: {exc}") from None
+        session = context.session_id if context.stable_session else None
+        if session is None and context.call_id is None:
             return new_idempotency_key()  # nothing survives re-execution: one fresh key for this call
-        return derive_idempotency_key(context.session_id, context.call_id, self.name, call.fingerprint())
+        return derive_idempotency_key(session, context.call_id, self.name, call.fingerprint())
 
 
 # -- the flow -------------------------------------------------------------------------------
 
 
 def _body_of(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content) if response.content else None
-    except (ValueError, UnicodeDecodeError):
-        return response.text
+    if not response.content:
+        return None
+    body = json_or_none(response.content)
+    return body if body is not None else response.text
 
 
 def _text_of(body: Any) -> str:
@@ -361,7 +386,36 @@ def _ok_result(action: ToolAction, call: ParsedCall, key: str | None, response: 
     )
 
 
+def _unknown_result(action: ToolAction, call: ParsedCall, key: str | None, error: AIlinkError) -> ToolResult:
+    what = f"{call.method} {call.path}"
+    approval_id = getattr(error, "approval_id", None)
+    cause = f"HTTP {error.status_code}" if error.status_code else type(error).__name__
+    if error.resend_tells_outcome:
+        learn = (
+            f"To learn what happened, call this tool again with the same arguments and "
+            f"idempotency_key \"{key}\": the gateway then answers with the stored outcome instead of repeating it."
+        )
+    else:
+        learn = "Check whether it happened (for example by reading the resource) before doing it again."
+    return ToolResult(
+        ToolOutcome.UNKNOWN,
+        truncate(
+            f"OUTCOME UNKNOWN for {what} ({cause}): the action may or may not have been performed. "
+            f"Do not repeat it blindly. {learn}"
+            + (f" Approval: {approval_id}." if approval_id else ""),
+            action.max_response_chars,
+        ),
+        status_code=error.status_code,
+        idempotency_key=key,
+        request_id=error.request_id,
+        approval_id=approval_id,
+        reason=error.message,
+    )
+
+
 def _error_result(action: ToolAction, call: ParsedCall, key: str | None, error: AIlinkError) -> ToolResult:
+    if error.ambiguous:
+        return _unknown_result(action, call, key, error)
     what = f"{call.method} {call.path}"
     common: dict[str, Any] = {
         "status_code": error.status_code,
@@ -405,14 +459,30 @@ def _error_result(action: ToolAction, call: ParsedCall, key: str | None, error: 
         )
     if isinstance(error, RateLimitError):
         wait = f" Retry after {error.retry_after:g} s." if error.retry_after is not None else ""
-        return ToolResult(ToolOutcome.ERROR, f"{what} was rate limited.{wait}", reason=error.message, **common)
+        return ToolResult(
+            ToolOutcome.ERROR, f"{what} was rate limited; it was not performed.{wait}", reason=error.message, **common
+        )
+    if isinstance(error, AuthenticationError):
+        return ToolResult(
+            ToolOutcome.ERROR,
+            f"{what} was not performed: the gateway did not accept this tool's credentials ({error.code}). "
+            "Retrying will not help; the tool's configuration must be fixed.",
+            reason=error.message,
+            **common,
+        )
+    if isinstance(error, APIConnectionError):
+        return ToolResult(
+            ToolOutcome.ERROR,
+            f"{what} was not performed: the gateway could not be reached ({error.message})",
+            reason=error.message,
+            **common,
+        )
     body = _body_of(error.response) if error.response is not None else None
+    detail = _text_of(body) or error.message
+    status = f"HTTP {error.status_code}" if error.status_code else type(error).__name__
     return ToolResult(
         ToolOutcome.ERROR,
-        truncate(
-            f"{what} failed with HTTP {error.status_code}: {_text_of(body) or error.message}",
-            action.max_response_chars,
-        ),
+        truncate(f"{what} failed with {status}: {detail}", action.max_response_chars),
         body=body,
         reason=error.message,
         **common,
@@ -445,12 +515,9 @@ def tool_flow(
 ) -> Flow[ToolResult]:
     """Send one validated call and map whatever happens to a :class:`ToolResult`.
 
-    Transport failures after retries, authentication failures and malformed gateway answers
-    raise; every outcome a model can reason about is returned.
+    Every outcome the gateway or the network can produce is returned, never raised: the agent
+    reads it (an ambiguous one as :attr:`ToolOutcome.UNKNOWN`, naming the key to re-send with).
     """
-    read_timeout = None
-    if config.approval_mode == "blocking":
-        read_timeout = max(config.timeout, approval_timeout + HOLD_MARGIN_SECONDS)
     request = config.build_request(
         call.method,
         call.full_path,
@@ -458,28 +525,19 @@ def tool_flow(
         json=call.body,
         idempotency_key=key,
         headers={"X-AIlink-Tool-Name": action.name},
-        read_timeout=read_timeout,
+        approval_timeout=approval_timeout,
     )
-    key = request.headers.get("idempotency-key")
+    key = idempotency_key_of(request)
     try:
-        response = yield from send_with_retries(request, config.retry)
+        response = yield from proxied_call(
+            config, request, wait=wait, approval_timeout=approval_timeout, on_pending=on_pending
+        )
         if is_pending_response(response):
-            pending = PendingApproval.from_response(response)
-            if not wait:
-                return _pending_result(call, key, pending)
-            result = yield from wait_for_decision(
-                config, pending.approval_id, timeout=approval_timeout, pending=pending, on_pending=on_pending
-            )
-            if result.status is not ApprovalStatus.APPROVED or result.response is None:
-                result.raise_for_status()
-            assert result.response is not None
-            response = result.response
-        if response.status_code >= 400:
-            raise error_from_response(response)
+            return _pending_result(call, key, PendingApproval.from_response(response))
         return _ok_result(action, call, key, response)
-    except (APIConnectionError, AuthenticationError, MalformedResponseError):
-        raise
     except AIlinkError as error:
+        if isinstance(error, MalformedResponseError) and is_write(request):
+            error.mark_outcome_unknown(key, resend_helps=False)
         return _error_result(action, call, key, error)
 
 
@@ -538,9 +596,10 @@ class GatewayTool:
         """Validate ``args`` and derive the idempotency key; an invalid call gets its result here."""
         try:
             call = self.action.parse(args)
+            key = self.action.idempotency_key(call, context or CallContext())
         except InvalidToolArgumentsError as exc:
             return None, None, invalid_arguments_result(self.action, exc)
-        return call, self.action.idempotency_key(call, context or CallContext()), None
+        return call, key, None
 
     def _flow(self, call: ParsedCall, key: str | None, wait: bool, on_pending: OnPending | None) -> Flow[ToolResult]:
         return tool_flow(

@@ -136,8 +136,12 @@ def trace(
         yield current
 
 
+_CONTROL = {i: " " for i in (*range(0x20), 0x7F)}
+
+
 def _ascii(value: str) -> str:
-    return value.encode("ascii", "backslashreplace").decode("ascii")
+    """``value`` safe for a header: ASCII only (escaped), control characters (CR/LF) as spaces."""
+    return value.translate(_CONTROL).encode("ascii", "backslashreplace").decode("ascii")
 
 
 def trace_headers(context: TraceContext | None, *, agent_name: str | None = None) -> dict[str, str]:
@@ -145,7 +149,7 @@ def trace_headers(context: TraceContext | None, *, agent_name: str | None = None
     headers: dict[str, str] = {"X-Request-Id": f"req_{secrets.token_hex(16)}"}
     name = (context.agent_name if context else None) or agent_name
     if name:
-        headers["X-AIlink-Agent-Name"] = _ascii(name)[:255]
+        headers["X-AIlink-Agent-Name"] = headers["X-TrueFlow-Agent-Name"] = _ascii(name)[:255]
     if context is None:
         return headers
     if context.session_id:
@@ -161,5 +165,5 @@ def trace_headers(context: TraceContext | None, *, agent_name: str | None = None
     if context.user_id:
         headers["X-User-Id"] = _ascii(context.user_id)[:255]
     if context.tool_name:
-        headers["X-AIlink-Tool-Name"] = _ascii(context.tool_name)[:255]
+        headers["X-AIlink-Tool-Name"] = headers["X-TrueFlow-Tool-Name"] = _ascii(context.tool_name)[:255]
     return headers

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 
 from ailink._config import PREPARED_EXTENSION, ClientConfig
-from ailink._idempotency import new_idempotency_key
-from ailink._retry import IDEMPOTENT_METHODS
-from ailink._tracing import TraceContext, current_trace, trace_headers
+from ailink._headers import missing_protocol_headers
+from ailink._tracing import TraceContext, current_trace
+from ailink._version import USER_AGENT
 
 ContextProvider = Callable[[], "TraceContext | None"]
 
@@ -38,10 +38,13 @@ class _KeepsNoCookies:
     """
 
     _jar: httpx.Cookies
+    headers: httpx.Headers
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._jar = _DiscardedCookies(kwargs.get("cookies"))
+        if "user-agent" not in {name.lower() for name in (kwargs.get("headers") or {})}:
+            self.headers["User-Agent"] = USER_AGENT
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -53,11 +56,12 @@ class _KeepsNoCookies:
 
 
 class GatewayHTTPClient(_KeepsNoCookies, httpx.Client):
-    """The ``httpx.Client`` every sync client here sends with; it keeps no response cookies."""
+    """The ``httpx.Client`` every sync client here sends with: it keeps no response cookies and
+    says ``User-Agent: ailink-python/<version>``."""
 
 
 class AsyncGatewayHTTPClient(_KeepsNoCookies, httpx.AsyncClient):
-    """The ``httpx.AsyncClient`` every async client here sends with; it keeps no response cookies."""
+    """The ``httpx.AsyncClient`` every async client here sends with (see :class:`GatewayHTTPClient`)."""
 
 
 class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -101,23 +105,16 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if request.extensions.get(PREPARED_EXTENSION):
             return  # built by ClientConfig.build_request, which already added every header
         headers = request.headers
-        # One pass over the raw headers: httpx's per-name lookups are linear and comparatively slow.
-        present = {name.lower() for name, _ in headers.raw}
-        for name, value in trace_headers(self._context(), agent_name=self.agent_name).items():
-            if name.lower().encode() not in present:
-                headers[name] = value
-        key = None
-        if b"idempotency-key" in present:
-            key = headers["idempotency-key"]
-        elif b"x-ailink-idempotency-key" in present:
-            key = headers["x-ailink-idempotency-key"]
-        elif self.add_idempotency_keys and request.method not in IDEMPOTENT_METHODS:
-            key = new_idempotency_key()
-        if key is not None:
-            if b"idempotency-key" not in present:
-                headers["Idempotency-Key"] = key
-            if b"x-ailink-idempotency-key" not in present:
-                headers["X-AIlink-Idempotency-Key"] = key
+        present = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers.raw}
+        missing = missing_protocol_headers(
+            present,
+            request.method,
+            context=self._context(),
+            agent_name=self.agent_name,
+            new_key=self.add_idempotency_keys,
+        )
+        for name, value in missing.items():
+            headers[name] = value
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._sync is None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from ailink import _extensions
 
 from .helpers import Driver, FakeClock, Recorder, install_fake_time
 
@@ -24,3 +28,11 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     install_fake_time(monkeypatch, fake)
     return fake
+
+
+@pytest.fixture(autouse=True)
+def _unknown_gateways() -> Iterator[None]:
+    """Every test starts with no gateway known (what each advertised is remembered per origin)."""
+    _extensions.forget()
+    yield
+    _extensions.forget()

@@ -137,6 +137,19 @@ class Recorder:
         return [f"{r.method} {r.url.path}" for r in self.requests]
 
 
+def advertise(extensions: str = "respond-async, outcome-store", gateway: str = GATEWAY) -> None:
+    """Make the client remember ``gateway`` as advertising ``extensions`` (as if it had answered)."""
+    from ailink import _extensions
+
+    answer = httpx.Response(200, headers={"X-AIlink-Extensions": extensions}, request=httpx.Request("GET", gateway))
+    _extensions.remember(answer)
+
+
+def sent_keys(recorder: Recorder) -> list[str | None]:
+    """The idempotency key of each recorded request (the header the client sends it in)."""
+    return recorder.header("x-ailink-idempotency-key")
+
+
 def fast_retry(max_retries: int = 2) -> ailink.RetryConfig:
     """Real retry policy with negligible backoff (no slow tests)."""
     return ailink.RetryConfig(max_retries=max_retries, backoff_base=0.0001, backoff_cap=0.0001)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 import ailink
-from ailink import _client
+from ailink import _approval, _client
 from ailink._approval import ApprovalStatus
 
 from .helpers import GATEWAY, TOKEN, Driver, FakeClock, fast_retry, gateway_error, pending_answer
@@ -41,11 +41,19 @@ class ApprovalGateway:
     poll_expires_at: str | None = None
     result_answers: list[httpx.Response] = field(default_factory=list)
     requests: list[httpx.Request] = field(default_factory=list)
+    withdrawn: bool = False
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         assert request.headers["authorization"] == f"Bearer {TOKEN}"
         path = request.url.path
+        if request.method == "DELETE" and path == f"/v1/approvals/{APPROVAL}":
+            self.clock.advance(self.latency)
+            if self.decided:
+                return httpx.Response(200, json={"approval_id": APPROVAL, "status": self.decision, "updated": False})
+            self.withdrawn = True
+            self.decide_at = None
+            return httpx.Response(200, json={"approval_id": APPROVAL, "status": "cancelled", "updated": True})
         if path == "/v1/charges":
             self.clock.advance(self.latency)
             return pending_answer(APPROVAL, expires_at=self.expires_at)
@@ -78,7 +86,7 @@ class ApprovalGateway:
 
     @property
     def polls(self) -> list[httpx.Request]:
-        return [r for r in self.requests if r.url.path == f"/v1/approvals/{APPROVAL}"]
+        return [r for r in self.requests if r.method == "GET" and r.url.path == f"/v1/approvals/{APPROVAL}"]
 
     def client(self, driver: Driver, **options: Any) -> Any:
         recorder_like = _Wrap(self)
@@ -382,14 +390,14 @@ async def test_approval_id_is_quoted_in_the_poll_path(driver: Driver, clock: Fak
 
 async def test_cancelling_a_long_poll_ends_promptly_and_leaks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     flows: list[Any] = []
-    original = _client.wait_for_decision
+    original = _approval.wait_for_decision
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         flow = original(*args, **kwargs)
         flows.append(flow)
         return flow
 
-    monkeypatch.setattr(_client, "wait_for_decision", recording)
+    monkeypatch.setattr(_approval, "wait_for_decision", recording)
     in_poll = asyncio.Event()
     never = asyncio.Event()
 
@@ -509,12 +517,31 @@ async def test_blocking_mode_typed_errors_not_retried(
     assert len(count) == 1
 
 
-async def test_async_mode_sends_prefer_and_default_read_timeout(driver: Driver) -> None:
+async def test_async_mode_read_timeout_follows_what_the_gateway_advertises(driver: Driver) -> None:
+    """Until the gateway says it answers 202, a call that may need approval may be held open (the
+    real gateway holds it): its read timeout is above the approval timeout. Once the gateway
+    advertises ``respond-async``, the plain timeout applies."""
     seen: list[httpx.Request] = []
-    client = driver.client(_Wrap(lambda r: seen.append(r) or httpx.Response(200)), timeout=7)  # type: ignore[arg-type]
+    advertises = httpx.Response(200, headers={"X-AIlink-Extensions": "respond-async, outcome-store"})
+    client = driver.client(_Wrap(lambda r: seen.append(r) or advertises), timeout=7, approval_timeout=60)  # type: ignore[arg-type]
     await driver.call(client, "POST", "/v1/charges", json={})
-    assert seen[0].headers["prefer"] == "respond-async"
-    assert seen[0].extensions["timeout"]["read"] == 7
+    await driver.call(client, "POST", "/v1/charges", json={})
+    assert [r.headers["prefer"] for r in seen] == ["respond-async", "respond-async"]
+    assert [r.extensions["timeout"]["read"] for r in seen] == [90, 7]
+
+
+async def test_a_gateway_that_stops_advertising_is_treated_as_the_real_one(driver: Driver) -> None:
+    seen: list[httpx.Request] = []
+    answers = [httpx.Response(200, headers={"X-AIlink-Extensions": "respond-async"}), httpx.Response(200)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answers.pop(0) if answers else httpx.Response(200)
+
+    client = driver.client(_Wrap(answer), timeout=7, approval_timeout=60)  # type: ignore[arg-type]
+    for _ in range(3):
+        await driver.call(client, "POST", "/v1/charges", json={})
+    assert [r.extensions["timeout"]["read"] for r in seen] == [90, 7, 90]
 
 
 def test_pending_approval_helpers() -> None:

@@ -11,7 +11,18 @@ import pytest
 import ailink
 from ailink import CallContext, ToolAction, ToolOutcome
 
-from .helpers import GATEWAY, SECRETS, TOKEN, Driver, FakeClock, Recorder, fast_retry, gateway_error, pending_answer
+from .helpers import (
+    GATEWAY,
+    SECRETS,
+    TOKEN,
+    Driver,
+    FakeClock,
+    Recorder,
+    advertise,
+    fast_retry,
+    gateway_error,
+    pending_answer,
+)
 
 ACTION = ToolAction(
     name="payments_api",
@@ -178,7 +189,9 @@ async def test_ok_result_and_headers(driver: Driver) -> None:
     assert json.loads(sent.headers["x-properties"]) == {"env": "test", "framework": "test"}
     assert sent.headers["x-ailink-agent-name"] == "billing-agent"
     assert sent.headers["prefer"] == "respond-async"
-    assert result.idempotency_key == sent.headers["idempotency-key"] == sent.headers["x-ailink-idempotency-key"]
+    key = sent.headers["x-ailink-idempotency-key"]
+    assert result.idempotency_key == key == sent.headers["x-trueflow-idempotency-key"]
+    assert "idempotency-key" not in sent.headers
     assert result.request_id == sent.headers["x-request-id"]
     artifact = result.artifact
     assert artifact["status"] == "ok" and artifact["status_code"] == 201
@@ -222,7 +235,8 @@ async def test_pending_without_waiting_then_reattaching(driver: Driver) -> None:
     assert seen == []  # no wait started, no hook
     second = await driver.run_tool(tool, dict(reversed(list(args.items()))), CTX, wait=False)
     assert second.ok and second.replayed
-    assert recorder.header("idempotency-key")[0] == recorder.header("idempotency-key")[1] == first.idempotency_key
+    keys = recorder.header("x-ailink-idempotency-key")
+    assert keys[0] == keys[1] == first.idempotency_key
     assert len(recorder.requests) == 2
 
 
@@ -294,31 +308,92 @@ async def test_upstream_error_body_is_shown(driver: Driver) -> None:
     assert result.body == {"error": {"message": "amount must be positive"}}
 
 
-async def test_approval_wait_deadline_is_timed_out(driver: Driver, clock: FakeClock) -> None:
-    recorder = Recorder(script=[pending_answer("apr_1")], default=httpx.Response(200, json={"status": "pending"}))
+def _approval_gateway(withdraw: httpx.Response) -> Recorder:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return withdraw
+        return httpx.Response(200, json={"status": "pending"})
+
+    return Recorder(script=[pending_answer("apr_1")], default=answer)
+
+
+async def test_approval_wait_deadline_withdraws_and_is_timed_out(driver: Driver, clock: FakeClock) -> None:
+    recorder = _approval_gateway(httpx.Response(200, json={"status": "cancelled", "updated": True}))
     tool = driver.tool(recorder, ACTION, approval_timeout=5)
     result = await driver.run_tool(tool, {"method": "POST", "path": "/v1/charges", "body": {"a": 1}}, CTX)
     assert result.outcome is ToolOutcome.TIMED_OUT
     assert result.approval_id == "apr_1"
     assert "NOT performed" in result.content
+    assert [r.method for r in recorder.requests][-1] == "DELETE"  # withdrawn: it cannot run later
     assert not any(r.url.path.endswith("/result") for r in recorder.requests)
 
 
+async def test_approval_that_cannot_be_withdrawn_is_outcome_unknown(driver: Driver, clock: FakeClock) -> None:
+    recorder = _approval_gateway(httpx.Response(503, text="unavailable"))
+    tool = driver.tool(recorder, ACTION, approval_timeout=5, retries=fast_retry(0))
+    result = await driver.run_tool(tool, {"method": "POST", "path": "/v1/charges", "body": {"a": 1}}, CTX)
+    assert result.outcome is ToolOutcome.UNKNOWN and result.is_error
+    assert result.error_code == "outcome_unknown"
+    assert "may or may not have been performed" in result.content and "apr_1" in result.content
+    assert "NOT performed" not in result.content
+
+
+async def test_approval_approved_while_withdrawing_returns_its_result(driver: Driver, clock: FakeClock) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return httpx.Response(200, json={"status": "approved", "updated": False})
+        if request.url.path.endswith("/result"):
+            return httpx.Response(201, json={"id": "ch_9"}, headers={"X-AIlink-Approval-Id": "apr_1"})
+        return httpx.Response(200, json={"status": "pending"})
+
+    recorder = Recorder(script=[pending_answer("apr_1")], default=answer)
+    tool = driver.tool(recorder, ACTION, approval_timeout=5)
+    result = await driver.run_tool(tool, {"method": "POST", "path": "/v1/charges", "body": {"a": 1}}, CTX)
+    assert result.outcome is ToolOutcome.OK and result.body == {"id": "ch_9"}
+
+
 @pytest.mark.parametrize(
-    ("answer", "error"),
-    [(lambda: gateway_error(401, "token_not_found"), ailink.AuthenticationError),
-     (lambda: httpx.ConnectError("refused"), ailink.APIConnectionError),
-     (lambda: httpx.ReadTimeout("slow"), ailink.APITimeoutError),
-     (lambda: httpx.Response(202, json={"status": "pending_approval"}), ailink.MalformedResponseError)],
-    ids=["auth", "connect", "timeout", "malformed-202"],
+    ("answer", "outcome", "text"),
+    [(lambda: gateway_error(401, "token_not_found"), ToolOutcome.ERROR, "did not accept this tool's credentials"),
+     (lambda: httpx.ConnectError("refused"), ToolOutcome.ERROR, "could not be reached"),
+     (lambda: httpx.ReadTimeout("slow"), ToolOutcome.UNKNOWN, "may or may not have been performed"),
+     (lambda: httpx.Response(502, text="bad gateway"), ToolOutcome.UNKNOWN, "may or may not have been performed"),
+     (lambda: httpx.Response(202, json={"status": "pending_approval"}), ToolOutcome.UNKNOWN, "OUTCOME UNKNOWN"),
+     (lambda: httpx.Response(200, stream=httpx.ByteStream(b"\x00garbage"), headers={"Content-Encoding": "gzip"}),
+      ToolOutcome.UNKNOWN, "OUTCOME UNKNOWN")],
+    ids=["auth", "connect", "timeout", "intermediary-502", "malformed-202", "undecodable"],
 )
-async def test_failures_that_raise(driver: Driver, answer: Any, error: type[Exception]) -> None:
+async def test_network_and_gateway_failures_become_results(
+    driver: Driver, answer: Any, outcome: ToolOutcome, text: str
+) -> None:
+    """A tool never raises for what the network or the gateway does: the model reads the outcome,
+    and an action that may have happened says so and names the key to learn its outcome with."""
     recorder = Recorder(default=lambda request: _answer_or_raise(answer()))
     tool = driver.tool(recorder, ACTION, retries=fast_retry(1))
-    with pytest.raises(error) as info:
-        await driver.run_tool(tool, {"method": "POST", "path": "/v1/charges", "body": {"a": 1}}, CTX)
+    result = await driver.run_tool(tool, {"method": "POST", "path": "/v1/charges", "body": {"a": 1}}, CTX)
+    assert result.outcome is outcome and result.is_error
+    assert text in result.content
+    assert result.idempotency_key == recorder.header("x-ailink-idempotency-key")[0]
+    if outcome is ToolOutcome.UNKNOWN:
+        assert "Do not repeat it blindly" in result.content
+        assert "Check whether it happened" in result.content  # the real gateway stores no outcome
     for secret in SECRETS:
-        assert secret not in str(info.value)
+        assert secret not in result.content and secret not in str(result.artifact)
+
+
+async def test_outcome_unknown_on_a_storing_gateway_names_the_key_to_resend(driver: Driver) -> None:
+    advertise()
+    recorder = Recorder(default=gateway_error(502, "upstream_failed", details={"ambiguous": True}))
+    tool = driver.tool(recorder, ACTION, retries=fast_retry(2))
+    result = await driver.run_tool(tool, {"method": "POST", "path": "/v1/charges", "body": {"a": 1}}, CTX)
+    assert result.outcome is ToolOutcome.UNKNOWN
+    key = recorder.header("x-ailink-idempotency-key")[0]
+    assert f'idempotency_key "{key}"' in result.content
+    # following that advice: the same call with that key is the same request (the gateway replays)
+    again = await driver.run_tool(tool, {"method": "POST", "path": "/v1/charges", "body": {"a": 1},
+                                         "idempotency_key": key}, CTX)
+    assert recorder.header("x-ailink-idempotency-key")[-1] == key
+    assert again.idempotency_key == key
 
 
 def _answer_or_raise(item: Any) -> httpx.Response:
@@ -423,15 +498,15 @@ async def test_derived_key_is_sent_and_reused_by_retries(driver: Driver) -> None
     result = await driver.run_tool(tool, args, CTX)
     expected = _key(args, CTX)
     assert result.ok and result.idempotency_key == expected
-    assert recorder.header("idempotency-key") == [expected] * 3
     assert recorder.header("x-ailink-idempotency-key") == [expected] * 3
+    assert recorder.header("x-trueflow-idempotency-key") == [expected] * 3
 
 
 async def test_get_tool_calls_carry_the_derived_key(driver: Driver) -> None:
     recorder = Recorder()
     tool = driver.tool(recorder, ACTION)
     await driver.run_tool(tool, {"method": "GET", "path": "/v1/customers"}, CTX)
-    assert recorder.header("idempotency-key") == [_key({"method": "GET", "path": "/v1/customers"}, CTX)]
+    assert recorder.header("x-ailink-idempotency-key") == [_key({"method": "GET", "path": "/v1/customers"}, CTX)]
 
 
 async def test_without_session_or_call_id_each_write_gets_a_fresh_key(driver: Driver) -> None:
@@ -440,7 +515,7 @@ async def test_without_session_or_call_id_each_write_gets_a_fresh_key(driver: Dr
     args = {"method": "POST", "path": "/v1/charges", "body": {"amount": 5}}
     await driver.run_tool(tool, args, CallContext())
     await driver.run_tool(tool, args)
-    first, second = recorder.header("idempotency-key")
+    first, second = recorder.header("x-ailink-idempotency-key")
     assert first and second and first != second
 
 

@@ -261,7 +261,8 @@ def test_openai_sync_carries_session_headers() -> None:
         assert request.headers["x-ailink-agent-name"] == "llm-agent"
         assert request.headers["authorization"] == f"Bearer {TOKEN}"
         assert REQUEST_ID.match(request.headers["x-request-id"])
-        assert request.headers["idempotency-key"] == request.headers["x-ailink-idempotency-key"]
+        assert request.headers["x-trueflow-idempotency-key"] == request.headers["x-ailink-idempotency-key"]
+        assert "idempotency-key" not in request.headers
         assert request.extensions["timeout"]["read"] > 120  # may be held while a human decides
     assert _traceparent(first)[1] != _traceparent(second)[1]
     assert json.loads(second.content)["messages"] == [{"role": "user", "content": "again"}]

@@ -37,6 +37,8 @@ from ._store import Store, new_id
 MOCK_HOSTS = ("payments.mock", "llm.mock")
 TOKEN_PREFIX = "ailink_v1_"
 MAX_WAIT = 50.0
+IDEMPOTENCY_HEADERS = ("x-ailink-idempotency-key", "x-trueflow-idempotency-key", "idempotency-key",
+                       "x-idempotency-key")
 # Headers forwarded upstream (deviation: Idempotency-Key is forwarded so mocks can dedupe/count).
 FORWARD_HEADERS = ("content-type", "accept", "user-agent", "traceparent", "tracestate", "idempotency-key")
 DROP_RESPONSE_HEADERS = {
@@ -137,8 +139,7 @@ class TraceContext:
                 properties = None  # invalid JSON is dropped silently, like the real gateway
         prefer = headers.get("prefer", "")
         prefer_async = any(p.split(";")[0].strip().lower() == "respond-async" for p in prefer.split(","))
-        key = (headers.get("x-ailink-idempotency-key") or headers.get("idempotency-key")
-               or headers.get("x-idempotency-key"))
+        key = next((headers.get(name) for name in IDEMPOTENCY_HEADERS if headers.get(name)), None)
         return cls(
             session_id=headers.get("x-session-id") or None,
             agent_name=headers.get("x-ailink-agent-name") or headers.get("user-agent"),
@@ -367,6 +368,9 @@ class Emulator:
     def _upstream_headers(self, headers: dict[str, str], credential_id: str | None, token_ref: str,
                           url: str) -> tuple[dict[str, str], str]:
         out = {k: v for k, v in headers.items() if k in FORWARD_HEADERS or k.startswith("x-mock-")}
+        key = next((headers[k] for k in IDEMPOTENCY_HEADERS if headers.get(k)), None)
+        if key is not None:  # deviation: the key goes upstream as Idempotency-Key, whatever its spelling
+            out["idempotency-key"] = key
         cred = self.store.get_credential(credential_id) if credential_id else None
         if cred is not None and cred["is_active"]:
             mode, header, secret = cred["injection_mode"], cred["injection_header"], cred["secret"]

@@ -178,8 +178,10 @@ def test_timed_out(make_tool: Any, ailink_gateway: EmulatorGateway, bus_events: 
     [record] = output.tasks_output[0].tool_failures
     assert record.failure.code == "approval_timeout"
     assert record.failure.retryable is True
-    [pending] = ailink_gateway.pending_approvals()
-    assert record.failure.details["approval_id"] == pending["id"]
+    assert ailink_gateway.pending_approvals() == []  # withdrawn when the tool stopped waiting
+    [withdrawn] = ailink_gateway.admin.approvals.list()
+    assert withdrawn.status == "cancelled"
+    assert record.failure.details["approval_id"] == withdrawn.id
     assert "NOT performed" in llm.seen_tool_results[0]
     assert ailink_gateway.payments_stats()["charges"] == 0
     crewai_event_bus.flush()
