@@ -194,5 +194,9 @@ class ClientConfig:
             json=json,
             content=content,
             headers=all_headers,
-            extensions={"timeout": timeout, PREPARED_EXTENSION: not admin, BODY_TIMEOUT_EXTENSION: self.timeout},
+            extensions={
+                "timeout": timeout,
+                PREPARED_EXTENSION: not admin,
+                BODY_TIMEOUT_EXTENSION: min(self.timeout, read_timeout) if read_timeout is not None else self.timeout,
+            },
         )

@@ -550,3 +550,38 @@ def test_pending_approval_helpers() -> None:
     assert pending.expires_at == datetime(2030, 1, 1, tzinfo=timezone.utc)
     assert pending.to_dict()["expires_at"] == "2030-01-01T00:00:00+00:00"
     assert "POST /v1/charges" in pending.describe() and "charges-need-approval" in pending.describe()
+
+
+async def test_a_trickling_gateway_cannot_stretch_an_approval_wait(driver: Driver, clock: FakeClock) -> None:
+    """Status polls whose answers trickle in a byte per second end with the wait's deadline."""
+
+    def trickle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/charges":
+            return pending_answer(APPROVAL)
+        if request.method == "DELETE":
+            return httpx.Response(200, json={"approval_id": APPROVAL, "status": "cancelled"})
+
+        def body() -> Any:
+            for _ in range(10_000):
+                clock.advance(1.0)
+                yield b" "
+
+        return httpx.Response(200, stream=_IterStream(body()))
+
+    start = clock.now
+    client = driver.client(_Wrap(trickle), timeout=30, retries=fast_retry(0))  # type: ignore[arg-type]
+    with pytest.raises(ailink.AIlinkError):
+        await driver.call(client, "POST", "/v1/charges", json={}, wait_for_approval=True, approval_timeout=4)
+    assert clock.now - start <= 10  # the 4 s wait plus one poll's margin, not 30 s per poll or 10,000 s
+
+
+class _IterStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Any:
+        return self._chunks
+
+    async def __aiter__(self) -> Any:
+        for chunk in self._chunks:
+            yield chunk
