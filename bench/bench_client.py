@@ -2,8 +2,9 @@
 (and the async twins) against a loopback server, measured side by side in interleaved rounds.
 
 Targets: ratio <= 1.05 for sync and for async. Prints the numbers and PASS/FAIL; exits 0.
-A third client, bare httpx sending the same protocol headers as ailink (two idempotency-key
-headers, ``X-Request-Id``, ``Prefer``, the agent name), separates this client's own cost from
+A third client, bare httpx sending the same protocol headers as ailink (the idempotency key and
+the agent name in both gateway generations' spellings, ``X-Request-Id``, ``Prefer``,
+``User-Agent``), separates this client's own cost from
 the cost of those headers on the wire (h11 validation, bytes, the server's parsing). ailink's
 clients keep no cookie jar and parse each request URL once; bare httpx does both on every call
 (see bench/README.md).
@@ -53,8 +54,9 @@ def _report(label: str, samples: dict[str, list[float]]) -> bool:
 
 def _protocol_headers() -> dict[str, str]:
     key = f"idk_{uuid.uuid4().hex}"
-    return {"Idempotency-Key": key, "X-AIlink-Idempotency-Key": key, "Prefer": "respond-async",
-            "X-Request-Id": f"req_{uuid.uuid4().hex}", "X-AIlink-Agent-Name": "bench-agent"}
+    return {"X-AIlink-Idempotency-Key": key, "X-TrueFlow-Idempotency-Key": key, "Prefer": "respond-async",
+            "X-Request-Id": f"req_{uuid.uuid4().hex}", "X-AIlink-Agent-Name": "bench-agent",
+            "X-TrueFlow-Agent-Name": "bench-agent", "User-Agent": "ailink-python/0"}
 
 
 def _order(i: int) -> tuple[str, ...]:
