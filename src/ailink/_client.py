@@ -100,6 +100,19 @@ def _import_anthropic() -> Any:
     return anthropic
 
 
+def _anthropic_http_client(module: Any, config: ClientConfig, *, asynchronous: bool) -> Any:
+    """The anthropic SDK's own HTTP client class (httpx or httpx2, depending on the SDK version) with a
+    request hook adding the session and idempotency headers exactly as :class:`TracingTransport` does."""
+    tracing = TracingTransport(agent_name=config.agent_name, verify=config.verify_ssl)
+    if not asynchronous:
+        return module.DefaultHttpxClient(event_hooks={"request": [tracing.prepare]}, verify=config.verify_ssl)
+
+    async def prepare(request: Any) -> None:
+        tracing.prepare(request)
+
+    return module.DefaultAsyncHttpxClient(event_hooks={"request": [prepare]}, verify=config.verify_ssl)
+
+
 def require_admin_key(config: ClientConfig, what: str) -> None:
     """Raise :class:`AuthenticationError` (naming ``AILINK_ADMIN_KEY``) when ``config`` has no admin key."""
     if not config.admin_key:
@@ -394,13 +407,13 @@ class _ClientBase(Generic[TransportT]):
         }
 
     def _anthropic_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        # The gateway reads the virtual token from ``Authorization``; the placeholder ``x-api-key``
-        # keeps the SDK from picking up (and sending) an ANTHROPIC_API_KEY from the environment.
+        # The gateway reads the virtual token from ``Authorization: Bearer``; an explicit credential
+        # also keeps the SDK from reading (and sending) ANTHROPIC_API_KEY from the environment.
         return {
-            "api_key": "ailink-gateway-managed",
             "auth_token": self._config.api_key or "missing-ailink-token",
             "base_url": self._config.gateway_url,
             "max_retries": 0,
+            "timeout": self._config.hold_timeout,
             "default_headers": dict(self._config.default_headers),
             **kwargs,
         }
@@ -537,9 +550,8 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
         be an Anthropic-compatible API.
         """
         module = _import_anthropic()
-        client: anthropic_sdk.Anthropic = module.Anthropic(
-            http_client=http_client(self._config, hold=True), **self._anthropic_kwargs(kwargs)
-        )
+        http = _anthropic_http_client(module, self._config, asynchronous=False)
+        client: anthropic_sdk.Anthropic = module.Anthropic(http_client=http, **self._anthropic_kwargs(kwargs))
         return client
 
     def _cached_openai(self) -> openai_sdk.OpenAI:
@@ -710,9 +722,8 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
     def anthropic(self, **kwargs: Any) -> anthropic_sdk.AsyncAnthropic:
         """The official async anthropic SDK pointed at the gateway; see :meth:`AIlinkClient.anthropic`."""
         module = _import_anthropic()
-        client: anthropic_sdk.AsyncAnthropic = module.AsyncAnthropic(
-            http_client=async_http_client(self._config, hold=True), **self._anthropic_kwargs(kwargs)
-        )
+        http = _anthropic_http_client(module, self._config, asynchronous=True)
+        client: anthropic_sdk.AsyncAnthropic = module.AsyncAnthropic(http_client=http, **self._anthropic_kwargs(kwargs))
         return client
 
     def _cached_openai(self) -> openai_sdk.AsyncOpenAI:
