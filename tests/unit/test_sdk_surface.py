@@ -282,7 +282,8 @@ def test_models_read_as_mappings_and_keep_secrets_out_of_reprs() -> None:
     token = ailink.Token.model_validate({"id": TOKEN, "name": "t", "brand_new": 1})
     assert token["id"] == TOKEN and token["brand_new"] == 1 and "name" in token and "nope" not in token
     assert token.get("nope", "default") == "default" and token.get("name") == "t"
-    assert token.keys()[:2] == ["id", "name"] and "brand_new" in token.keys()
+    keys = token.keys()
+    assert keys[:2] == ["id", "name"] and "brand_new" in keys
     assert dict(token)["id"] == TOKEN
     with pytest.raises(KeyError):
         token["nope"]
@@ -418,7 +419,7 @@ def loopback_gateway() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]
     seen: list[tuple[str, dict[str, str]]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length") or 0))
             seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
             payload = json.dumps(MESSAGE).encode()
@@ -491,7 +492,8 @@ def test_sdk_modules_and_names_exist() -> None:
     assert isinstance(client.realtime, realtime.RealtimeResource)
     assert isinstance(ailink.AsyncClient(TOKEN, GATEWAY).realtime, realtime.AsyncRealtimeResource)
     admin = ailink.AIlinkClient.admin(admin_key=ADMIN_KEY, gateway_url=GATEWAY)
-    assert isinstance(admin, ailink.AIlinkClient) and isinstance(ailink.AsyncClient.admin(ADMIN_KEY), ailink.AsyncClient)
+    assert isinstance(admin, ailink.AIlinkClient)
+    assert isinstance(ailink.AsyncClient.admin(ADMIN_KEY), ailink.AsyncClient)
 
 
 def test_import_ailink_stays_light() -> None:

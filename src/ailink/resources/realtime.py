@@ -65,8 +65,9 @@ def _handshake_error(exc: BaseException, url: str) -> AIlinkError:
     if isinstance(status, int):
         raw_headers = getattr(response, "headers", None)
         headers = list(raw_headers.raw_items()) if raw_headers is not None else []
-        content = getattr(response, "body", b"") or b""
-        return error_from_response(httpx.Response(status, headers=headers, content=content))
+        answer = httpx.Response(status, headers=headers, content=bytes(getattr(response, "body", b"") or b""))
+        answer.read()
+        return error_from_response(answer)
     where = url.split("?", 1)[0]
     return APIConnectionError(f"Could not open the realtime WebSocket at {where}: {type(exc).__name__}")
 
