@@ -10,7 +10,7 @@ client's request flow (approvals, idempotency and retries included).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote
@@ -133,6 +133,29 @@ def management_flow(config: ClientConfig, call: Call[T]) -> Generator[Any, Any, 
     if response.status_code >= 400:
         raise error_from_response(response)
     return read_answer(call, response)
+
+
+def pages(fetch: Callable[[int, int], list[T]], batch_size: int) -> Iterator[T]:
+    """Every item of a list endpoint: ``fetch(limit, offset)`` page by page until a short page."""
+    offset = 0
+    while True:
+        page = fetch(batch_size, offset)
+        yield from page
+        if len(page) < batch_size:
+            return
+        offset += batch_size
+
+
+async def apages(fetch: Callable[[int, int], Awaitable[list[T]]], batch_size: int) -> AsyncIterator[T]:
+    """The async twin of :func:`pages`."""
+    offset = 0
+    while True:
+        page = await fetch(batch_size, offset)
+        for item in page:
+            yield item
+        if len(page) < batch_size:
+            return
+        offset += batch_size
 
 
 class SyncExecutor(Protocol):

@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 from ailink._models import AuditLog
-from ailink.resources._base import AsyncResource, Call, SyncResource, async_method, body, many, one, seg, sync_method
+from ailink.resources._base import (
+    AsyncResource,
+    Call,
+    SyncResource,
+    apages,
+    async_method,
+    body,
+    many,
+    one,
+    pages,
+    seg,
+    sync_method,
+)
 
 __all__ = ["AsyncAuditResource", "AuditResource"]
 
@@ -38,13 +50,7 @@ class AuditResource(SyncResource):
 
     def list_all(self, project_id: str | None = None, batch_size: int = 100) -> Iterator[AuditLog]:
         """Every audit row, fetched ``batch_size`` at a time."""
-        offset = 0
-        while True:
-            page = self._client._execute(_list(batch_size, offset, project_id))
-            yield from page
-            if len(page) < batch_size:
-                return
-            offset += batch_size
+        return pages(lambda limit, offset: self._client._execute(_list(limit, offset, project_id)), batch_size)
 
 
 class AsyncAuditResource(AsyncResource):
@@ -53,13 +59,6 @@ class AsyncAuditResource(AsyncResource):
     list = async_method(_list)
     get = async_method(_get)
 
-    async def list_all(self, project_id: str | None = None, batch_size: int = 100) -> AsyncIterator[AuditLog]:
-        """Every audit row, fetched ``batch_size`` at a time."""
-        offset = 0
-        while True:
-            page = await self._client._aexecute(_list(batch_size, offset, project_id))
-            for row in page:
-                yield row
-            if len(page) < batch_size:
-                return
-            offset += batch_size
+    def list_all(self, project_id: str | None = None, batch_size: int = 100) -> AsyncIterator[AuditLog]:
+        """Every audit row, fetched ``batch_size`` at a time (``async for``)."""
+        return apages(lambda limit, offset: self._client._aexecute(_list(limit, offset, project_id)), batch_size)

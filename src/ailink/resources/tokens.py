@@ -11,12 +11,14 @@ from ailink.resources._base import (
     AsyncResource,
     Call,
     SyncResource,
+    apages,
     as_dict,
     as_list,
     async_method,
     body,
     many,
     one,
+    pages,
     seg,
     sync_method,
 )
@@ -132,13 +134,8 @@ class TokensResource(SyncResource):
 
     def list_all(self, project_id: str | None = None, batch_size: int = 100) -> Iterator[Token]:
         """Every token, fetched ``batch_size`` at a time."""
-        offset = 0
-        while True:
-            page = self._client._execute(_list(project_id, limit=batch_size, offset=offset))
-            yield from page
-            if len(page) < batch_size:
-                return
-            offset += batch_size
+        return pages(lambda limit, offset: self._client._execute(_list(project_id, limit=limit, offset=offset)),
+                     batch_size)
 
 
 class AsyncTokensResource(AsyncResource):
@@ -156,13 +153,7 @@ class AsyncTokensResource(AsyncResource):
     enable_guardrails = async_method(_enable_guardrails)
     disable_guardrails = async_method(_disable_guardrails)
 
-    async def list_all(self, project_id: str | None = None, batch_size: int = 100) -> AsyncIterator[Token]:
-        """Every token, fetched ``batch_size`` at a time."""
-        offset = 0
-        while True:
-            page = await self._client._aexecute(_list(project_id, limit=batch_size, offset=offset))
-            for token in page:
-                yield token
-            if len(page) < batch_size:
-                return
-            offset += batch_size
+    def list_all(self, project_id: str | None = None, batch_size: int = 100) -> AsyncIterator[Token]:
+        """Every token, fetched ``batch_size`` at a time (``async for``)."""
+        return apages(lambda limit, offset: self._client._aexecute(_list(project_id, limit=limit, offset=offset)),
+                      batch_size)
