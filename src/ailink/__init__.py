@@ -1,7 +1,8 @@
 """AIlink agent toolkit: a client for the AIlink gateway and the core every framework adapter wraps.
 
 ``import ailink`` is light: the clients and errors load on first use, and neither openai nor
-any agent framework is ever imported by it.
+any agent framework is ever imported by it. The public names are listed once, in ``_EXPORTS``
+(name → module); ``__all__`` derives from it, and a test keeps the type-checking imports below in step.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # clients
     "AIlinkClient": "ailink._client",
+    "Client": "ailink._client",
     "AsyncClient": "ailink._client",
-    "AdminClient": "ailink._resources",
-    "AsyncAdminClient": "ailink._resources",
+    "AdminClient": "ailink._client",
+    "AsyncAdminClient": "ailink._client",
     "HealthPoller": "ailink._health",
     "AsyncHealthPoller": "ailink._health",
     "ClientConfig": "ailink._config",
@@ -44,17 +46,32 @@ _EXPORTS: dict[str, str] = {
     "ToolOutcome": "ailink._tools",
     "GatewayTool": "ailink._tools",
     "gateway_tool": "ailink._tools",
-    # models
+    # models (also in ailink.types)
     "Token": "ailink._models",
+    "TokenCreateResponse": "ailink._models",
     "TokenCreated": "ailink._models",
     "Credential": "ailink._models",
+    "CredentialCreateResponse": "ailink._models",
     "Policy": "ailink._models",
+    "PolicyCreateResponse": "ailink._models",
     "Service": "ailink._models",
     "AuditLog": "ailink._models",
+    "RequestSummary": "ailink._models",
     "ApprovalRequest": "ailink._models",
     "ApprovalDecision": "ailink._models",
+    "Response": "ailink._models",
     "Session": "ailink._models",
     "SessionRequest": "ailink._models",
+    # guardrail presets
+    "PRESET_PROMPT_INJECTION": "ailink.resources.guardrails",
+    "PRESET_CODE_INJECTION": "ailink.resources.guardrails",
+    "PRESET_PII_REDACTION": "ailink.resources.guardrails",
+    "PRESET_PII_ENTERPRISE": "ailink.resources.guardrails",
+    "PRESET_PII_BLOCK": "ailink.resources.guardrails",
+    "PRESET_HIPAA": "ailink.resources.guardrails",
+    "PRESET_PCI": "ailink.resources.guardrails",
+    "PRESET_TOPIC_FENCE": "ailink.resources.guardrails",
+    "PRESET_LENGTH_LIMIT": "ailink.resources.guardrails",
     # errors
     "AIlinkError": "ailink._errors",
     "APIConnectionError": "ailink._errors",
@@ -84,73 +101,7 @@ _EXPORTS: dict[str, str] = {
     "ValidationError": "ailink._errors",
 }
 
-__all__ = [
-    "AIlinkClient",
-    "AIlinkError",
-    "APIConnectionError",
-    "APITimeoutError",
-    "AdminClient",
-    "ApprovalDecision",
-    "ApprovalPendingError",
-    "ApprovalRejectedError",
-    "ApprovalRequest",
-    "ApprovalResult",
-    "ApprovalStatus",
-    "ApprovalTimeoutError",
-    "AsyncAdminClient",
-    "AsyncClient",
-    "AsyncHealthPoller",
-    "AuditLog",
-    "AuthenticationError",
-    "BadRequestError",
-    "BudgetExceededError",
-    "CallContext",
-    "CircuitOpenError",
-    "ClientConfig",
-    "ContentBlockedError",
-    "Credential",
-    "GatewayError",
-    "GatewayTool",
-    "HealthPoller",
-    "IdempotencyConflictError",
-    "IdempotencyKeyReusedError",
-    "InvalidToolArgumentsError",
-    "MalformedResponseError",
-    "NotFoundError",
-    "OutcomeUnknownError",
-    "PayloadTooLargeError",
-    "PendingApproval",
-    "PermissionDeniedError",
-    "Policy",
-    "PolicyDeniedError",
-    "RateLimitError",
-    "RetryConfig",
-    "Service",
-    "Session",
-    "SessionRequest",
-    "SpendCapError",
-    "SpendCapExceededError",
-    "Token",
-    "TokenCreated",
-    "ToolAction",
-    "ToolOutcome",
-    "ToolResult",
-    "TraceContext",
-    "TracingTransport",
-    "UpstreamError",
-    "ValidationError",
-    "__version__",
-    "async_http_client",
-    "canonical_json",
-    "current_trace",
-    "derive_idempotency_key",
-    "gateway_tool",
-    "http_client",
-    "new_span_id",
-    "span_id_from",
-    "span_path_properties",
-    "trace",
-]
+__all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -163,95 +114,113 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return sorted(__all__)
 
 
 if TYPE_CHECKING:
+    # ``X as X`` marks each name as re-exported for type checkers; one statement per module.
+    # isort: off
     from ailink._approval import (
-        ApprovalResult,
-        ApprovalStatus,
-        PendingApproval,
+        ApprovalResult as ApprovalResult,
+        ApprovalStatus as ApprovalStatus,
+        PendingApproval as PendingApproval,
     )
     from ailink._client import (
-        AIlinkClient,
-        AsyncClient,
+        AdminClient as AdminClient,
+        AIlinkClient as AIlinkClient,
+        AsyncAdminClient as AsyncAdminClient,
+        AsyncClient as AsyncClient,
+        Client as Client,
     )
     from ailink._config import (
-        ClientConfig,
+        ClientConfig as ClientConfig,
     )
     from ailink._errors import (
-        AIlinkError,
-        APIConnectionError,
-        APITimeoutError,
-        ApprovalPendingError,
-        ApprovalRejectedError,
-        ApprovalTimeoutError,
-        AuthenticationError,
-        BadRequestError,
-        BudgetExceededError,
-        CircuitOpenError,
-        ContentBlockedError,
-        GatewayError,
-        IdempotencyConflictError,
-        IdempotencyKeyReusedError,
-        InvalidToolArgumentsError,
-        MalformedResponseError,
-        NotFoundError,
-        OutcomeUnknownError,
-        PayloadTooLargeError,
-        PermissionDeniedError,
-        PolicyDeniedError,
-        RateLimitError,
-        SpendCapError,
-        SpendCapExceededError,
-        UpstreamError,
-        ValidationError,
+        AIlinkError as AIlinkError,
+        APIConnectionError as APIConnectionError,
+        APITimeoutError as APITimeoutError,
+        ApprovalPendingError as ApprovalPendingError,
+        ApprovalRejectedError as ApprovalRejectedError,
+        ApprovalTimeoutError as ApprovalTimeoutError,
+        AuthenticationError as AuthenticationError,
+        BadRequestError as BadRequestError,
+        BudgetExceededError as BudgetExceededError,
+        CircuitOpenError as CircuitOpenError,
+        ContentBlockedError as ContentBlockedError,
+        GatewayError as GatewayError,
+        IdempotencyConflictError as IdempotencyConflictError,
+        IdempotencyKeyReusedError as IdempotencyKeyReusedError,
+        InvalidToolArgumentsError as InvalidToolArgumentsError,
+        MalformedResponseError as MalformedResponseError,
+        NotFoundError as NotFoundError,
+        OutcomeUnknownError as OutcomeUnknownError,
+        PayloadTooLargeError as PayloadTooLargeError,
+        PermissionDeniedError as PermissionDeniedError,
+        PolicyDeniedError as PolicyDeniedError,
+        RateLimitError as RateLimitError,
+        SpendCapError as SpendCapError,
+        SpendCapExceededError as SpendCapExceededError,
+        UpstreamError as UpstreamError,
+        ValidationError as ValidationError,
     )
     from ailink._health import (
-        AsyncHealthPoller,
-        HealthPoller,
+        AsyncHealthPoller as AsyncHealthPoller,
+        HealthPoller as HealthPoller,
     )
     from ailink._idempotency import (
-        canonical_json,
-        derive_idempotency_key,
+        canonical_json as canonical_json,
+        derive_idempotency_key as derive_idempotency_key,
     )
     from ailink._models import (
-        ApprovalDecision,
-        ApprovalRequest,
-        AuditLog,
-        Credential,
-        Policy,
-        Service,
-        Session,
-        SessionRequest,
-        Token,
-        TokenCreated,
-    )
-    from ailink._resources import (
-        AdminClient,
-        AsyncAdminClient,
+        ApprovalDecision as ApprovalDecision,
+        ApprovalRequest as ApprovalRequest,
+        AuditLog as AuditLog,
+        Credential as Credential,
+        CredentialCreateResponse as CredentialCreateResponse,
+        Policy as Policy,
+        PolicyCreateResponse as PolicyCreateResponse,
+        RequestSummary as RequestSummary,
+        Response as Response,
+        Service as Service,
+        Session as Session,
+        SessionRequest as SessionRequest,
+        Token as Token,
+        TokenCreated as TokenCreated,
+        TokenCreateResponse as TokenCreateResponse,
     )
     from ailink._retry import (
-        RetryConfig,
+        RetryConfig as RetryConfig,
     )
     from ailink._tools import (
-        CallContext,
-        GatewayTool,
-        ToolAction,
-        ToolOutcome,
-        ToolResult,
-        gateway_tool,
+        CallContext as CallContext,
+        gateway_tool as gateway_tool,
+        GatewayTool as GatewayTool,
+        ToolAction as ToolAction,
+        ToolOutcome as ToolOutcome,
+        ToolResult as ToolResult,
     )
     from ailink._tracing import (
-        TraceContext,
-        current_trace,
-        new_span_id,
-        span_id_from,
-        span_path_properties,
-        trace,
+        current_trace as current_trace,
+        new_span_id as new_span_id,
+        span_id_from as span_id_from,
+        span_path_properties as span_path_properties,
+        trace as trace,
+        TraceContext as TraceContext,
     )
     from ailink._transport import (
-        TracingTransport,
-        async_http_client,
-        http_client,
+        async_http_client as async_http_client,
+        http_client as http_client,
+        TracingTransport as TracingTransport,
     )
+    from ailink.resources.guardrails import (
+        PRESET_CODE_INJECTION as PRESET_CODE_INJECTION,
+        PRESET_HIPAA as PRESET_HIPAA,
+        PRESET_LENGTH_LIMIT as PRESET_LENGTH_LIMIT,
+        PRESET_PCI as PRESET_PCI,
+        PRESET_PII_BLOCK as PRESET_PII_BLOCK,
+        PRESET_PII_ENTERPRISE as PRESET_PII_ENTERPRISE,
+        PRESET_PII_REDACTION as PRESET_PII_REDACTION,
+        PRESET_PROMPT_INJECTION as PRESET_PROMPT_INJECTION,
+        PRESET_TOPIC_FENCE as PRESET_TOPIC_FENCE,
+    )
+    # isort: on

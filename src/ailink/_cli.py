@@ -31,7 +31,7 @@ def _admin_key(explicit: str | None) -> str:
 
 
 def _admin(args: argparse.Namespace) -> Any:
-    from ailink._resources import AdminClient
+    from ailink._client import AdminClient
 
     return AdminClient(admin_key=_admin_key(args.admin_key), gateway_url=args.gateway_url)
 

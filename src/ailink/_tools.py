@@ -572,7 +572,7 @@ class GatewayTool:
         self._client = client
         self._async_client = async_client
         base = client or async_client
-        self.config = base.config if base is not None else ClientConfig()
+        self.config = base.settings if base is not None else ClientConfig()
         self.approval_timeout = approval_timeout or self.config.approval_timeout
 
     def __repr__(self) -> str:

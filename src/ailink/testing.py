@@ -27,7 +27,7 @@ import pytest
 from ailink._secrets import redact
 
 if TYPE_CHECKING:
-    from ailink._resources import AdminClient
+    from ailink._client import AdminClient
     from ailink.emulator import RunningEmulator
 
 __all__ = [

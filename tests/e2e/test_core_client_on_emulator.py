@@ -300,7 +300,7 @@ def test_admin_resources_against_the_emulator(ailink_gateway: EmulatorGateway) -
     assert created.token_id.startswith("ailink_v1_")
     assert created.token_id not in repr(created)
     assert any(t.name == "admin-test" for t in admin.tokens.list())
-    credential = admin.credentials.create("upstream", "sk-test-secret-value-123456")
+    credential = admin.credentials.create("upstream", "custom", "sk-test-secret-value-123456")
     listed = json.dumps([c.model_dump() for c in admin.credentials.list()])
     assert credential.id in listed and "sk-test-secret-value-123456" not in listed
     assert any(p.name == "deny-all" for p in admin.policies.list())

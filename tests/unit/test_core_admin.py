@@ -38,11 +38,16 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str, dict[str, str], Any, Any,
     ("tokens.update", lambda a: a.tokens.update("t1", name="n"), "PATCH", "/api/v1/tokens/t1", {}, {"name": "n"},
      {"updated": True}, lambda r: r == {"updated": True}),
     ("tokens.delete", lambda a: a.tokens.delete("t1"), "DELETE", "/api/v1/tokens/t1", {}, None, None,
-     lambda r: r is None),
-    ("credentials.create", lambda a: a.credentials.create("c", "sk-secretvalue0001"), "POST", "/api/v1/credentials",
-     {}, {"name": "c", "secret": "sk-secretvalue0001", "provider": "generic", "injection_mode": "bearer",
-          "injection_header": "Authorization"},
-     {"id": "c1", "name": "c"}, lambda r: r.id == "c1"),
+     lambda r: r == {"revoked": True}),
+    ("tokens.revoke", lambda a: a.tokens.revoke("t1"), "DELETE", "/api/v1/tokens/t1", {}, None, {"id": "t1"},
+     lambda r: r == {"id": "t1"}),
+    ("credentials.create", lambda a: a.credentials.create("c", "openai", "sk-secretvalue0001", injection_mode="header",
+                                                            injection_header="x-api-key"),
+     "POST", "/api/v1/credentials", {},
+     {"name": "c", "secret": "sk-secretvalue0001", "provider": "openai", "injection_mode": "header",
+      "injection_header": "x-api-key"},
+     {"id": "c1", "name": "c"},
+     lambda r: isinstance(r, ailink.CredentialCreateResponse) and r["id"] == "c1" and r.provider == "openai"),
     ("credentials.list", lambda a: a.credentials.list(), "GET", "/api/v1/credentials", {}, None,
      [{"id": "c1", "provider": "openai", "x": 1}], lambda r: r[0].provider == "openai"),
     ("credentials.delete", lambda a: a.credentials.delete("c1"), "DELETE", "/api/v1/credentials/c1", {}, None,
@@ -50,7 +55,8 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str, dict[str, str], Any, Any,
     ("policies.create", lambda a: a.policies.create("p", [{"when": {"always": True}, "then": {"action": "allow"}}]),
      "POST", "/api/v1/policies", {},
      {"name": "p", "rules": [{"when": {"always": True}, "then": {"action": "allow"}}], "mode": "enforce",
-      "phase": "pre"}, {"id": "p1", "name": "p"}, lambda r: r.id == "p1"),
+      "phase": "pre"}, {"id": "p1", "name": "p"},
+     lambda r: isinstance(r, ailink.PolicyCreateResponse) and r["id"] == "p1" and r.mode == "enforce"),
     ("policies.list", lambda a: a.policies.list(), "GET", "/api/v1/policies", {}, None,
      [{"id": "p1", "name": "p", "version": 3}], lambda r: isinstance(r[0], ailink.Policy) and r[0].mode == "enforce"),
     ("policies.get", lambda a: a.policies.get("p1"), "GET", "/api/v1/policies/p1", {}, None,
@@ -58,16 +64,16 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str, dict[str, str], Any, Any,
     ("policies.update", lambda a: a.policies.update("p1", mode="shadow"), "PUT", "/api/v1/policies/p1", {},
      {"mode": "shadow"}, {"ok": True}, lambda r: r == {"ok": True}),
     ("policies.delete", lambda a: a.policies.delete("p1"), "DELETE", "/api/v1/policies/p1", {}, None, None,
-     lambda r: r is None),
+     lambda r: r == {}),
     ("services.create", lambda a: a.services.create("pay", "http://pay"), "POST", "/api/v1/services", {},
-     {"name": "pay", "base_url": "http://pay"}, {"id": "s1", "name": "pay"},
-     lambda r: isinstance(r, ailink.Service)),
+     {"name": "pay", "base_url": "http://pay", "description": "", "service_type": "generic"},
+     {"id": "s1", "name": "pay"}, lambda r: r == {"id": "s1", "name": "pay"}),
     ("services.list", lambda a: a.services.list(), "GET", "/api/v1/services", {}, None, [{"id": "s1", "name": "x"}],
      lambda r: r[0].id == "s1"),
     ("services.get", lambda a: a.services.get("s1"), "GET", "/api/v1/services/s1", {}, None,
      {"id": "s1", "name": "x"}, lambda r: r.name == "x"),
     ("services.delete", lambda a: a.services.delete("s1"), "DELETE", "/api/v1/services/s1", {}, None, None,
-     lambda r: r is None),
+     lambda r: r == {}),
     ("approvals.list", lambda a: a.approvals.list(status="pending"), "GET", "/api/v1/approvals",
      {"status": "pending"}, None,
      [{"id": "apr_1", "status": "pending", "request_summary": {"method": "POST", "path": "/v1/charges"}, "z": 1}],
@@ -81,7 +87,7 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str, dict[str, str], Any, Any,
      "/api/v1/approvals/apr_1/decision", {}, {"decision": "rejected", "reason": "too big"},
      {"id": "apr_1", "status": "approved", "updated": False}, lambda r: r.updated is False),
     ("audit.list", lambda a: a.audit.list(limit=10, session_id="s1", agent_name="ag"), "GET", "/api/v1/audit",
-     {"limit": "10", "session_id": "s1", "agent_name": "ag"}, None,
+     {"limit": "10", "offset": "0", "session_id": "s1", "agent_name": "ag"}, None,
      [{"id": "a1", "session_id": "s1", "parent_span_id": "b" * 16, "unknown": [1]}],
      lambda r: isinstance(r[0], ailink.AuditLog) and r[0].parent_span_id == "b" * 16),
     ("audit.get", lambda a: a.audit.get("a1"), "GET", "/api/v1/audit/a1", {}, None, {"id": "a1"},
@@ -175,12 +181,12 @@ def test_admin_reads_are_retried_writes_without_key_are_not() -> None:
 
 def test_admin_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AILINK_ADMIN_KEY", raising=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ailink.AuthenticationError, match="AILINK_ADMIN_KEY"):
         ailink.AdminClient(gateway_url=GATEWAY)
     monkeypatch.setenv("AILINK_ADMIN_KEY", ADMIN_KEY)
     monkeypatch.setenv("AILINK_GATEWAY_URL", "http://env-gateway:1")
     admin = ailink.AIlinkClient.admin()
-    assert admin.config.admin_key == ADMIN_KEY and admin.config.gateway_url == "http://env-gateway:1"
+    assert admin.settings.admin_key == ADMIN_KEY and admin.settings.gateway_url == "http://env-gateway:1"
     with pytest.raises(ValueError):
         admin.approvals.decide("apr_1", "maybe")
 
@@ -204,7 +210,7 @@ def test_client_environment_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AILINK_API_KEY", TOKEN)
     monkeypatch.setenv("AILINK_GATEWAY_URL", "http://env-gateway:9")
     client = ailink.AIlinkClient()
-    assert client.config.api_key == TOKEN and client.gateway_url == "http://env-gateway:9"
+    assert client.api_key == TOKEN and client.gateway_url == "http://env-gateway:9"
     monkeypatch.delenv("AILINK_GATEWAY_URL")
     assert ailink.AsyncClient().gateway_url == "http://localhost:8443"
 

@@ -31,7 +31,7 @@ def test_reprs_mask_secrets() -> None:
     aadmin = ailink.AsyncClient.admin(admin_key=ADMIN_KEY, gateway_url=GATEWAY)
     byok = client.with_upstream_key(UPSTREAM_KEY)
     tool = ailink.gateway_tool(name="t", description="d", token=TOKEN, gateway_url=GATEWAY)
-    for obj in (client, aclient, admin, aadmin, byok, tool, client.config, byok.config, admin.config):
+    for obj in (client, aclient, admin, aadmin, byok, tool, client.settings, byok.settings, admin.settings):
         text = repr(obj)
         assert_clean(text)
         assert_clean(str(obj))

@@ -549,4 +549,4 @@ def test_gateway_tool_with_async_client() -> None:
     client = ailink.AsyncClient(TOKEN, GATEWAY)
     tool = ailink.gateway_tool(name="t", description="d", client=client)
     assert tool.async_client is client
-    assert tool.config is client.config
+    assert tool.config is client.settings

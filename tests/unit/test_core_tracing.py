@@ -186,7 +186,7 @@ def test_context_provider_is_used_without_a_trace_block() -> None:
     recorder = Recorder()
     provided = ailink.TraceContext(session_id="from-framework", parent_span_id="1234567890abcdef",
                                    properties={"framework": "x"}, tool_name="payments_api")
-    config = ailink.AIlinkClient(TOKEN, GATEWAY, agent_name="agent").config
+    config = ailink.AIlinkClient(TOKEN, GATEWAY, agent_name="agent").settings
     with ailink.http_client(config, context_provider=lambda: provided, transport=recorder.transport) as http:
         http.get(GATEWAY + "/a")
         with ailink.trace("block-wins"):

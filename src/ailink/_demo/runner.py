@@ -77,7 +77,7 @@ class ApprovalReviewer(threading.Thread):
 
     def __init__(self, env: DemoEnv, console: Any, *, interactive: bool, delay: float) -> None:
         super().__init__(name="ailink-demo-reviewer", daemon=True)
-        from ailink._resources import AdminClient
+        from ailink._client import AdminClient
 
         self.admin = AdminClient(admin_key=env.admin_key, gateway_url=env.gateway_url)
         self.env = env
@@ -221,7 +221,7 @@ def _use_real_model(env_kwargs: dict[str, Any], admin: Any) -> None:
     key = os.environ.get("OPENAI_API_KEY")
     if not key:
         return
-    credential = admin.credentials.create("openai-demo", key, provider="openai")
+    credential = admin.credentials.create("openai-demo", provider="openai", secret=key)
     created = admin.tokens.create("demo-llm-openai", "https://api.openai.com", credential_id=credential.id)
     env_kwargs.update(llm_token=created.token_id, scripted=False)
 
@@ -247,7 +247,7 @@ def run_demo(framework: str = "langchain", *, auto_approve: bool = False, approv
         DEMO_KEY_FILE.parent.mkdir(exist_ok=True)
         DEMO_KEY_FILE.write_text(emulator.admin_key)
         DEMO_KEY_FILE.chmod(0o600)
-        from ailink._resources import AdminClient
+        from ailink._client import AdminClient
 
         admin = AdminClient(admin_key=emulator.admin_key, gateway_url=emulator.url)
         seed = emulator.seed

@@ -1,38 +1,151 @@
-"""The one-liners of the AIlink docs, re-exported lazily from the framework packages.
+"""The framework one-liners of the AIlink docs, built on the framework packages (imported on first use).
 
-``from ailink.integrations import langchain_tool`` needs ``langchain-ailink``; each name
-says which package to install when it is missing.
+Tools: ``langchain_tool``, ``crewai_tool``, ``llamaindex_tool`` (the adapters' own functions).
+Models: ``langchain_chat(client, model=...)``, ``langchain_embeddings(client, ...)``,
+``crewai_llm(client, model=...)``, ``llamaindex_llm(client, model=...)``: the first argument is an
+:class:`~ailink.AIlinkClient` (or :class:`~ailink.AsyncClient`) whose token, gateway, agent name,
+approval timeout and extra headers they use; ``crewai_llm`` and ``llamaindex_llm`` keep their keyword
+forms too (``token=``, ``gateway_url=``). ``AILinkCallbackHandler`` is LangChain's
+``AIlinkCallbackHandler``. A missing package is named in the ``ImportError``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-_SOURCES: dict[str, tuple[str, str]] = {
-    "langchain_tool": ("langchain_ailink", "langchain-ailink"),
-    "crewai_tool": ("crewai_ailink", "crewai-ailink"),
-    "crewai_llm": ("crewai_ailink", "crewai-ailink"),
-    "llamaindex_tool": ("llama_index.tools.ailink", "llama-index-ailink"),
-    "llamaindex_llm": ("llama_index.llms.ailink", "llama-index-ailink"),
+if TYPE_CHECKING:
+    from ailink._client import AIlinkClient, AsyncClient
+
+    AnyClient = AIlinkClient | AsyncClient
+
+__all__ = [
+    "AILinkCallbackHandler",
+    "crewai_llm",
+    "crewai_tool",
+    "langchain_chat",
+    "langchain_embeddings",
+    "langchain_tool",
+    "llamaindex_llm",
+    "llamaindex_tool",
+]
+
+#: Names re-exported as they are: name → (module, attribute, distribution to install).
+_REEXPORTS: dict[str, tuple[str, str, str]] = {
+    "langchain_tool": ("langchain_ailink", "langchain_tool", "langchain-ailink"),
+    "AILinkCallbackHandler": ("langchain_ailink", "AIlinkCallbackHandler", "langchain-ailink"),
+    "crewai_tool": ("crewai_ailink", "crewai_tool", "crewai-ailink"),
+    "llamaindex_tool": ("llama_index.tools.ailink", "llamaindex_tool", "llama-index-ailink"),
 }
 
-__all__ = sorted(_SOURCES)
 
-
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module 'ailink.integrations' has no attribute {name!r}")
-    module_name, distribution = source
+def _load(module_name: str, attribute: str, distribution: str, what: str) -> Any:
     try:
         module = import_module(module_name)
     except ImportError as exc:
-        raise ImportError(
-            f"ailink.integrations.{name} needs the {distribution!r} package: pip install {distribution}"
-        ) from exc
-    return getattr(module, name)
+        message = f"ailink.integrations.{what} needs the {distribution!r} package: pip install {distribution}"
+        raise ImportError(message) from exc
+    return getattr(module, attribute)
+
+
+def __getattr__(name: str) -> Any:
+    source = _REEXPORTS.get(name)
+    if source is None:
+        raise AttributeError(f"module 'ailink.integrations' has no attribute {name!r}")
+    return _load(*source, name)
 
 
 def __dir__() -> list[str]:
     return __all__
+
+
+def _client_options(client: AnyClient) -> dict[str, Any]:
+    settings = client.settings
+    return {"token": settings.api_key, "gateway_url": settings.gateway_url, "agent_name": settings.agent_name,
+            "approval_timeout": settings.approval_timeout}
+
+
+def _sampling(temperature: float | None, max_tokens: int | None) -> dict[str, Any]:
+    return {k: v for k, v in (("temperature", temperature), ("max_tokens", max_tokens)) if v is not None}
+
+
+def langchain_chat(
+    client: AnyClient,
+    model: str = "gpt-4o",
+    *,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    streaming: bool = False,
+    default_headers: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A LangChain chat model (``langchain_ailink.ChatAIlink``) on the gateway of ``client``.
+
+    Requests carry the client's extra headers (``with_guardrails``, ``with_upstream_key``) and the
+    session headers of the current LangChain run; retries are off.
+    """
+    chat_class = _load("langchain_ailink.chat_models", "ChatAIlink", "langchain-ailink[openai]", "langchain_chat")
+    headers = {**client.settings.default_headers, **(default_headers or {})}
+    options = _client_options(client)
+    return chat_class(
+        model=model, token=options.pop("token"), streaming=streaming, default_headers=headers or None,
+        **options, **_sampling(temperature, max_tokens), **kwargs,
+    )
+
+
+def langchain_embeddings(client: AnyClient, model: str = "text-embedding-3-small", **kwargs: Any) -> Any:
+    """LangChain embeddings (``langchain_openai.OpenAIEmbeddings``) on ``{gateway}/v1`` with the client's token.
+
+    Inputs are sent as text (``check_embedding_ctx_length=False``: no tokenizer download); retries are off.
+    """
+    from ailink._transport import async_http_client, http_client
+
+    embeddings_class = _load("langchain_openai", "OpenAIEmbeddings", "langchain-openai", "langchain_embeddings")
+    settings = client.settings
+    kwargs.setdefault("check_embedding_ctx_length", False)
+    kwargs.setdefault("max_retries", 0)
+    return embeddings_class(
+        model=model,
+        api_key=settings.api_key or "missing-ailink-token",
+        base_url=settings.gateway_url + "/v1",
+        default_headers=dict(settings.default_headers) or None,
+        http_client=http_client(settings),
+        http_async_client=async_http_client(settings),
+        **kwargs,
+    )
+
+
+def crewai_llm(
+    client: AnyClient | None = None,
+    model: str = "gpt-4o",
+    *,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A ``crewai.LLM`` on the gateway: ``crewai_llm(client, model=...)`` or
+    ``crewai_llm(model=..., token=..., gateway_url=...)`` (``crewai_ailink.crewai_llm``)."""
+    build = _load("crewai_ailink", "crewai_llm", "crewai-ailink", "crewai_llm")
+    options = _client_options(client) if client is not None else {}
+    return build(model=model, **{**options, **kwargs}, **_sampling(temperature, max_tokens))
+
+
+def llamaindex_llm(
+    client: AnyClient | str | None = None,
+    model: str = "gpt-4o",
+    *,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A LlamaIndex LLM (``llama_index.llms.ailink.AIlink``) on the gateway: ``llamaindex_llm(client,
+    model=...)``, or today's ``llamaindex_llm("gpt-4o", token=..., gateway_url=...)``.
+
+    Other keywords (``is_chat_model``, ``is_function_calling_model``, ``context_window``, ...) go to the LLM.
+    """
+    llm_class = _load("llama_index.llms.ailink", "AIlink", "llama-index-ailink", "llamaindex_llm")
+    if isinstance(client, str):  # the keyword form with the model first
+        model, client = client, None
+    options = _client_options(client) if client is not None else {}
+    return llm_class(model=model, **{**options, **kwargs}, **_sampling(temperature, max_tokens))

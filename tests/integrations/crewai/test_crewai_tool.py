@@ -66,7 +66,10 @@ def test_reexported_from_ailink_integrations() -> None:
     from ailink.integrations import crewai_llm, crewai_tool
 
     assert crewai_tool is crewai_ailink.crewai_tool
-    assert crewai_llm is crewai_ailink.crewai_llm
+    # crewai_llm also takes a client first; its keyword form builds what crewai_ailink.crewai_llm builds
+    options = {"model": "gpt-4o-mini", "token": "ailink_v1_reexport_check", "gateway_url": "http://127.0.0.1:9"}
+    llm, original = crewai_llm(**options), crewai_ailink.crewai_llm(**options)
+    assert type(llm) is type(original) and llm.base_url == original.base_url == "http://127.0.0.1:9/v1"
 
 
 def test_allowed_call(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:

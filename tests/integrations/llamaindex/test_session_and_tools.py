@@ -36,12 +36,15 @@ def test_namespace_packages_have_no_init() -> None:
 
 
 def test_ailink_integrations_reexports() -> None:
-    from llama_index.llms.ailink import llamaindex_llm as original_llm
+    from llama_index.llms.ailink import AIlink
 
     from ailink.integrations import llamaindex_llm
     from ailink.integrations import llamaindex_tool as reexported
 
-    assert reexported is llamaindex_tool and llamaindex_llm is original_llm
+    assert reexported is llamaindex_tool
+    # llamaindex_llm also takes a client first; its positional-model form is the adapter's
+    llm = llamaindex_llm("gpt-4o-mini", token="ailink_v1_reexport_check", gateway_url="http://127.0.0.1:9")
+    assert isinstance(llm, AIlink) and llm.api_base == "http://127.0.0.1:9/v1" and llm.model == "gpt-4o-mini"
 
 
 def test_session_id_order() -> None:

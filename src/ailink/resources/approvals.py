@@ -1,0 +1,62 @@
+"""Human approvals: list the requests waiting for a decision, approve or reject them."""
+
+from __future__ import annotations
+
+from ailink._models import ApprovalDecision, ApprovalRequest
+from ailink.resources._base import AsyncResource, Call, SyncResource, async_method, body, many, one, seg, sync_method
+
+__all__ = ["ApprovalsResource", "AsyncApprovalsResource"]
+
+_DECISIONS = {"approved": "approved", "approve": "approved", "rejected": "rejected", "reject": "rejected"}
+
+
+def _list(project_id: str | None = None, *, status: str | None = None) -> Call[list[ApprovalRequest]]:
+    """Approvals, newest first; ``status="pending"`` for those awaiting a decision."""
+    return Call("GET", "/api/v1/approvals", many(ApprovalRequest), params=body(project_id=project_id, status=status))
+
+
+def _get(approval_id: str) -> Call[ApprovalRequest]:
+    """One approval."""
+    return Call("GET", f"/api/v1/approvals/{seg(approval_id)}", one(ApprovalRequest))
+
+
+def _decide(approval_id: str, action: str, reason: str | None = None) -> Call[ApprovalDecision]:
+    """Decide: ``action`` is ``"approved"``/``"approve"`` or ``"rejected"``/``"reject"``.
+
+    ``updated`` is False when the approval was no longer pending.
+    """
+    decision = _DECISIONS.get(str(action).lower())
+    if decision is None:
+        raise ValueError("action must be 'approved' (or 'approve') or 'rejected' (or 'reject')")
+    return Call("POST", f"/api/v1/approvals/{seg(approval_id)}/decision", one(ApprovalDecision),
+                json=body(decision=decision, reason=reason))
+
+
+def _approve(approval_id: str, reason: str | None = None) -> Call[ApprovalDecision]:
+    """Approve: the gateway then sends the request upstream once."""
+    return _decide(approval_id, "approved", reason)
+
+
+def _reject(approval_id: str, reason: str | None = None) -> Call[ApprovalDecision]:
+    """Reject: the request is never sent."""
+    return _decide(approval_id, "rejected", reason)
+
+
+class ApprovalsResource(SyncResource):
+    """``client.approvals``."""
+
+    list = sync_method(_list)
+    get = sync_method(_get)
+    decide = sync_method(_decide)
+    approve = sync_method(_approve)
+    reject = sync_method(_reject)
+
+
+class AsyncApprovalsResource(AsyncResource):
+    """``client.approvals`` of an :class:`~ailink.AsyncClient`."""
+
+    list = async_method(_list)
+    get = async_method(_get)
+    decide = async_method(_decide)
+    approve = async_method(_approve)
+    reject = async_method(_reject)
