@@ -85,7 +85,9 @@ class CallContext:
 
     ``call_id`` is the framework's own id for the call when it has one (a LangChain ToolCall
     id, a CrewAI task id); with ``session_id`` it makes the idempotency key survive
-    re-execution. ``idempotency_key`` overrides the derived key.
+    re-execution. ``idempotency_key`` overrides the derived key. ``stable_session=False`` says
+    the session is a per-execution fallback (a root run id, a random id): it is then left out
+    of the derived key, so the same call id gives the same key with or without a session.
     """
 
     session_id: str | None = None
@@ -94,6 +96,7 @@ class CallContext:
     properties: Mapping[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     user_id: str | None = None
+    stable_session: bool = True
 
     def trace(self, tool_name: str) -> TraceContext:
         """The trace context requests of this call are sent under (inherits an open trace block)."""
@@ -319,9 +322,10 @@ class ToolAction:
             return call.idempotency_key
         if context.idempotency_key:
             return context.idempotency_key
-        if context.session_id is None and context.call_id is None:
+        session = context.session_id if context.stable_session else None
+        if session is None and context.call_id is None:
             return new_idempotency_key()  # nothing survives re-execution: one fresh key for this call
-        return derive_idempotency_key(context.session_id, context.call_id, self.name, call.fingerprint())
+        return derive_idempotency_key(session, context.call_id, self.name, call.fingerprint())
 
 
 # -- the flow -------------------------------------------------------------------------------

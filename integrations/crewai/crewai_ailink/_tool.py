@@ -41,7 +41,8 @@ def to_crewai_result(result: ToolResult) -> AIlinkToolOutput | ToolFailure:
     """The executed call's text, or a :class:`ToolFailure` the crew's ``tool_failure_policy`` handles.
 
     Codes: ``policy_denied``, ``approval_rejected``, ``approval_timeout``, ``invalid_arguments``,
-    ``approval_pending`` and ``request_failed`` (the API answered with an error). ``details``
+    ``approval_pending``, ``outcome_unknown`` (the action may have happened: never retryable) and
+    ``request_failed`` (an error answer, or the gateway unreachable/refusing). ``details``
     holds ``status`` (the core's outcome), ``approval_id``, ``policy``, ``reason``,
     ``status_code``, ``idempotency_key`` and ``request_id``.
     """
@@ -120,8 +121,9 @@ class AIlinkTool(BaseTool):
 
     Agents call the blocking :meth:`_run` (also under ``akickoff``); :meth:`_arun` serves direct
     ``await tool.arun(...)`` callers. Both use the core's single flow: validation, idempotency
-    key, headers, approval wait. Outcomes the agent should reason about come back as
-    :class:`crewai.tools.ToolFailure`; transport and authentication failures raise.
+    key, headers, approval wait. Every outcome but success comes back as a
+    :class:`crewai.tools.ToolFailure` (gateway and network failures included); the tool never
+    raises for them.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)

@@ -60,7 +60,7 @@ _invocation: contextvars.ContextVar[_Invocation | None] = contextvars.ContextVar
 
 
 class AIlinkToolError(ToolException):
-    """A call the gateway refused or that failed (denied, rejected, timed out, invalid, ...).
+    """A call that did not succeed (denied, rejected, timed out, invalid, outcome unknown, failed).
 
     Raised inside the tool so LangChain turns it into a ``ToolMessage(status="error")``; the
     :class:`ailink.ToolResult` stays on ``.result`` (its artifact goes on the message).
@@ -141,10 +141,11 @@ class AIlinkTool(BaseTool):
     """A LangChain tool for one API behind the AIlink gateway (wraps :class:`ailink.GatewayTool`).
 
     The model fills in ``method``, ``path``, ``query`` and ``body``; the core validates, sends,
-    waits for approvals and maps the outcome. Success returns ``(content, artifact)``; denials,
-    rejections, timeouts and invalid arguments become a ``ToolMessage(status="error")`` the
-    model can read; transport failures raise. ``on_approval="interrupt"`` pauses a LangGraph
-    graph (with a checkpointer) with ``interrupt()`` instead of waiting in the tool.
+    waits for approvals and maps the outcome. Success returns ``(content, artifact)``; every
+    other outcome (denied, rejected, timed out, invalid arguments, outcome unknown, gateway
+    unreachable or refusing the token) becomes a ``ToolMessage(status="error")`` the model can
+    read, so a failing gateway never ends the agent run. ``on_approval="interrupt"`` pauses a
+    LangGraph graph (with a checkpointer) with ``interrupt()`` instead of waiting in the tool.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -367,6 +368,9 @@ class AIlinkTool(BaseTool):
             properties=scope.properties,
             idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY),
             user_id=scope.user_id,
+            # a root run id changes per invocation: the key then rests on the call id alone, so
+            # re-invoking the same ToolCall re-attaches with or without session config
+            stable_session=scope.session_chosen,
         )
         interrupt = self.on_approval == "interrupt"
         if interrupt and not (in_graph and configurable.get(_CHECKPOINTER_KEY) is not None):

@@ -108,13 +108,13 @@ class _GatewayFunctions:
         (a sync function cannot pause a workflow); calling again re-attaches to it."""
         seen: list[PendingApproval] = []
         wait = self.on_approval == "wait"
-        result = self.gateway.run(kwargs, call_context(), wait=wait, on_pending=self._hook(ctx, seen))
+        result = self.gateway.run(kwargs, call_context(self.name), wait=wait, on_pending=self._hook(ctx, seen))
         return _Call(self._finish(seen, result), kwargs)
 
     async def acall(self, ctx: Context, **kwargs: Any) -> _Call:
         """Async call; with ``on_approval="event"`` and a workflow ``Context``, a pending approval
         pauses the workflow (``ctx.wait_for_event``) until an :class:`AIlinkApprovalResponse` arrives."""
-        context = call_context()
+        context = call_context(self.name)
         seen: list[PendingApproval] = []
         if self.on_approval == "wait" or ctx is None:
             wait = self.on_approval == "wait"
@@ -171,18 +171,22 @@ def llamaindex_tool(
 
     The model fills in ``{method, path, query?, body?}`` (the schema of the core's tool action);
     the tool has a sync ``fn`` and an async ``async_fn`` (which receives the workflow ``Context``
-    from workflow agents). Invalid arguments, policy denials, rejections and approval timeouts
-    come back to the agent as readable text; ``ToolOutput.raw_output`` holds the details.
+    from workflow agents). Every outcome but success (invalid arguments, policy denials,
+    rejections, approval timeouts, outcome unknown, gateway or network failures) comes back as
+    readable text with ``is_error=True``, never as an exception; ``ToolOutput.raw_output`` holds
+    the details.
 
     ``on_approval="wait"`` (default): a call that needs approval waits for the decision
     (``approval_timeout``), writing an ``AIlinkApprovalPending`` event to the workflow stream.
     ``on_approval="event"``: the workflow pauses on ``ctx.wait_for_event`` and publishes an
     ``AIlinkApprovalRequired`` event; send ``AIlinkApprovalResponse(approval_id=...)`` to resume.
 
-    Idempotency: the key is derived from (session or workflow run id, tool name, arguments), so a
-    replayed step re-attaches to its approval, and an identical action repeated within one
-    session returns the stored result. Pass ``idempotency_key`` in the arguments to repeat an
-    action deliberately. Other keyword arguments go to ``ailink.AIlinkClient``.
+    Idempotency: the key is derived from (session, the agent's tool-call id, tool name,
+    arguments), the fallback session (workflow run id) left out when there is a tool-call id, so
+    a replayed or resumed step re-attaches to its approval; direct calls have no call id, so an
+    identical action repeated within one session returns the stored result. Pass
+    ``idempotency_key`` in the arguments to repeat an action deliberately. Other keyword
+    arguments go to ``ailink.AIlinkClient``.
     """
     if on_approval not in ("wait", "event"):
         raise ValueError("on_approval must be 'wait' or 'event'")
