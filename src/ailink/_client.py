@@ -19,7 +19,7 @@ from ailink._config import HOLD_MARGIN_SECONDS, ApprovalMode, ClientConfig
 from ailink._errors import error_from_response
 from ailink._flow import Flow, run_async, run_sync
 from ailink._retry import RetryConfig, send_with_retries
-from ailink._secrets import mask
+from ailink._secrets import mask, scrub
 from ailink._tracing import TraceContext, trace
 from ailink._transport import (
     AsyncGatewayHTTPClient,
@@ -135,7 +135,7 @@ class _ClientBase:
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(gateway_url={self._config.gateway_url!r}, "
+            f"{type(self).__name__}(gateway_url={scrub(self._config.gateway_url)!r}, "
             f"api_key={mask(self._config.api_key)!r}, agent_name={self._config.agent_name!r})"
         )
 

@@ -12,7 +12,7 @@ import httpx
 
 from ailink._idempotency import check_idempotency_key, new_idempotency_key
 from ailink._retry import IDEMPOTENT_METHODS, RetryConfig
-from ailink._secrets import mask
+from ailink._secrets import mask, scrub
 from ailink._tracing import current_trace, trace_headers
 
 DEFAULT_GATEWAY_URL = "http://localhost:8443"
@@ -99,7 +99,7 @@ class ClientConfig:
 
     def __repr__(self) -> str:
         return (
-            f"ClientConfig(gateway_url={self.gateway_url!r}, api_key={mask(self.api_key)!r}, "
+            f"ClientConfig(gateway_url={scrub(self.gateway_url)!r}, api_key={mask(self.api_key)!r}, "
             f"agent_name={self.agent_name!r}, approval_mode={self.approval_mode!r})"
         )
 

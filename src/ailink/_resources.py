@@ -27,7 +27,7 @@ from ailink._models import (
     TokenCreated,
 )
 from ailink._retry import RetryConfig, send_with_retries
-from ailink._secrets import mask
+from ailink._secrets import mask, scrub
 from ailink._transport import AsyncGatewayHTTPClient, GatewayHTTPClient
 
 __all__ = ["AdminClient", "AsyncAdminClient"]
@@ -384,7 +384,10 @@ class AdminClient:
         self.sessions = Sessions(self)
 
     def __repr__(self) -> str:
-        return f"AdminClient(gateway_url={self.config.gateway_url!r}, admin_key={mask(self.config.admin_key)!r})"
+        return (
+            f"AdminClient(gateway_url={scrub(self.config.gateway_url)!r}, "
+            f"admin_key={mask(self.config.admin_key)!r})"
+        )
 
     def _execute(self, call: Call[T]) -> T:
         return run_sync(_call_flow(self.config, call), self._http)
@@ -416,7 +419,10 @@ class AsyncAdminClient:
         self.sessions = AsyncSessions(self)
 
     def __repr__(self) -> str:
-        return f"AsyncAdminClient(gateway_url={self.config.gateway_url!r}, admin_key={mask(self.config.admin_key)!r})"
+        return (
+            f"AsyncAdminClient(gateway_url={scrub(self.config.gateway_url)!r}, "
+            f"admin_key={mask(self.config.admin_key)!r})"
+        )
 
     async def _aexecute(self, call: Call[T]) -> T:
         return await run_async(_call_flow(self.config, call), self._http)

@@ -522,7 +522,7 @@ class GatewayTool:
         self.approval_timeout = approval_timeout or self.config.approval_timeout
 
     def __repr__(self) -> str:
-        return f"GatewayTool(name={self.action.name!r}, gateway_url={self.config.gateway_url!r})"
+        return f"GatewayTool(name={self.action.name!r}, gateway_url={scrub(self.config.gateway_url)!r})"
 
     @property
     def client(self) -> AIlinkClient:
