@@ -161,22 +161,33 @@ class AIlinkTool(BaseTool):
         context = call_context(step)
         return context, _ApprovalReporter(self, self.gateway.action.name, step, get_execution_uuid())
 
-    def _run(self, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
-        """Execute the call and wait for an approval if the gateway asks for one (blocking)."""
+    def _run(self, *args: Any, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
+        """Execute the call and wait for an approval if the gateway asks for one (blocking).
+
+        The arguments are keywords; a single positional value (a JSON text, or anything else a
+        caller passes) is handed to the core as is, which refuses what is not an object.
+        """
         context, reporter = self._start()
         result: ToolResult | None = None
         try:
-            result = self.gateway.run(kwargs, context, on_pending=reporter.on_pending)
+            result = self.gateway.run(_arguments(args, kwargs), context, on_pending=reporter.on_pending)
         finally:
             reporter.resolved(result)
         return to_crewai_result(result)
 
-    async def _arun(self, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
+    async def _arun(self, *args: Any, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
         """The asyncio twin of :meth:`_run`."""
         context, reporter = self._start()
         result: ToolResult | None = None
         try:
-            result = await self.gateway.arun(kwargs, context, on_pending=reporter.on_pending)
+            result = await self.gateway.arun(_arguments(args, kwargs), context, on_pending=reporter.on_pending)
         finally:
             reporter.resolved(result)
         return to_crewai_result(result)
+
+
+def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The raw arguments of one call: the keywords, or the positional value(s) when given."""
+    if not args:
+        return kwargs
+    return args[0] if len(args) == 1 and not kwargs else [*args, kwargs]
