@@ -27,7 +27,7 @@ def http_answer(status: int, body: bytes, content_type: str = "application/json"
 #: Answers a client cannot read as HTTP, or reads as a gateway answer that makes no sense.
 GARBAGE = {
     "not_http": b"\x00\xff\xfe garbage that is not HTTP at all \x1b[31m\r\n\r\n",
-    "broken_pending": http_answer(202, b"{not json"),
+    "broken_pending": http_answer(202, b'{"status": "pending_approval", "approval_id": 42}'),
     "truncated": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"id\":",
 }
 
@@ -80,7 +80,7 @@ class StubGateway:
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -106,7 +106,7 @@ class CountingProxy:
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     def _pump(self, client: socket.socket, upstream: socket.socket) -> None:

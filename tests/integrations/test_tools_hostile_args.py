@@ -10,24 +10,17 @@ and nothing may reach the gateway (no byte through the proxy, no audit row, no u
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from crewai.tools import ToolFailure
-from crewai_ailink import crewai_tool
 from gateway_stubs import CountingProxy, describe
-from langchain_ailink import langchain_tool
-from langchain_core.messages import ToolMessage
-from llama_index.core.tools import ToolOutput
-from llama_index.tools.ailink import llamaindex_tool
+from tool_paths import PATHS, TOOL
 
 from ailink.testing import EmulatorGateway
 
 SEED = 20261122
 CASES_PER_KIND = 3
-TOOL = "payments_api"
 MAX_TEXT = 4000  # a refusal the model can read, whatever the size of what it sent
 
 Maker = Callable[[random.Random], Any]
@@ -75,7 +68,8 @@ KINDS: dict[str, Maker] = {
         "method": "GET", "path": _splice(r, CUSTOMER_PATH, r.choice(["\r\n", "\r", "\n", "\t", "\x00", " ", "\x7f"]))},
     "encoded CR/LF in the path": lambda r: {
         "method": "GET",
-        "path": _splice(r, CUSTOMER_PATH, r.choice(["%0d%0a", "%0D%0A", "%0a", "%0d", "%00", "%09", "%0d%0aX-Y:%20z"]))},
+        "path": _splice(r, CUSTOMER_PATH,
+                        r.choice(["%0d%0a", "%0D%0A", "%0a", "%0d", "%00", "%09", "%0d%0aX-Y:%20z"]))},
     "encoded traversal": lambda r: {"method": "GET", "path": r.choice([
         "/v1/%2e%2e/admin", "/v1/%2E%2E/admin", "/v1/%252e%252e/admin", "/v1/..%2fadmin", "/v1/%2e%2e%2fadmin",
         "/v1/%25252e%25252e/admin", "/v1/.%2e/admin", "/v1/customers/..%2F..%2Fadmin", "/v1/%2e/customers",
@@ -104,78 +98,6 @@ def hostile_cases() -> list[tuple[str, Any]]:
     """``CASES_PER_KIND`` cases of every kind, drawn from one seeded generator (same cases every run)."""
     rng = random.Random(SEED)
     return [(f"{kind} #{i}", make(rng)) for kind, make in KINDS.items() for i in range(CASES_PER_KIND)]
-
-
-@dataclass(frozen=True)
-class Seen:
-    """What the agent would get back from the framework."""
-
-    is_error: bool
-    text: str
-    status: str | None
-
-
-@dataclass(frozen=True)
-class InvocationPath:
-    """One framework's real way of invoking a tool, and how to read its answer."""
-
-    build: Callable[..., Any]
-    invoke: Callable[[Any, Any, str], Awaitable[Any]]
-    read: Callable[[Any], Seen]
-
-
-def _tool_call(args: Any, call_id: str) -> dict[str, Any]:
-    return {"type": "tool_call", "id": call_id, "name": TOOL, "args": args}
-
-
-async def _lc_sync(tool: Any, args: Any, call_id: str) -> Any:
-    return tool.invoke(_tool_call(args, call_id))
-
-
-async def _lc_async(tool: Any, args: Any, call_id: str) -> Any:
-    return await tool.ainvoke(_tool_call(args, call_id))
-
-
-def _lc_read(answer: Any) -> Seen:
-    assert isinstance(answer, ToolMessage), f"not a ToolMessage: {describe(answer)}"
-    return Seen(answer.status == "error", answer.content if isinstance(answer.content, str) else "",
-                (answer.artifact or {}).get("status"))
-
-
-async def _crew_sync(tool: Any, args: Any, call_id: str) -> Any:
-    return tool.run(**args) if isinstance(args, dict) else tool.run(args)
-
-
-async def _crew_async(tool: Any, args: Any, call_id: str) -> Any:
-    return await (tool.arun(**args) if isinstance(args, dict) else tool.arun(args))
-
-
-def _crew_read(answer: Any) -> Seen:
-    assert isinstance(answer, ToolFailure), f"not a ToolFailure: {describe(answer)}"
-    return Seen(True, answer.as_agent_message(), answer.details.get("status"))
-
-
-async def _li_sync(tool: Any, args: Any, call_id: str) -> Any:
-    return tool.call(**args) if isinstance(args, dict) else tool.call(args)
-
-
-async def _li_async(tool: Any, args: Any, call_id: str) -> Any:
-    return await (tool.acall(**args) if isinstance(args, dict) else tool.acall(args))
-
-
-def _li_read(answer: Any) -> Seen:
-    assert isinstance(answer, ToolOutput), f"not a ToolOutput: {describe(answer)}"
-    return Seen(answer.is_error, answer.content, (answer.raw_output or {}).get("status"))
-
-
-PATHS = {
-    "langchain-invoke": InvocationPath(langchain_tool, _lc_sync, _lc_read),
-    "langchain-ainvoke": InvocationPath(langchain_tool, _lc_async, _lc_read),
-    "crewai-run": InvocationPath(crewai_tool, _crew_sync, _crew_read),
-    "crewai-arun": InvocationPath(crewai_tool, _crew_async, _crew_read),
-    "llamaindex-call": InvocationPath(llamaindex_tool, _li_sync, _li_read),
-    "llamaindex-acall": InvocationPath(llamaindex_tool, _li_async, _li_read),
-}
 
 
 def test_the_generator_is_seeded_and_covers_every_kind() -> None:

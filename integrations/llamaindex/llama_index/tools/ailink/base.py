@@ -4,7 +4,7 @@
 # ``Context`` parameter by comparing annotation objects, which string annotations would defeat.
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llama_index.core.tools import FunctionTool, ToolMetadata, ToolOutput
@@ -34,8 +34,8 @@ class _Call:
     """What the tool functions hand to the output callback: the core's result and the arguments."""
 
     result: ToolResult
-    kwargs: dict[str, Any]
-    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(repr=False)  # LlamaIndex prints the raw output: keep model input out
+    args: tuple[Any, ...] = field(default=(), repr=False)
 
 
 def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
