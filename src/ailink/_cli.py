@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ailink._config import DEFAULT_GATEWAY_URL
+from ailink._secrets import scrub
 
 ADMIN_KEY_FILE = Path(".ailink") / "admin_key"
 
@@ -28,6 +29,13 @@ def _admin_key(explicit: str | None) -> str:
     if not key:
         sys.exit("No admin key: set AILINK_ADMIN_KEY (or run `ailink dev`, which writes .ailink/admin_key).")
     return key
+
+
+def _print_error(console: Any, error: BaseException) -> None:
+    """An error as plain red text (never read as markup), secrets and URL passwords hidden."""
+    from rich.text import Text
+
+    console.print(Text(scrub(str(error) or type(error).__name__), style="red"))
 
 
 def _admin(args: argparse.Namespace) -> Any:
@@ -78,7 +86,7 @@ def _cmd_approvals(args: argparse.Namespace) -> int:
             decision = admin.approvals.decide(args.id, "approved" if args.action == "approve" else "rejected",
                                               args.reason)
         except AIlinkError as exc:
-            console.print(f"[red]{exc}[/red]")
+            _print_error(console, exc)
             return 1
         verb = "approved" if args.action == "approve" else "rejected"
         if decision.updated:
@@ -97,7 +105,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
         try:
             session = admin.sessions.get(args.id)
         except AIlinkError as exc:
-            console.print(f"[red]{exc}[/red]")
+            _print_error(console, exc)
             return 1
     console.print(render_session(session))
     return 0
@@ -159,10 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["dev"]:
         return _cmd_dev(argv[1:])
     args = build_parser().parse_args(argv)
-    if args.command == "approvals":
-        return _cmd_approvals(args)
-    if args.command == "sessions":
-        return _cmd_sessions(args)
+    if args.command in ("approvals", "sessions"):
+        import httpx
+
+        try:
+            return _cmd_approvals(args) if args.command == "approvals" else _cmd_sessions(args)
+        except (ValueError, httpx.InvalidURL) as exc:  # a malformed --gateway-url or setting
+            _print_error(_rich().console.Console(stderr=True), exc)
+            return 2
     return _cmd_demo(args)
 
 

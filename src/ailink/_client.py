@@ -27,7 +27,7 @@ from ailink._errors import AIlinkError, APIConnectionError, APITimeoutError, Aut
 from ailink._flow import Flow, run_async, run_sync
 from ailink._idempotency import check_idempotency_key, derive_idempotency_key
 from ailink._retry import IDEMPOTENT_METHODS, RetryConfig, answer_error, send_with_retries
-from ailink._secrets import mask
+from ailink._secrets import mask, scrub
 from ailink._tracing import TraceContext, trace
 from ailink._transport import (
     AsyncGatewayHTTPClient,
@@ -260,7 +260,7 @@ class _ClientBase(Generic[TransportT]):
     def __repr__(self) -> str:
         admin = f", admin_key={mask(self._config.admin_key)!r}" if self._config.admin_key else ""
         return (
-            f"{type(self).__name__}(gateway_url={self._config.gateway_url!r}, "
+            f"{type(self).__name__}(gateway_url={scrub(self._config.gateway_url)!r}, "
             f"api_key={mask(self._config.api_key)!r}, agent_name={self._config.agent_name!r}{admin})"
         )
 

@@ -14,7 +14,7 @@ from ailink import _extensions
 from ailink._flow import BODY_TIMEOUT_EXTENSION
 from ailink._headers import both_spellings, missing_protocol_headers
 from ailink._retry import RetryConfig
-from ailink._secrets import mask
+from ailink._secrets import mask, scrub
 from ailink._tracing import current_trace
 
 DEFAULT_GATEWAY_URL = "http://localhost:8443"
@@ -107,7 +107,7 @@ class ClientConfig:
 
     def __repr__(self) -> str:
         return (
-            f"ClientConfig(gateway_url={self.gateway_url!r}, api_key={mask(self.api_key)!r}, "
+            f"ClientConfig(gateway_url={scrub(self.gateway_url)!r}, api_key={mask(self.api_key)!r}, "
             f"agent_name={self.agent_name!r}, approval_mode={self.approval_mode!r})"
         )
 

@@ -224,6 +224,27 @@ def resolve_path(base_path: str, path: str) -> str:
     return base_path.rstrip("/") + path
 
 
+#: Deepest nesting of lists and objects a tool's arguments may have.
+MAX_ARGUMENT_DEPTH = 64
+
+
+def _too_deep(value: Any, limit: int = MAX_ARGUMENT_DEPTH) -> bool:
+    """True when ``value`` nests lists/objects deeper than ``limit`` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _path_allowed(method: str, path: str, patterns: Sequence[str]) -> bool:
     for pattern in patterns:
         verb, _, glob = pattern.partition(" ")
@@ -307,10 +328,12 @@ class ToolAction:
         if isinstance(args, str):
             try:
                 args = json.loads(args) if args.strip() else {}
-            except ValueError:
-                raise _refuse("arguments are not valid JSON") from None
+            except (ValueError, RecursionError):
+                raise _refuse("arguments are not valid JSON (or nest too deep)") from None
         if not isinstance(args, Mapping):
             raise _refuse("arguments must be a JSON object")
+        if _too_deep(args):
+            raise _refuse(f"arguments nest deeper than {MAX_ARGUMENT_DEPTH} levels")
         cleaned = {k: v for k, v in args.items() if v is not None}
         try:
             model = self.args_model.model_validate(cleaned)
@@ -396,7 +419,10 @@ def _unknown_result(action: ToolAction, call: ParsedCall, key: str | None, error
             f"idempotency_key \"{key}\": the gateway then answers with the stored outcome instead of repeating it."
         )
     else:
-        learn = "Check whether it happened (for example by reading the resource) before doing it again."
+        learn = (
+            "Check whether it happened (for example by reading the resource) before doing it again; "
+            f"its idempotency key is \"{key}\"."
+        )
     return ToolResult(
         ToolOutcome.UNKNOWN,
         truncate(
@@ -576,7 +602,7 @@ class GatewayTool:
         self.approval_timeout = approval_timeout or self.config.approval_timeout
 
     def __repr__(self) -> str:
-        return f"GatewayTool(name={self.action.name!r}, gateway_url={self.config.gateway_url!r})"
+        return f"GatewayTool(name={self.action.name!r}, gateway_url={scrub(self.config.gateway_url)!r})"
 
     @property
     def client(self) -> AIlinkClient:

@@ -15,16 +15,18 @@ token and key from recorded cassettes and ignore volatile headers when matching.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
 
-from ailink._secrets import redact
+from ailink._secrets import REDACTED, is_secret_name, redact, redact_fields
 
 if TYPE_CHECKING:
     from ailink._client import AdminClient
@@ -231,29 +233,72 @@ def ailink_gateway_url(ailink_gateway: EmulatorGateway) -> str:
 
 
 def scrub_text(text: str) -> str:
-    """Replace every AIlink token, admin key and ``sk-...`` key in ``text`` (``ailink_v1_REDACTED``, ...)."""
+    """``text`` with every AIlink token, admin key and ``sk-...`` key (``ailink_v1_REDACTED``, ...), URL
+    password and secret-named URL parameter (``?api_key=REDACTED``) redacted."""
     return redact(text)
 
 
-def _scrub_bytes(body: Any) -> Any:
+def _is_secret_header(name: str) -> bool:
+    return name.lower() in SECRET_HEADERS or is_secret_name(name)
+
+
+def _scrub_form(text: str) -> str | None:
+    """A form body with secret-named fields redacted, or None when ``text`` is not one."""
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        return None
+    if not any(is_secret_name(name) for name, _ in pairs):
+        return scrub_text(text)
+    return urlencode([(name, REDACTED if is_secret_name(name) and value else scrub_text(value))
+                      for name, value in pairs])
+
+
+def _scrub_text_body(text: str, content_type: str) -> str:
+    if text.lstrip()[:1] in ("{", "["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            cleaned, changed = redact_fields(parsed)
+            return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":")) if changed else text
+    if "x-www-form-urlencoded" in content_type:
+        form = _scrub_form(text)
+        if form is not None:
+            return form
+    return scrub_text(text)
+
+
+def _scrub_body(body: Any, content_type: str) -> Any:
+    """A request or response body (bytes or text) with every secret redacted: JSON fields and form
+    fields named like secrets, at any depth, plus known token prefixes, URL passwords and parameters."""
     if isinstance(body, bytes):
         try:
-            return scrub_text(body.decode("utf-8")).encode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             return body
+        return _scrub_text_body(text, content_type).encode("utf-8")
     if isinstance(body, str):
-        return scrub_text(body)
+        return _scrub_text_body(body, content_type)
     return body
+
+
+def _header(headers: Any, name: str) -> str:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return str(value[0] if isinstance(value, list) and value else value)
+    return ""
 
 
 def _scrub_request(request: Any) -> Any:
     request = copy.deepcopy(request)
     for name in list(request.headers):
-        if name.lower() in SECRET_HEADERS:
-            request.headers[name] = "REDACTED"
+        if _is_secret_header(name):
+            request.headers[name] = REDACTED
         else:
             request.headers[name] = scrub_text(str(request.headers[name]))
-    request.body = _scrub_bytes(request.body)
+    request.body = _scrub_body(request.body, _header(request.headers, "content-type"))
     request.uri = scrub_text(request.uri)
     return request
 
@@ -263,25 +308,29 @@ def _scrub_response(response: Any) -> Any:
     headers = response.get("headers") or {}
     for name in list(headers):
         values = headers[name]
-        if name.lower() in SECRET_HEADERS:
-            headers[name] = ["REDACTED"] if isinstance(values, list) else "REDACTED"
+        if _is_secret_header(name):
+            headers[name] = [REDACTED] if isinstance(values, list) else REDACTED
         elif isinstance(values, list):
             headers[name] = [scrub_text(str(v)) for v in values]
         else:
             headers[name] = scrub_text(str(values))
     body = response.get("body")
     if isinstance(body, dict) and "string" in body:
-        body["string"] = _scrub_bytes(body["string"])
+        body["string"] = _scrub_body(body["string"], _header(headers, "content-type"))
     return response
 
 
 def vcr_config() -> dict[str, Any]:
     """Keyword arguments for ``vcr.VCR`` (or return it from pytest-recording's ``vcr_config`` fixture).
 
-    Token/key headers are replaced, ``ailink_v1_...``/``sk-...``/admin keys are scrubbed from bodies
-    and headers (the scrubbing also applies to live requests before matching, so recorded and live
-    requests compare equal); matching uses method, path, query and body, so volatile headers
-    (idempotency keys, ``traceparent``, ``x-request-id``) never break a replay.
+    In requests and responses: headers named like secrets (``Authorization``, ``X-Admin-Key``,
+    ``X-Api-Key``, ``Cookie``, ...) are replaced; JSON fields, form fields and URL parameters named
+    like secrets (``secret``, ``api_key``, ``token``, ``password``, ``client_secret``,
+    ``private_key``, ... case-insensitive, at any depth) become ``REDACTED``; URL passwords and
+    ``ailink_v1_...``/``sk-...``/admin keys are redacted wherever they appear. The scrubbing also
+    applies to live requests before matching, so recorded and live requests compare equal;
+    matching uses method, path, query and body, so volatile headers (idempotency keys,
+    ``traceparent``, ``x-request-id``) never break a replay.
     """
     return {
         "filter_headers": [(name, "REDACTED") for name in SECRET_HEADERS],

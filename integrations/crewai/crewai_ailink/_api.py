@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -10,11 +11,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from ailink import AIlinkClient, AsyncClient, ClientConfig, gateway_tool
 
 if TYPE_CHECKING:
-    from crewai import LLM
-
+    from crewai_ailink._llm import AIlinkCompletion
     from crewai_ailink._tool import AIlinkTool
 
-__all__ = ["ailink_session", "crewai_llm", "crewai_tool"]
+__all__ = ["ailink_session", "chosen_session_id", "crewai_llm", "crewai_tool"]
+
+# The execution id an ``ailink_session`` block pinned (CrewAI mints a random one otherwise).
+_chosen_session: contextvars.ContextVar[str | None] = contextvars.ContextVar("crewai_ailink_session", default=None)
+
+
+def chosen_session_id() -> str | None:
+    """The session id pinned by the innermost open :func:`ailink_session` block, if any."""
+    return _chosen_session.get()
 
 
 def crewai_tool(
@@ -71,14 +79,15 @@ def crewai_llm(
     agent_name: str | None = None,
     approval_timeout: float | None = None,
     **kwargs: Any,
-) -> LLM:
-    """A ``crewai.LLM`` (native OpenAI provider) that talks to ``{gateway}/v1`` with ``token``.
+) -> AIlinkCompletion:
+    """A CrewAI LLM (the native OpenAI provider) that talks to ``{gateway}/v1`` with ``token``.
 
     Every request carries the session headers of the running kickoff (session = the CrewAI
     execution id, the task as parent span) through a CrewAI transport interceptor; retries
     are off (``max_retries=0``) and the read timeout exceeds the approval timeout, so a
-    gateway that holds a request for a human decision is not cut off or re-sent. ``kwargs``
-    go to ``crewai.LLM`` (``temperature``, ``stream``, ...).
+    gateway that holds a request for a human decision is not cut off or re-sent. The token
+    never shows in ``repr``, ``str`` or ``model_dump``/``model_dump_json``. ``kwargs`` go to
+    the provider (``temperature``, ``stream``, ...).
     """
     from crewai_ailink._llm import build_llm
 
@@ -97,7 +106,9 @@ def ailink_session(session_id: str | None = None) -> Iterator[str]:
 
     sid = session_id or f"crew_{uuid.uuid4().hex}"
     token = set_execution_uuid(sid)
+    chosen = _chosen_session.set(sid)
     try:
         yield sid
     finally:
+        _chosen_session.reset(chosen)
         clear_execution_uuid(token)

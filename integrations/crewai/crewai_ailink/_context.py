@@ -26,6 +26,7 @@ from crewai.hooks import (
 from crewai.utilities.string_utils import sanitize_tool_name
 
 from ailink import CallContext, TraceContext, new_span_id, span_id_from, span_path_properties
+from crewai_ailink._api import chosen_session_id
 
 FRAMEWORK = "crewai"
 
@@ -117,9 +118,13 @@ def call_context(step: StepInfo) -> CallContext:
     """The core's view of one tool call: session = the CrewAI execution id, call id = the task id.
 
     Each call gets its own span under its task's span, so the gateway can draw
-    kickoff → task → tool call → request.
+    kickoff → task → tool call → request. An execution id CrewAI minted for this kickoff
+    (no :func:`ailink_session` around it) changes when the crew is kicked off again, so the
+    idempotency key then rests on the task id alone: re-running the same ``Crew`` re-attaches
+    to the actions its tasks already performed instead of repeating them.
     """
     session = get_execution_uuid()
+    minted = session is not None and session != chosen_session_id()
     span = new_span_id()
     task_label = "task" + (f": {step.task_name[:40]}" if step.task_name else "")
     if step.agent_role:
@@ -129,7 +134,13 @@ def call_context(step: StepInfo) -> CallContext:
         **step.properties(),
         **_span_path(session, step.task_id, task_label, (span, f"tool:{step.tool_name}")),
     }
-    return CallContext(session_id=session, call_id=step.task_id, parent_span_id=span, properties=properties)
+    return CallContext(
+        session_id=session,
+        call_id=step.task_id,
+        parent_span_id=span,
+        properties=properties,
+        stable_session=not (minted and step.task_id is not None),
+    )
 
 
 def llm_trace_context() -> TraceContext | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from crewai import LLM
 from crewai.llms.hooks.base import BaseInterceptor
+from crewai.llms.providers.openai.completion import OpenAICompletion
+from pydantic import Field
 
 from ailink import ClientConfig, TracingTransport
 from crewai_ailink._context import llm_trace_context
 
-__all__ = ["AIlinkInterceptor", "build_llm"]
+__all__ = ["AIlinkCompletion", "AIlinkInterceptor", "build_llm"]
 
 
 class AIlinkInterceptor(BaseInterceptor[httpx.Request, httpx.Response]):
@@ -41,15 +42,35 @@ class AIlinkInterceptor(BaseInterceptor[httpx.Request, httpx.Response]):
         return message
 
 
-def build_llm(model: str, config: ClientConfig, kwargs: dict[str, Any]) -> LLM:
-    """A ``crewai.LLM`` on the native OpenAI path pointed at ``{gateway}/v1``."""
+class AIlinkCompletion(OpenAICompletion):
+    """CrewAI's native OpenAI provider whose token never leaves the object.
+
+    The AIlink token stays the SDK's API key (requests authenticate as before) but is left out
+    of ``repr``/``str`` and of ``model_dump``/``model_dump_json``; the interceptor, which has no
+    serialised form, is left out of dumps too.
+    """
+
+    api_key: str | None = Field(default=None, repr=False, exclude=True)
+    interceptor: BaseInterceptor[httpx.Request, httpx.Response] | None = Field(default=None, exclude=True)
+
+
+def build_llm(model: str, config: ClientConfig, kwargs: dict[str, Any]) -> AIlinkCompletion:
+    """An :class:`AIlinkCompletion` (the native OpenAI path, as ``crewai.LLM(custom_openai=True)``
+    routes it) pointed at ``{gateway}/v1``."""
+    prefix, slash, rest = model.partition("/")
     options: dict[str, Any] = {
         "base_url": config.gateway_url + "/v1",
         "api_key": config.api_key or "missing-ailink-token",
-        "custom_openai": True,
         "max_retries": 0,
         "timeout": config.hold_timeout,
         "interceptor": AIlinkInterceptor(config),
         **kwargs,
     }
-    return LLM(model=model, **options)
+    options.pop("provider", None)
+    options.pop("custom_openai", None)
+    return AIlinkCompletion(
+        model=rest if slash and prefix.lower() == "openai" else model,
+        provider="openai",
+        custom_openai=True,
+        **options,
+    )

@@ -41,7 +41,8 @@ def to_crewai_result(result: ToolResult) -> AIlinkToolOutput | ToolFailure:
     """The executed call's text, or a :class:`ToolFailure` the crew's ``tool_failure_policy`` handles.
 
     Codes: ``policy_denied``, ``approval_rejected``, ``approval_timeout``, ``invalid_arguments``,
-    ``approval_pending`` and ``request_failed`` (the API answered with an error). ``details``
+    ``approval_pending``, ``outcome_unknown`` (the action may have happened: never retryable) and
+    ``request_failed`` (an error answer, or the gateway unreachable/refusing). ``details``
     holds ``status`` (the core's outcome), ``approval_id``, ``policy``, ``reason``,
     ``status_code``, ``idempotency_key`` and ``request_id``.
     """
@@ -120,8 +121,9 @@ class AIlinkTool(BaseTool):
 
     Agents call the blocking :meth:`_run` (also under ``akickoff``); :meth:`_arun` serves direct
     ``await tool.arun(...)`` callers. Both use the core's single flow: validation, idempotency
-    key, headers, approval wait. Outcomes the agent should reason about come back as
-    :class:`crewai.tools.ToolFailure`; transport and authentication failures raise.
+    key, headers, approval wait. Every outcome but success comes back as a
+    :class:`crewai.tools.ToolFailure` (gateway and network failures included); the tool never
+    raises for them.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -159,22 +161,33 @@ class AIlinkTool(BaseTool):
         context = call_context(step)
         return context, _ApprovalReporter(self, self.gateway.action.name, step, get_execution_uuid())
 
-    def _run(self, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
-        """Execute the call and wait for an approval if the gateway asks for one (blocking)."""
+    def _run(self, *args: Any, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
+        """Execute the call and wait for an approval if the gateway asks for one (blocking).
+
+        The arguments are keywords; a single positional value (a JSON text, or anything else a
+        caller passes) is handed to the core as is, which refuses what is not an object.
+        """
         context, reporter = self._start()
         result: ToolResult | None = None
         try:
-            result = self.gateway.run(kwargs, context, on_pending=reporter.on_pending)
+            result = self.gateway.run(_arguments(args, kwargs), context, on_pending=reporter.on_pending)
         finally:
             reporter.resolved(result)
         return to_crewai_result(result)
 
-    async def _arun(self, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
+    async def _arun(self, *args: Any, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
         """The asyncio twin of :meth:`_run`."""
         context, reporter = self._start()
         result: ToolResult | None = None
         try:
-            result = await self.gateway.arun(kwargs, context, on_pending=reporter.on_pending)
+            result = await self.gateway.arun(_arguments(args, kwargs), context, on_pending=reporter.on_pending)
         finally:
             reporter.resolved(result)
         return to_crewai_result(result)
+
+
+def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The raw arguments of one call: the keywords, or the positional value(s) when given."""
+    if not args:
+        return kwargs
+    return args[0] if len(args) == 1 and not kwargs else [*args, kwargs]

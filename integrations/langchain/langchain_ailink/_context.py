@@ -27,6 +27,8 @@ class RunScope:
     parent_span_id: str | None
     user_id: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    session_chosen: bool = True
+    """False when ``session_id`` is a per-invocation fallback (the root run id or a new id)."""
 
     def trace_context(self) -> TraceContext:
         """The trace context requests made by this run are sent under (parent span = this run)."""
@@ -57,8 +59,9 @@ def resolve_scope(
 
     Session, first match wins: metadata ``ailink_session_id`` → an open ``ailink.trace()``
     block → LangGraph ``thread_id`` → the root run id (known to an :class:`AIlinkCallbackHandler`
-    of the run, or the run itself when it has no parent) → a new id. ``parent_known=False``
-    says ``parent_run_id`` is unknown rather than absent.
+    of the run, or the run itself when it has no parent) → a new id; the last two are
+    per-invocation fallbacks (``session_chosen=False``). ``parent_known=False`` says
+    ``parent_run_id`` is unknown rather than absent.
     """
     metadata = metadata or {}
     configurable = configurable or {}
@@ -66,10 +69,14 @@ def resolve_scope(
     info = handler.run_info(run_id) if handler is not None else None
     outer = current_trace()
     thread_id = configurable.get("thread_id") or metadata.get("thread_id")
-    session = (
+    chosen = (
         _text(metadata.get(SESSION_METADATA_KEY))
         or (outer.session_id if outer is not None else None)
         or _text(thread_id)
+        or (info.session_id if info is not None and info.session_chosen else None)
+    )
+    session = (
+        chosen
         or (info.session_id if info is not None else None)
         or (str(run_id) if parent_run_id is None and parent_known else None)
         or str(uuid.uuid4())
@@ -91,6 +98,7 @@ def resolve_scope(
         parent_span_id=parent_span,
         user_id=_text(metadata.get(USER_METADATA_KEY)),
         properties=properties,
+        session_chosen=chosen is not None,
     )
 
 

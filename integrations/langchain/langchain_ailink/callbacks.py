@@ -38,6 +38,8 @@ class RunInfo:
     span_path: tuple[tuple[str, str], ...]
     """``(span id, label)`` from the root run down to this run (the last one is this run's)."""
     name: str | None = None
+    session_chosen: bool = True
+    """False when ``session_id`` is the root run id (a per-invocation fallback), not caller-chosen."""
 
 
 class AIlinkCallbackHandler(BaseCallbackHandler):
@@ -88,13 +90,13 @@ class AIlinkCallbackHandler(BaseCallbackHandler):
             parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
             explicit = metadata.get(_SESSION_KEY) or metadata.get("thread_id")
             if explicit:
-                session = str(explicit)
+                session, chosen = str(explicit), True
             elif parent is not None:
-                session = parent.session_id
+                session, chosen = parent.session_id, parent.session_chosen
             else:
-                session = str(run_id)  # this run is the root of what the handler sees
+                session, chosen = str(run_id), False  # this run is the root of what the handler sees
             path = (*parent.span_path, (span, label)) if parent is not None else ((span, label),)
-            self._runs[run_id] = RunInfo(run_id, parent_run_id, session, span, path, name)
+            self._runs[run_id] = RunInfo(run_id, parent_run_id, session, span, path, name, chosen)
 
     def _end(self, run_id: UUID) -> None:
         with self._lock:

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallbackManager, CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 from langchain_openai import ChatOpenAI
-from pydantic import model_validator
+from pydantic import field_serializer, model_validator
 
 from ailink import ClientConfig, TraceContext, async_http_client, http_client
 from langchain_ailink._context import RunScope, resolve_scope
@@ -216,6 +217,11 @@ class ChatAIlink(ChatOpenAI):
         if values.get("timeout") is None and values.get("request_timeout") is None:
             values["timeout"] = values["http_client"].timeout
         return values
+
+    @field_serializer("request_timeout", when_used="json")
+    def _timeout_as_json(self, value: Any) -> Any:
+        """The httpx timeout (connect/read/write/pool seconds) as JSON, so ``model_dump_json`` works."""
+        return value.as_dict() if isinstance(value, httpx.Timeout) else value
 
     @property
     def _llm_type(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import json
 import warnings
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,16 @@ from langchain_core.runnables.config import patch_config
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict, Field, model_validator
 
-from ailink import AIlinkClient, AsyncClient, CallContext, GatewayTool, PendingApproval, ToolOutcome, ToolResult
+from ailink import (
+    AIlinkClient,
+    AsyncClient,
+    CallContext,
+    GatewayTool,
+    InvalidToolArgumentsError,
+    PendingApproval,
+    ToolOutcome,
+    ToolResult,
+)
 from ailink import gateway_tool as _gateway_tool
 from langchain_ailink._context import RunScope, resolve_scope
 
@@ -42,6 +52,8 @@ IDEMPOTENCY_CONFIG_KEY = "ailink_idempotency_key"
 OnApproval = Literal["wait", "interrupt"]
 _SCRATCHPAD_KEY = "__pregel_scratchpad"  # LangGraph's marker of "running inside a graph task"
 _CHECKPOINTER_KEY = "__pregel_checkpointer"
+#: Deeper arguments are refused before LangChain sees them (its input logging recurses).
+MAX_ARGUMENT_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ _invocation: contextvars.ContextVar[_Invocation | None] = contextvars.ContextVar
 
 
 class AIlinkToolError(ToolException):
-    """A call the gateway refused or that failed (denied, rejected, timed out, invalid, ...).
+    """A call that did not succeed (denied, rejected, timed out, invalid, outcome unknown, failed).
 
     Raised inside the tool so LangChain turns it into a ``ToolMessage(status="error")``; the
     :class:`ailink.ToolResult` stays on ``.result`` (its artifact goes on the message).
@@ -141,10 +153,11 @@ class AIlinkTool(BaseTool):
     """A LangChain tool for one API behind the AIlink gateway (wraps :class:`ailink.GatewayTool`).
 
     The model fills in ``method``, ``path``, ``query`` and ``body``; the core validates, sends,
-    waits for approvals and maps the outcome. Success returns ``(content, artifact)``; denials,
-    rejections, timeouts and invalid arguments become a ``ToolMessage(status="error")`` the
-    model can read; transport failures raise. ``on_approval="interrupt"`` pauses a LangGraph
-    graph (with a checkpointer) with ``interrupt()`` instead of waiting in the tool.
+    waits for approvals and maps the outcome. Success returns ``(content, artifact)``; every
+    other outcome (denied, rejected, timed out, invalid arguments, outcome unknown, gateway
+    unreachable or refusing the token) becomes a ``ToolMessage(status="error")`` the model can
+    read, so a failing gateway never ends the agent run. ``on_approval="interrupt"`` pauses a
+    LangGraph graph (with a checkpointer) with ``interrupt()`` instead of waiting in the tool.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -184,7 +197,8 @@ class AIlinkTool(BaseTool):
     # -- capture the ToolCall id (it is not passed to _run) ------------------------------------
     def invoke(self, input: str | dict[str, Any] | Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Run the tool on a ToolCall or plain arguments (see ``BaseTool.invoke``)."""
-        token = _invocation.set(_capture(input))
+        invocation, input = _capture(input)
+        token = _invocation.set(invocation)
         try:
             return super().invoke(input, config, **kwargs)
         finally:
@@ -194,7 +208,8 @@ class AIlinkTool(BaseTool):
         self, input: str | dict[str, Any] | Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Any:
         """Async twin of :meth:`invoke`."""
-        token = _invocation.set(_capture(input))
+        invocation, input = _capture(input)
+        token = _invocation.set(invocation)
         try:
             return await super().ainvoke(input, config, **kwargs)
         finally:
@@ -367,6 +382,9 @@ class AIlinkTool(BaseTool):
             properties=scope.properties,
             idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY),
             user_id=scope.user_id,
+            # a root run id changes per invocation: the key then rests on the call id alone, so
+            # re-invoking the same ToolCall re-attaches with or without session config
+            stable_session=scope.session_chosen,
         )
         interrupt = self.on_approval == "interrupt"
         if interrupt and not (in_graph and configurable.get(_CHECKPOINTER_KEY) is not None):
@@ -384,7 +402,12 @@ class AIlinkTool(BaseTool):
         """``handle_validation_error``: the core's explanation of what is wrong with the arguments."""
         invocation = _invocation.get()
         raw = invocation.raw_args if invocation is not None else None
-        _, _, invalid = self.gateway.prepare(raw if isinstance(raw, (dict, str)) else None)
+        invalid: ToolResult | None
+        if _too_deep(raw):
+            depth = InvalidToolArgumentsError(f"arguments are nested more than {MAX_ARGUMENT_DEPTH} levels deep")
+            invalid = _refusal(self.gateway, depth)
+        else:
+            invalid = self.gateway.prepare(raw if isinstance(raw, (dict, str)) else None)[2]
         if invalid is None:  # LangChain refused what the core accepts: still explain
             text = f"Invalid arguments for tool '{self.name}': {error}. Nothing was sent."
             return text
@@ -392,10 +415,54 @@ class AIlinkTool(BaseTool):
         return tool_error_message(AIlinkToolError(invalid, tool_call_id, self.name))
 
 
-def _capture(input: Any) -> _Invocation:
+def _capture(input: Any) -> tuple[_Invocation, Any]:
+    """What the model sent, and the input to give LangChain.
+
+    A ToolCall whose ``args`` are a JSON text of an object is read as that object. Arguments
+    LangChain cannot handle (not an object, or nested deeper than :data:`MAX_ARGUMENT_DEPTH`:
+    it copies and logs them before validating) are replaced by ``{}``, so its validation fails
+    and :meth:`AIlinkTool._invalid_arguments_message` explains what was wrong with the original.
+    """
     if isinstance(input, dict) and input.get("type") == "tool_call":
-        return _Invocation(input.get("id"), input.get("args"))
-    return _Invocation(None, input)
+        args = input.get("args")
+        if isinstance(args, str):
+            try:
+                parsed = json.loads(args)
+            except ValueError:
+                parsed = None
+            args = parsed if isinstance(parsed, dict) else args
+        if not isinstance(args, dict) or _too_deep(args):
+            return _Invocation(input.get("id"), args), {**input, "args": {}}
+        return _Invocation(input.get("id"), args), {**input, "args": args}
+    if _too_deep(input):
+        return _Invocation(None, input), {}
+    return _Invocation(None, input), input
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests dicts/lists more than :data:`MAX_ARGUMENT_DEPTH` levels (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth >= MAX_ARGUMENT_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _refusal(gateway: GatewayTool, error: InvalidToolArgumentsError) -> ToolResult:
+    """The invalid-arguments result for ``error`` (nothing was sent)."""
+    return ToolResult(
+        ToolOutcome.INVALID_ARGUMENTS,
+        f"Invalid arguments for tool '{gateway.action.name}': {error}. Nothing was sent.",
+        reason=str(error),
+    )
 
 
 def _interrupt(payload: dict[str, Any]) -> Any:

@@ -94,3 +94,15 @@ def test_llm_error_is_not_retried(ailink_gateway: EmulatorGateway) -> None:
     with pytest.raises(openai.InternalServerError):
         llm.call("hi")
     assert len(ailink_gateway.audit()) == 1
+
+
+def test_the_token_never_shows_and_still_authenticates(ailink_gateway: EmulatorGateway) -> None:
+    token = ailink_gateway.create_token(upstream="llm")
+    llm = crewai_llm(model="mock-gpt", token=token, gateway_url=ailink_gateway.url)
+    secret = token.removeprefix("ailink_v1_")
+    for text in (repr(llm), str(llm), str(llm.model_dump()), llm.model_dump_json(), str(llm.to_config_dict())):
+        assert secret not in text
+    assert llm.call("still signed in") == "Echo: still signed in"  # the token is what authenticates
+    wrong = crewai_llm(model="mock-gpt", token="ailink_v1_not_a_token_of_this_gateway", gateway_url=ailink_gateway.url)
+    with pytest.raises(openai.AuthenticationError):
+        wrong.call("who am I")

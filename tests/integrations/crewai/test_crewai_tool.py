@@ -307,3 +307,27 @@ def test_hooks_come_back_after_being_cleared(make_tool: Any, ailink_gateway: Emu
         crew.kickoff()
     [row] = rows(ailink_gateway, "sess-hooks")
     assert props(row)["agent_role"] == "Auditor"
+
+
+def test_kicking_off_the_same_crew_again_reattaches(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:
+    # No ailink_session: each kickoff runs under an execution id CrewAI mints, so the key rests
+    # on the task id and the second kickoff of the same crew re-attaches instead of charging again.
+    crew, llm, _ = single_agent_crew(make_tool(), [tool_call(TOOL, CHARGE, "k1"), "charged",
+                                                   tool_call(TOOL, CHARGE, "k2"), "charged again"])
+    crew.kickoff()
+    crew.kickoff()
+    assert ailink_gateway.payments_stats()["charges"] == 1
+    first, second = llm.seen_tool_results
+    assert "stored result" not in first and "stored result" in second
+    sessions = {r["session_id"] for r in ailink_gateway.audit() if r["tool_name"] == TOOL}
+    assert len(sessions) == 2  # two kickoffs, two execution ids, one action
+
+
+def test_a_chosen_session_scopes_the_key(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:
+    crew, _, _ = single_agent_crew(make_tool(), [tool_call(TOOL, CHARGE, "s1"), "one",
+                                                 tool_call(TOOL, CHARGE, "s2"), "two"])
+    with ailink_session("sess-chosen-a"):
+        crew.kickoff()
+    with ailink_session("sess-chosen-b"):
+        crew.kickoff()
+    assert ailink_gateway.payments_stats()["charges"] == 2

@@ -48,9 +48,13 @@ def test_chat_ailink_is_not_lc_serializable() -> None:
 
 
 def test_the_token_never_shows() -> None:
+    from langchain_core.load import dumps
+
     secret = "ailink_v1_very_secret_token_42"
     model = ChatAIlink(model="gpt-4o-mini", token=secret, gateway_url="http://127.0.0.1:9")
-    assert secret not in repr(model) and secret not in str(model)
+    for text in (repr(model), str(model), str(model.model_dump()), model.model_dump_json(), str(model.dict()),
+                 dumps(model), str(model.to_json())):
+        assert secret not in text
     assert model.openai_api_base == "http://127.0.0.1:9/v1" and model.max_retries == 0
 
 

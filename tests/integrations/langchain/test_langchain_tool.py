@@ -135,13 +135,35 @@ def test_a_refused_path_outside_allowed_paths(make_tool: Any, ailink_gateway: Em
 
 
 @pytest.mark.parametrize("use_async", [False, True])
-async def test_an_unreachable_gateway_is_an_error_message_not_a_crash(use_async: bool) -> None:
-    tool = langchain_tool(token="ailink_v1_x", name="payments_api", description="d",
-                          gateway_url="http://127.0.0.1:9", retries=0)
-    message = await tool.ainvoke(tool_call(CUSTOMER)) if use_async else tool.invoke(tool_call(CUSTOMER))
-    assert message.status == "error"
-    assert "could not be reached" in message.content
-    assert message.artifact["status"] == "error"
+async def test_an_unreachable_gateway_is_an_error_message(use_async: bool, failing_gateway: Any) -> None:
+    tool = langchain_tool(token="ailink_v1_unreachable", name="payments_api", description="d",
+                          gateway_url=failing_gateway("unreachable"), retries=0)
+    call = tool_call(CUSTOMER, "call_down")
+    message = await tool.ainvoke(call) if use_async else tool.invoke(call)
+    assert isinstance(message, ToolMessage)
+    assert message.status == "error" and message.tool_call_id == "call_down"
+    assert message.artifact["status"] == "error" and message.content
+
+
+@pytest.mark.parametrize("session", [None, "sess-reinvoke"])
+def test_re_invoking_the_same_tool_call_reattaches(make_tool: Any, ailink_gateway: EmulatorGateway,
+                                                   session: str | None) -> None:
+    tool = make_tool()
+    config: Any = {"metadata": {"ailink_session_id": session}} if session else None
+    first = tool.invoke(tool_call(charge(901), "call_again"), config)
+    second = tool.invoke(tool_call(charge(901), "call_again"), config)  # a new invocation: a new root run id
+    assert first.artifact["idempotency_key"] == second.artifact["idempotency_key"]
+    assert second.artifact["replayed"] is True
+    assert ailink_gateway.payments_stats()["charges"] == 1
+    without_session = tool.gateway.prepare(charge(901), ailink.CallContext(call_id="call_again"))[1]
+    assert (first.artifact["idempotency_key"] == without_session) is (session is None)
+
+
+def test_a_thread_id_is_a_chosen_session(make_tool: Any) -> None:
+    tool = make_tool()
+    keys = {thread: tool.invoke(tool_call(charge(902), "call_t"), {"configurable": {"thread_id": thread}})
+            .artifact["idempotency_key"] for thread in ("thread-a", "thread-b")}
+    assert keys["thread-a"] != keys["thread-b"]
 
 
 def test_the_same_tool_call_is_performed_once(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:

@@ -142,7 +142,9 @@ def test_one_approval_timeout_is_one_approval(ailink_gateway: EmulatorGateway) -
 def test_repr_and_serialisation_hide_the_token(ailink_gateway: EmulatorGateway, llm_token: str) -> None:
     llm = AIlink(model="mock-gpt", token=llm_token, gateway_url=ailink_gateway.url)
     secret = llm_token.split("_", 2)[-1]
-    assert secret not in repr(llm) and secret not in str(llm) and secret not in llm.to_json()
+    for text in (repr(llm), str(llm), llm.to_json(), str(llm.to_dict()), str(llm.model_dump()),
+                 llm.model_dump_json(), str(llm.dict())):
+        assert secret not in text
     assert llm.max_retries == 0 and llm.timeout > llm.approval_timeout
     assert llm.metadata.is_chat_model and llm.metadata.is_function_calling_model
     assert llm.api_base == ailink_gateway.url + "/v1"

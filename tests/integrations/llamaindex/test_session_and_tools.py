@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from llama_index.core.instrumentation import get_dispatcher
@@ -129,3 +130,30 @@ def test_tool_metadata_and_spec(ailink_gateway: EmulatorGateway, payments_token:
     assert output.raw_output["body"]["object"] == "list"
     with pytest.raises(ValueError, match="on_approval"):
         llamaindex_tool(token=payments_token, name=TOOL, description="d", on_approval="later")  # type: ignore[arg-type]
+
+
+async def test_the_same_agent_tool_call_in_a_new_run_reattaches(ailink_gateway: EmulatorGateway) -> None:
+    from llama_index.core.agent.workflow import FunctionAgent, ToolCallResult
+
+    from .conftest import scripted_llm
+
+    token = ailink_gateway.create_token(upstream="payments")
+    tool = make_tool(ailink_gateway, token)
+
+    async def charge_once(**run: Any) -> Any:
+        # a re-run of the same tool call (same tool id): what a workflow resumed under a new run id does
+        handler = FunctionAgent(tools=[tool], llm=scripted_llm([CHARGE]), streaming=False).run("go", **run)
+        [result] = [ev async for ev in handler.stream_events() if isinstance(ev, ToolCallResult)]
+        await handler
+        return result.tool_output.raw_output
+
+    first, again = await charge_once(), await charge_once()
+    assert first["idempotency_key"] == again["idempotency_key"] and again["replayed"]
+    assert ailink_gateway.payments_stats()["charges"] == 1
+    gateway = ailink.gateway_tool(name=TOOL, description="d", token=token, gateway_url=ailink_gateway.url,
+                                  methods=["GET", "POST"])
+    assert first["idempotency_key"] == gateway.prepare(CHARGE, ailink.CallContext(call_id="call_1"))[1]
+    with ailink_session("li-chosen"):  # a chosen session scopes the key: a new action
+        chosen = await charge_once()
+    assert chosen["idempotency_key"] != first["idempotency_key"] and not chosen["replayed"]
+    assert ailink_gateway.payments_stats()["charges"] == 2

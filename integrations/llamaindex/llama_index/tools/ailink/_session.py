@@ -12,8 +12,11 @@ Session id, first match wins:
 4. the root span of the current LlamaIndex call tree (one query, one ``chat``);
 5. a new id.
 
-Span ids come from LlamaIndex's active span (``Class.method-<uuid>``) through
-``ailink.span_id_from`` (16 hex), so the gateway can rebuild the tree of one run.
+The first two are caller-chosen; the others are per-execution fallbacks (a resumed workflow
+gets a new run id). Span ids come from LlamaIndex's active span (``Class.method-<uuid>``)
+through ``ailink.span_id_from`` (16 hex), so the gateway can rebuild the tree of one run.
+The tool-call id of an agent's tool call (``ToolCall.tool_id``) is read from the bound
+arguments of the workflow step that runs it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from inspect import BoundArguments
 from typing import Any
 
+from llama_index.core.agent.workflow.workflow_events import ToolCall
 from llama_index_instrumentation import get_dispatcher
 from llama_index_instrumentation.dispatcher import active_instrument_tags, instrument_tags
 from llama_index_instrumentation.span import BaseSpan, active_span_id
@@ -74,11 +78,25 @@ def ailink_session(
         yield session
 
 
-class _RootSpanTracker(BaseSpanHandler[BaseSpan]):
-    """Remembers the parent of every open LlamaIndex span, so the root of the current one is known.
+class _Span(BaseSpan):
+    """An open span, with the agent tool call its step runs (``(tool name, tool id)``), if any."""
 
-    LlamaIndex has no API for the root span of a call tree; this handler is added once to the
-    root dispatcher and keeps nothing after a span closes.
+    tool_call: tuple[str, str] | None = None
+
+
+def _tool_call_of(bound_args: BoundArguments) -> tuple[str, str] | None:
+    for value in bound_args.arguments.values():
+        if isinstance(value, ToolCall) and value.tool_id:
+            return value.tool_name, value.tool_id
+    return None
+
+
+class _RootSpanTracker(BaseSpanHandler[_Span]):
+    """Remembers the parent of every open LlamaIndex span, so the root of the current one is known,
+    and the agent tool call a span's workflow step handles.
+
+    LlamaIndex has no API for the root span of a call tree, nor does it pass a tool its call id;
+    this handler is added once to the root dispatcher and keeps nothing after a span closes.
     """
 
     @classmethod
@@ -93,8 +111,8 @@ class _RootSpanTracker(BaseSpanHandler[BaseSpan]):
         parent_span_id: str | None = None,
         tags: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> BaseSpan | None:
-        return BaseSpan(id_=id_, parent_id=parent_span_id)
+    ) -> _Span | None:
+        return _Span(id_=id_, parent_id=parent_span_id, tool_call=_tool_call_of(bound_args))
 
     def prepare_to_exit_span(
         self,
@@ -103,7 +121,7 @@ class _RootSpanTracker(BaseSpanHandler[BaseSpan]):
         instance: Any | None = None,
         result: Any | None = None,
         **kwargs: Any,
-    ) -> BaseSpan | None:
+    ) -> _Span | None:
         return self.open_spans.get(id_)
 
     def prepare_to_drop_span(
@@ -113,7 +131,7 @@ class _RootSpanTracker(BaseSpanHandler[BaseSpan]):
         instance: Any | None = None,
         err: BaseException | None = None,
         **kwargs: Any,
-    ) -> BaseSpan | None:
+    ) -> _Span | None:
         return self.open_spans.get(id_)
 
     def ancestry(self, span_id: str) -> list[str]:
@@ -130,6 +148,14 @@ class _RootSpanTracker(BaseSpanHandler[BaseSpan]):
     def root_of(self, span_id: str) -> str:
         """The outermost open ancestor of ``span_id`` (itself when it has none)."""
         return self.ancestry(span_id)[0]
+
+    def tool_call_id(self, span_id: str, tool_name: str) -> str | None:
+        """The id of the innermost agent tool call of ``tool_name`` that ``span_id`` runs under."""
+        for span in reversed(self.ancestry(span_id)):
+            found = self.open_spans.get(span)
+            if found is not None and found.tool_call is not None and found.tool_call[0] == tool_name:
+                return found.tool_call[1]
+        return None
 
 
 _tracker: _RootSpanTracker | None = None
@@ -150,22 +176,27 @@ def _root_span(span_id: str) -> str:
     return _tracker.root_of(span_id) if _tracker is not None else span_id
 
 
-def current_session_id() -> str:
-    """The AIlink session id of the running LlamaIndex code (see the module docstring for the order)."""
+def _session() -> tuple[str, bool]:
+    """The session id of the running code and whether the caller chose it (see the module docstring)."""
     tags = active_instrument_tags.get()
     session = tags.get(SESSION_TAG)
     if isinstance(session, str) and session:
-        return session
+        return session, True
     outer = ailink.current_trace()
     if outer is not None and outer.session_id:
-        return outer.session_id
+        return outer.session_id, True
     run_id = tags.get(RUN_ID_TAG)
     if isinstance(run_id, str) and run_id:
-        return run_id
+        return run_id, False
     span = active_span_id.get()
     if span:
-        return _root_span(span)
-    return f"sess_{secrets.token_hex(12)}"
+        return _root_span(span), False
+    return f"sess_{secrets.token_hex(12)}", False
+
+
+def current_session_id() -> str:
+    """The AIlink session id of the running LlamaIndex code (see the module docstring for the order)."""
+    return _session()[0]
 
 
 def _properties(tags: Mapping[str, Any]) -> dict[str, Any]:
@@ -210,18 +241,26 @@ def trace_context() -> ailink.TraceContext:
     )
 
 
-def call_context() -> ailink.CallContext:
-    """The ``CallContext`` of a tool call made by the running LlamaIndex code.
+def call_context(tool_name: str) -> ailink.CallContext:
+    """The ``CallContext`` of a call of tool ``tool_name`` made by the running LlamaIndex code.
 
-    LlamaIndex gives a tool no call id, so ``call_id`` stays empty and the core derives the
-    idempotency key from (session, tool name, canonical arguments): stable when a workflow
-    step replays after ``wait_for_event``, shared by identical actions within one session.
+    ``call_id`` is the agent's tool-call id when an agent workflow step runs the call (none for
+    direct calls). The core derives the idempotency key from (session, call id, tool name,
+    canonical arguments); a fallback session (workflow run id, root span) is left out when
+    there is a call id, so a step re-run in a resumed workflow (a new run id) re-attaches to
+    what the same tool call already did. Without a call id the key is scoped to the session:
+    stable when a workflow step replays after ``wait_for_event``, shared by identical actions
+    within one session.
     """
     tags = active_instrument_tags.get()
+    session, chosen = _session()
+    span = active_span_id.get()
+    call_id = _tracker.tool_call_id(span, tool_name) if span and _tracker is not None else None
     return ailink.CallContext(
-        session_id=current_session_id(),
+        session_id=session,
         parent_span_id=_parent_span_id(),
-        call_id=None,
+        call_id=call_id,
         properties=_properties(tags),
         user_id=_user_id(tags),
+        stable_session=chosen or call_id is None,
     )

@@ -4,7 +4,7 @@
 # ``Context`` parameter by comparing annotation objects, which string annotations would defeat.
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llama_index.core.tools import FunctionTool, ToolMetadata, ToolOutput
@@ -34,7 +34,16 @@ class _Call:
     """What the tool functions hand to the output callback: the core's result and the arguments."""
 
     result: ToolResult
-    kwargs: dict[str, Any]
+    kwargs: dict[str, Any] = field(repr=False)  # LlamaIndex prints the raw output: keep model input out
+    args: tuple[Any, ...] = field(default=(), repr=False)
+
+
+def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The raw arguments of one call: the keywords, or the positional value(s) a caller passed
+    (``tool.call('{"method": ...}')``), which the core parses or refuses as not an object."""
+    if not args:
+        return kwargs
+    return args[0] if len(args) == 1 and not kwargs else [*args, kwargs]
 
 
 def _pending_fields(tool_name: str, pending: PendingApproval) -> dict[str, Any]:
@@ -91,10 +100,13 @@ class _GatewayFunctions:
 
     def to_output(self, call: _Call) -> ToolOutput:
         """The ``ToolOutput``: the core's text for the model, its artifact in ``raw_output``."""
+        raw_input: dict[str, Any] = {"kwargs": call.kwargs}
+        if call.args:
+            raw_input["args"] = list(call.args)
         return ToolOutput(
             content=call.result.content,
             tool_name=self.name,
-            raw_input={"kwargs": call.kwargs},
+            raw_input=raw_input,
             raw_output=call.result.artifact,
             is_error=call.result.is_error,
         )
@@ -103,30 +115,32 @@ class _GatewayFunctions:
         return self.to_output(call)
 
     # -- the tool functions ----------------------------------------------------------------------
-    def call(self, ctx: Context, **kwargs: Any) -> _Call:
+    def call(self, *args: Any, ctx: Context, **kwargs: Any) -> _Call:
         """Blocking call. With ``on_approval="event"`` a pending approval is returned, not awaited
         (a sync function cannot pause a workflow); calling again re-attaches to it."""
         seen: list[PendingApproval] = []
         wait = self.on_approval == "wait"
-        result = self.gateway.run(kwargs, call_context(), wait=wait, on_pending=self._hook(ctx, seen))
-        return _Call(self._finish(seen, result), kwargs)
+        arguments = _arguments(args, kwargs)
+        result = self.gateway.run(arguments, call_context(self.name), wait=wait, on_pending=self._hook(ctx, seen))
+        return _Call(self._finish(seen, result), kwargs, args)
 
-    async def acall(self, ctx: Context, **kwargs: Any) -> _Call:
+    async def acall(self, *args: Any, ctx: Context, **kwargs: Any) -> _Call:
         """Async call; with ``on_approval="event"`` and a workflow ``Context``, a pending approval
         pauses the workflow (``ctx.wait_for_event``) until an :class:`AIlinkApprovalResponse` arrives."""
-        context = call_context()
+        context = call_context(self.name)
+        arguments = _arguments(args, kwargs)
         seen: list[PendingApproval] = []
         if self.on_approval == "wait" or ctx is None:
             wait = self.on_approval == "wait"
-            result = await self.gateway.arun(kwargs, context, wait=wait, on_pending=self._hook(ctx, seen))
-            return _Call(self._finish(seen, result), kwargs)
+            result = await self.gateway.arun(arguments, context, wait=wait, on_pending=self._hook(ctx, seen))
+            return _Call(self._finish(seen, result), kwargs, args)
 
         # Event mode. The step replays from the top when the response event arrives, so this
         # first call re-sends with the same idempotency key and re-attaches to the approval.
-        result = await self.gateway.arun(kwargs, context, wait=False)
+        result = await self.gateway.arun(arguments, context, wait=False)
         approval_id = result.approval_id
         if approval_id is None:
-            return _Call(result, kwargs)
+            return _Call(result, kwargs, args)
         marker = _MARKER.format(approval_id)
         paused_before = bool(await ctx.store.get(marker, default=False))
         if result.outcome is ToolOutcome.PENDING or paused_before:
@@ -146,10 +160,10 @@ class _GatewayFunctions:
             )
             if result.outcome is ToolOutcome.PENDING:
                 # Resumed while the gateway still says pending: wait within the approval timeout.
-                result = await self.gateway.arun(kwargs, context)
+                result = await self.gateway.arun(arguments, context)
             self._settled(approval_id, result)
             await ctx.store.set(marker, False)
-        return _Call(result, kwargs)
+        return _Call(result, kwargs, args)
 
 
 def llamaindex_tool(
@@ -171,18 +185,22 @@ def llamaindex_tool(
 
     The model fills in ``{method, path, query?, body?}`` (the schema of the core's tool action);
     the tool has a sync ``fn`` and an async ``async_fn`` (which receives the workflow ``Context``
-    from workflow agents). Invalid arguments, policy denials, rejections and approval timeouts
-    come back to the agent as readable text; ``ToolOutput.raw_output`` holds the details.
+    from workflow agents). Every outcome but success (invalid arguments, policy denials,
+    rejections, approval timeouts, outcome unknown, gateway or network failures) comes back as
+    readable text with ``is_error=True``, never as an exception; ``ToolOutput.raw_output`` holds
+    the details.
 
     ``on_approval="wait"`` (default): a call that needs approval waits for the decision
     (``approval_timeout``), writing an ``AIlinkApprovalPending`` event to the workflow stream.
     ``on_approval="event"``: the workflow pauses on ``ctx.wait_for_event`` and publishes an
     ``AIlinkApprovalRequired`` event; send ``AIlinkApprovalResponse(approval_id=...)`` to resume.
 
-    Idempotency: the key is derived from (session or workflow run id, tool name, arguments), so a
-    replayed step re-attaches to its approval, and an identical action repeated within one
-    session returns the stored result. Pass ``idempotency_key`` in the arguments to repeat an
-    action deliberately. Other keyword arguments go to ``ailink.AIlinkClient``.
+    Idempotency: the key is derived from (session, the agent's tool-call id, tool name,
+    arguments), the fallback session (workflow run id) left out when there is a tool-call id, so
+    a replayed or resumed step re-attaches to its approval; direct calls have no call id, so an
+    identical action repeated within one session returns the stored result. Pass
+    ``idempotency_key`` in the arguments to repeat an action deliberately. Other keyword
+    arguments go to ``ailink.AIlinkClient``.
     """
     if on_approval not in ("wait", "event"):
         raise ValueError("on_approval must be 'wait' or 'event'")
