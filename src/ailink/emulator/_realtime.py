@@ -58,11 +58,12 @@ class InProcessWebSocket:
     async def _next(self) -> Message | None:
         assert self._task is not None
         getter = asyncio.ensure_future(self._from_app.get())
-        done, _ = await asyncio.wait({getter, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if getter not in done:
-            getter.cancel()
-            return None
-        return getter.result()
+        try:
+            await asyncio.wait({getter, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        return getter.result() if not getter.cancelled() else None
 
     async def send(self, data: Frame) -> None:
         await self._to_app.put({"type": "websocket.receive", **({"text": data} if isinstance(data, str)
