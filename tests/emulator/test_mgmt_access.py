@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import httpx
 import pytest
 
-from ailink.testing import EmulatorGateway
+from ailink.testing import EmulatorGateway, start_gateway
 
 from .conftest import admin, bearer, client
 
@@ -126,3 +129,33 @@ def test_token_revoke_stops_the_data_plane(ailink_gateway: EmulatorGateway) -> N
         assert after.status_code == 401 and after.json()["error"]["code"] == "token_not_found"
         assert a.delete("/api/v1/tokens/ailink_v1_unknown").status_code == 404
         assert token not in a.get("/api/v1/tokens").text
+
+
+OLD_TOKENS_TABLE = """
+CREATE TABLE tokens (
+    ref TEXT PRIMARY KEY, token TEXT NOT NULL UNIQUE, name TEXT NOT NULL, upstream_url TEXT NOT NULL,
+    credential_id TEXT, policy_ids TEXT NOT NULL DEFAULT '[]', is_active INTEGER NOT NULL DEFAULT 1,
+    log_level INTEGER NOT NULL DEFAULT 1, tags TEXT, allowed_models TEXT,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+INSERT INTO tokens (ref, token, name, upstream_url, created_at, updated_at)
+VALUES ('tok_0000000000000001', 'ailink_v1_00000000_tok_0123456789abcdef0123456789abcdef', 'old', 'http://payments.mock',
+        1700000000, 1700000000);
+"""
+
+
+def test_a_database_from_before_projects_is_migrated(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(OLD_TOKENS_TABLE)
+    gateway, stop = start_gateway(db_path=str(db))
+    try:
+        with admin(gateway) as a:
+            (row,) = a.get("/api/v1/tokens").json()
+            assert row["name"] == "old" and row["project_id"] == DEFAULT_PROJECT and row["circuit_breaker"] is None
+            assert a.get("/api/v1/tokens/tok_0000000000000001/circuit-breaker").json()["enabled"] is True
+        with client(gateway) as c:
+            token = "ailink_v1_00000000_tok_0123456789abcdef0123456789abcdef"
+            assert c.get("/v1/customers", headers=bearer(token)).status_code == 200
+    finally:
+        stop()

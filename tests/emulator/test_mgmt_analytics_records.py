@@ -6,7 +6,6 @@ import json
 from datetime import datetime, timezone
 
 import httpx
-import pytest
 
 from ailink.testing import EmulatorGateway
 
@@ -151,9 +150,10 @@ def test_every_new_endpoint_needs_credentials_and_scopes(ailink_gateway: Emulato
             assert ro.request(method, path).status_code == expected, (method, path)
 
 
-@pytest.mark.parametrize(("method", "path"), [m for m in NEW_ENDPOINTS if m[0] != "GET"])
-def test_new_write_endpoints_refuse_malformed_json(ailink_gateway: EmulatorGateway, method: str, path: str) -> None:
+def test_new_write_endpoints_refuse_malformed_json(ailink_gateway: EmulatorGateway) -> None:
     with admin(ailink_gateway) as a:
-        resp = a.request(method, path, content=b"{oops", headers={"Content-Type": "application/json"})
-    assert resp.status_code in (400, 404, 422), resp.text  # never a 500, always the JSON error shape
-    assert resp.json()["error"]["code"] in ("invalid_json", "not_found", "validation_error")
+        for method, path in (m for m in NEW_ENDPOINTS if m[0] != "GET"):
+            resp = a.request(method, path, content=b"{oops", headers={"Content-Type": "application/json"})
+            # never a 500, always the JSON error shape
+            assert resp.status_code in (400, 404, 422), (method, path, resp.text)
+            assert resp.json()["error"]["code"] in ("invalid_json", "not_found", "validation_error"), (method, path)

@@ -11,7 +11,9 @@ Authentication: the admin key (``X-Admin-Key``, or ``Authorization: Bearer <admi
 ``superadmin``; an API key (``Authorization: Bearer ak_live_...``) has its role and scopes. Admins pass
 every check; ``member``/``readonly`` keys need the scope the real gateway checks for the endpoint
 (``tokens:read``, ``policies:write``, ``audit:read``, ``keys:manage``, ...); guardrail and emulator
-endpoints need the admin role. Errors use the emulator's JSON error shape (403 ``forbidden``).
+endpoints need the admin role (deviation: the real gateway also requires the admin role for some
+writes, e.g. creating tokens; the emulator checks the scope only). Errors use the emulator's JSON
+error shape (403 ``forbidden``).
 
 This package imports nothing at package level so the core management module can import ``_base``
 and ``_tokens`` without a cycle.
