@@ -142,3 +142,22 @@ def test_jobs_need_a_valid_token_and_are_audited(ailink_gateway: EmulatorGateway
     resp = httpx.post(f"{ailink_gateway.url}/v1/fine_tuning/jobs", content=b"{nope",
                       headers={**bearer(llm_token), "Content-Type": "application/json"})
     assert resp.status_code == 400 and resp.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_malformed_requests_get_openai_shaped_400s(ailink_gateway: EmulatorGateway, llm_token: str) -> None:
+    headers = bearer(llm_token)
+    cases = [
+        ("POST", "/v1/files", {"content": b"--xx\r\nbroken", "headers": {"Content-Type": "multipart/form-data"}}),
+        ("POST", "/v1/files", {"files": {"file": ("a.txt", b"x")}}),  # no purpose
+        ("POST", "/v1/files", {"files": {"file": ("a.txt", b"")}, "data": {"purpose": "batch"}}),
+        ("POST", "/v1/fine_tuning/jobs", {"json": {"model": "m", "training_file": "f", "hyperparameters": "x"}}),
+        ("POST", "/v1/batches", {"json": [1]}),
+        ("GET", "/v1/batches?limit=abc", {}),
+        ("GET", "/v1/fine_tuning/jobs?after=ftjob-unknown", {}),
+    ]
+    with httpx.Client(base_url=ailink_gateway.url, headers=headers) as c:
+        for method, path, kwargs in cases:
+            resp = c.request(method, path, **kwargs)  # type: ignore[arg-type]
+            assert resp.status_code in (400, 404), (path, resp.text)
+            assert resp.json()["error"]["type"] == "invalid_request_error", (path, resp.text)
+        assert c.post("/v1/files", json={"purpose": "batch"}).status_code == 415

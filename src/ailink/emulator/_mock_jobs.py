@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -163,7 +164,11 @@ class OpenAIJobsMock:
     async def upload_file(self, request: Request) -> Response:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise MockError(415, "Files must be uploaded as multipart/form-data")
-        async with request.form() as form:
+        try:
+            form = await request.form()
+        except HTTPException as exc:
+            raise MockError(400, f"Invalid multipart body: {exc.detail}") from None
+        try:
             upload, purpose = form.get("file"), form.get("purpose")
             if not isinstance(upload, UploadFile):
                 raise MockError(400, "Missing required parameter: 'file'.", param="file")
@@ -171,6 +176,8 @@ class OpenAIJobsMock:
                 raise MockError(400, f"'purpose' must be one of {', '.join(FILE_PURPOSES)}.", param="purpose")
             content = await upload.read()
             filename = upload.filename or "upload"
+        finally:
+            await form.close()
         if not content:
             raise MockError(400, "The file is empty.", param="file")
         return JSONResponse(self.add_file(filename, str(purpose), content))
@@ -336,8 +343,10 @@ class OpenAIJobsMock:
         suffix = body.get("suffix")
         if suffix is not None and (not isinstance(suffix, str) or not _SUFFIX.match(suffix)):
             raise MockError(400, "'suffix' must be 1-64 characters of a-z, 0-9 and '-'.", param="suffix")
-        hyper = {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto",
-                 **(body.get("hyperparameters") or {})}
+        given = body.get("hyperparameters") or {}
+        if not isinstance(given, dict):
+            raise MockError(400, "'hyperparameters' must be an object.", param="hyperparameters")
+        hyper = {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto", **given}
         for key in ("n_epochs", "batch_size"):
             if hyper[key] != "auto" and (not isinstance(hyper[key], int) or isinstance(hyper[key], bool)
                                          or not 1 <= hyper[key] <= 256):

@@ -215,8 +215,9 @@ def validate_document(emu: Emulator, project_id: str, doc: dict[str, Any]) -> di
             raise _reraise(where, exc) from None
         guardrails = entry.get("guardrails")
         if guardrails is not None:
-            if not isinstance(guardrails, dict) or not isinstance(guardrails.get("presets"), list):
-                raise _invalid(f"{where}.guardrails must be a mapping with a 'presets' list")
+            presets = guardrails.get("presets") if isinstance(guardrails, dict) else None
+            if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
+                raise _invalid(f"{where}.guardrails must be a mapping with a 'presets' list of names")
             try:
                 allow, deny = topic_list(guardrails, "topic_allowlist"), topic_list(guardrails, "topic_denylist")
             except GatewayError as exc:
