@@ -55,6 +55,7 @@ ERROR_TYPES = {
     "invalid_json": "invalid_request_error", "payload_too_large": "invalid_request_error",
     "rate_limit_exceeded": "rate_limit_error", "upstream_failed": "upstream_error",
     "internal_server_error": "internal_error", "method_not_allowed": "invalid_request_error",
+    "content_blocked": "content_policy_error", "forbidden": "permission_error",
 }
 
 
@@ -523,6 +524,9 @@ class Emulator:
                        finish_audit: Callable[..., None], body: bytes, method: str, path: str, query: str,
                        fwd_path: str, upstream_url: str, credential_id: str | None, rid: str, started: float,
                        claimed: bool, finalise: Callable[..., None], fp: str) -> Response:
+        # E2 hook: model aliases and guardrails rewrite (or refuse, 403) the body before policies see it.
+        from ._mgmt._transforms import transform_request
+        body = transform_request(self, token, request.headers, body, audit, finish_audit)
         policies = self.store.policies_by_ids(token["policy_ids"] or [])
         facts = RequestFacts(
             method=method, path=path, headers={k.lower(): v for k, v in request.headers.items()},

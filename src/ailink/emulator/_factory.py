@@ -16,6 +16,9 @@ from starlette.routing import Route
 
 from ._app import Emulator, GatewayError, error_response, health_routes, new_request_id
 from ._management import management_routes
+from ._mgmt._base import ManagementStore
+from ._mgmt._routes import management_table
+from ._realtime import realtime_route
 from ._store import Store
 
 logger = logging.getLogger("ailink.emulator")
@@ -100,6 +103,7 @@ def create_app(
     key = admin_key or "ailink_admin_" + secrets.token_urlsafe(24)
     store = Store(db_path)
     store.recover_interrupted_executions()
+    ManagementStore.install(store)
     emu = Emulator(store, key, public_url=public_url, max_body_bytes=max_body_bytes,
                    upstream_timeout=upstream_timeout)
     demo = seed_demo(store) if seed == "demo" else None
@@ -124,7 +128,8 @@ def create_app(
 
     routes = [
         *health_routes(emu),
-        *management_routes(emu),
+        *management_routes(emu, management_table(emu)),
+        realtime_route(emu),
         Route("/v1/approvals/{approval_id}", emu.agent_get_approval, methods=["GET"]),
         Route("/v1/approvals/{approval_id}", emu.agent_cancel_approval, methods=["DELETE"]),
         Route("/v1/approvals/{approval_id}/result", emu.agent_approval_result, methods=["GET"]),

@@ -7,7 +7,6 @@ secrets are never returned, approvals show the masked token.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +18,10 @@ from starlette.routing import Route
 from ailink._secrets import mask
 
 from ._app import Emulator, GatewayError, iso, new_request_id
+from ._mgmt._base import authorize, body_project, project_param
+from ._mgmt._tokens import log_level, token_settings
 from ._policy import PolicyError, validate_policy
+from ._store import DEFAULT_PROJECT
 
 Handler = Callable[[Request], Awaitable[Response]]
 INJECTION_MODES = ("bearer", "basic", "header", "query")
@@ -60,7 +62,8 @@ def token_page(row: dict[str, Any]) -> dict[str, Any]:
         "credential_id": row["credential_id"], "policy_ids": row["policy_ids"] or [],
         "is_active": bool(row["is_active"]), "log_level": row["log_level"], "tags": row["tags"],
         "allowed_models": row["allowed_models"], "scopes": [], "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
+        "updated_at": iso(row["updated_at"]), "project_id": row.get("project_id") or DEFAULT_PROJECT,
+        "circuit_breaker": row.get("circuit_breaker"), "upstreams": row.get("upstreams"),
     }
 
 
@@ -69,12 +72,14 @@ def credential_page(row: dict[str, Any]) -> dict[str, Any]:
         "id": row["id"], "name": row["name"], "provider": row["provider"], "version": row["version"],
         "is_active": bool(row["is_active"]), "injection_mode": row["injection_mode"],
         "injection_header": row["injection_header"], "created_at": iso(row["created_at"]),
+        "project_id": row.get("project_id") or DEFAULT_PROJECT,
     }
 
 
 def policy_page(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "project_id": None, "name": row["name"], "mode": row["mode"], "phase": row["phase"],
+        "id": row["id"], "project_id": row.get("project_id") or DEFAULT_PROJECT, "name": row["name"],
+        "mode": row["mode"], "phase": row["phase"],
         "rules": row["rules"], "retry": row["retry"], "is_active": bool(row["is_active"]),
         "version": row["version"], "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"]),
     }
@@ -82,7 +87,8 @@ def policy_page(row: dict[str, Any]) -> dict[str, Any]:
 
 def service_page(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "project_id": None, "name": row["name"], "description": row["description"],
+        "id": row["id"], "project_id": row.get("project_id") or DEFAULT_PROJECT, "name": row["name"],
+        "description": row["description"],
         "base_url": row["base_url"], "service_type": row["service_type"], "credential_id": row["credential_id"],
         "is_active": bool(row["is_active"]), "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
@@ -137,13 +143,14 @@ def session_summary(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def management_routes(emu: Emulator) -> list[Route]:
+def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]] | None = None) -> list[Route]:
+    """The management routes; ``extra`` (``(path, handler, methods)``) are served behind the same auth."""
     store = emu.store
 
     def admin(handler: Handler) -> Handler:
         async def wrapped(request: Request) -> Response:
             request.state.request_id = new_request_id()
-            emu.check_admin(request)
+            authorize(emu, request)  # the admin key, or an API key with the endpoint's scope
             return await handler(request)
 
         wrapped.__name__ = handler.__name__
@@ -176,19 +183,20 @@ def management_routes(emu: Emulator) -> list[Route]:
         doc = await emu.json_body(request)
         name = _str(doc, "name")
         upstream = _http_url(doc.get("upstream_url"), "upstream_url")
-        log_level = doc.get("log_level", 1)
-        if log_level not in (0, 1, 2):
-            raise GatewayError(422, "validation_error", "log_level must be 0, 1 or 2")
+        settings = token_settings(emu, doc, creating=True)  # project, circuit breaker, upstream list
         row = store.create_token(name=name or "", upstream_url=upstream,
                                  credential_id=_credential_id(doc.get("credential_id")),
-                                 policy_ids=_policy_ids(doc.get("policy_ids")), log_level=log_level,
-                                 tags=doc.get("tags"), allowed_models=doc.get("allowed_models"))
+                                 policy_ids=_policy_ids(doc.get("policy_ids")), log_level=log_level(doc),
+                                 tags=doc.get("tags"), allowed_models=doc.get("allowed_models"),
+                                 project_id=settings.pop("project_id"))
+        if settings:
+            store.update_token(row["ref"], settings)
         return JSONResponse({"token_id": row["token"], "name": row["name"], "ref": row["ref"],
                              "message": "Token created. Store it now: it is not shown again."}, status_code=201)
 
     async def list_tokens(request: Request) -> Response:
         rows = store.list_tokens(_int_param(request, "limit", 100, 1, 1000),
-                                 _int_param(request, "offset", 0, 0, 10**9))
+                                 _int_param(request, "offset", 0, 0, 10**9), project_param(emu, request))
         return JSONResponse([token_page(r) for r in rows])
 
     async def get_token(request: Request) -> Response:
@@ -213,6 +221,7 @@ def management_routes(emu: Emulator) -> list[Route]:
         for key in ("tags", "allowed_models"):
             if key in doc:
                 changes[key] = doc[key]
+        changes.update(token_settings(emu, doc, creating=False))
         store.update_token(row["ref"], changes)
         return JSONResponse(token_page(need(store.token_by_id(row["ref"]), "token")))
 
@@ -231,11 +240,12 @@ def management_routes(emu: Emulator) -> list[Route]:
             raise GatewayError(422, "validation_error", f"injection_mode must be one of {', '.join(INJECTION_MODES)}")
         header = _str(doc, "injection_header", required=False) or ("key" if mode == "query" else "Authorization")
         row = store.create_credential({"name": name, "provider": _str(doc, "provider", required=False) or "custom",
-                                       "secret": secret, "injection_mode": mode, "injection_header": header})
+                                       "secret": secret, "injection_mode": mode, "injection_header": header,
+                                       "project_id": body_project(emu, doc)})
         return JSONResponse({"id": row["id"], "name": row["name"], "message": "Credential stored."}, status_code=201)
 
     async def list_credentials(request: Request) -> Response:
-        return JSONResponse([credential_page(r) for r in store.list_credentials()])
+        return JSONResponse([credential_page(r) for r in store.list_credentials(project_param(emu, request))])
 
     async def get_credential(request: Request) -> Response:
         return JSONResponse(credential_page(need(store.get_credential(request.path_params["cid"]), "credential")))
@@ -256,12 +266,12 @@ def management_routes(emu: Emulator) -> list[Route]:
     async def create_policy(request: Request) -> Response:
         doc = await emu.json_body(request)
         _check_policy(doc, partial=False)
-        row = store.create_policy(doc)
+        row = store.create_policy({**doc, "project_id": body_project(emu, doc)})
         return JSONResponse({"id": row["id"], "name": row["name"], "message": "Policy created."}, status_code=201)
 
     async def list_policies(request: Request) -> Response:
         rows = store.list_policies(_int_param(request, "limit", 100, 1, 1000),
-                                   _int_param(request, "offset", 0, 0, 10**9))
+                                   _int_param(request, "offset", 0, 0, 10**9), project_param(emu, request))
         return JSONResponse([policy_page(r) for r in rows])
 
     async def get_policy(request: Request) -> Response:
@@ -295,12 +305,12 @@ def management_routes(emu: Emulator) -> list[Route]:
             "name": name, "base_url": _http_url(doc.get("base_url"), "base_url"),
             "description": _str(doc, "description", required=False),
             "service_type": _str(doc, "service_type", required=False) or "generic",
-            "credential_id": _credential_id(doc.get("credential_id")),
+            "credential_id": _credential_id(doc.get("credential_id")), "project_id": body_project(emu, doc),
         })
         return JSONResponse(service_page(row), status_code=201)
 
     async def list_services(request: Request) -> Response:
-        return JSONResponse([service_page(r) for r in store.list_services()])
+        return JSONResponse([service_page(r) for r in store.list_services(project_param(emu, request))])
 
     async def get_service(request: Request) -> Response:
         return JSONResponse(service_page(need(store.get_service(request.path_params["sid"]), "service")))
@@ -431,10 +441,6 @@ def management_routes(emu: Emulator) -> list[Route]:
         emu.llm.reset()
         return JSONResponse({"reset": True})
 
-    async def whoami(request: Request) -> Response:
-        return JSONResponse({"org_id": None, "user_id": None, "role": "superadmin", "scopes": ["*"],
-                             "emulator": True, "time": iso(time.time())})
-
     async def api_not_found(request: Request) -> Response:
         raise GatewayError(404, "not_found", "No such management endpoint")
 
@@ -457,9 +463,9 @@ def management_routes(emu: Emulator) -> list[Route]:
         ("/sessions", list_sessions, ["GET"]), ("/sessions/{sid}", get_session, ["GET"]),
         ("/sessions/{sid}/entity", session_entity, ["GET"]),
         ("/sessions/{sid}/status", session_status, ["PATCH", "PUT", "POST"]),
-        ("/auth/whoami", whoami, ["GET"]),
         ("/emulator/llm/script", script_llm, ["POST"]), ("/emulator/payments/stats", payments_stats, ["GET"]),
         ("/emulator/reset-stats", reset_stats, ["POST"]),
+        *(extra or []),
     ]
     routes = [Route(p + path, admin(handler), methods=methods) for path, handler, methods in table]
     routes.append(Route(p + "/{rest:path}", admin(api_not_found),

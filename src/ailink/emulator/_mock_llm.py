@@ -7,6 +7,8 @@
 * ``POST /v1/embeddings``: vectors derived from a SHA-256 of each input (``dimensions`` default 8),
   unit length.
 * ``GET /v1/models``.
+* Files, batches and fine-tuning jobs (``_mock_jobs``), Anthropic's ``POST /v1/messages``
+  (``_mock_anthropic``) and a Realtime WebSocket session at ``/v1/realtime`` (``_mock_realtime``).
 The same routes also answer without the ``/v1`` prefix (for tokens whose upstream ends in ``/v1``).
 The proxy tells this app which token is calling with a private header it only sends to the
 in-process mocks.
@@ -27,7 +29,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+
+from ._mock_anthropic import messages_routes
+from ._mock_jobs import OpenAIJobsMock
+from ._mock_realtime import realtime_routes
 
 TOKEN_HEADER = "x-ailink-emulator-token-ref"
 MODELS = ["mock-gpt", "mock-gpt-mini", "mock-embedding"]
@@ -66,16 +72,20 @@ def embed(text: str, dimensions: int) -> list[float]:
 
 
 class LLMMock:
+    token_header = TOKEN_HEADER
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
         self.calls = 0
-        routes = []
+        self.jobs = OpenAIJobsMock(self)
+        routes: list[BaseRoute] = []
         for prefix in ("/v1", ""):
             routes += [
                 Route(f"{prefix}/chat/completions", self.chat, methods=["POST"]),
                 Route(f"{prefix}/embeddings", self.embeddings, methods=["POST"]),
                 Route(f"{prefix}/models", self.models, methods=["GET"]),
+                *self.jobs.routes(prefix), *messages_routes(self, prefix), *realtime_routes(self, prefix),
             ]
         self.app = Starlette(routes=routes)
 
@@ -88,8 +98,10 @@ class LLMMock:
         with self._lock:
             self._scripts.clear()
             self.calls = 0
+        self.jobs.reset()
 
-    def _next(self, token_ref: str | None) -> dict[str, Any] | None:
+    def take_scripted(self, token_ref: str | None) -> dict[str, Any] | None:
+        """The token's next scripted answer (``None``: answer deterministically); counts the call."""
         with self._lock:
             self.calls += 1
             queue = self._scripts.get(token_ref or "")
@@ -131,7 +143,7 @@ class LLMMock:
         model = str(body.get("model") or "mock-gpt")
         last_user = next((_text_of(m.get("content")) for m in reversed(messages)
                           if isinstance(m, dict) and m.get("role") == "user"), "")
-        scripted = self._next(request.headers.get(TOKEN_HEADER))
+        scripted = self.take_scripted(request.headers.get(TOKEN_HEADER))
         content: str | None
         tool_calls: list[dict[str, Any]] = []
         if scripted is None:

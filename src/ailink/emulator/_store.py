@@ -68,9 +68,19 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_session ON audit (session_id);
 """
 
+# Columns added after the first schema; migrated in place on databases created before them.
+ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "tokens": {"project_id": "TEXT", "circuit_breaker": "TEXT", "upstreams": "TEXT"},
+    "policies": {"project_id": "TEXT"},
+    "credentials": {"project_id": "TEXT"},
+    "services": {"project_id": "TEXT"},
+}
+#: The project of rows created without one (the real gateway's default project id).
+DEFAULT_PROJECT = "00000000-0000-0000-0000-000000000001"
+
 JSON_COLUMNS = {
     "policy_ids", "tags", "allowed_models", "rules", "retry", "summary", "req_headers", "context",
-    "resp_headers", "headers", "properties", "policies_evaluated",
+    "resp_headers", "headers", "properties", "policies_evaluated", "circuit_breaker", "upstreams",
 }
 
 IDEMPOTENCY_TTL = 24 * 3600.0
@@ -95,6 +105,16 @@ def _decode(row: sqlite3.Row | None) -> dict[str, Any] | None:
     return out
 
 
+def _project_clause(project_id: str | None, *conditions: str) -> tuple[str, tuple[Any, ...]]:
+    """A ``WHERE`` clause for ``conditions`` plus, when given, the project (``NULL`` = the default project)."""
+    parts = list(conditions)
+    params: tuple[Any, ...] = ()
+    if project_id is not None:
+        parts.append("COALESCE(project_id, ?) = ?")
+        params = (DEFAULT_PROJECT, project_id)
+    return (f"WHERE {' AND '.join(parts)}" if parts else ""), params
+
+
 def _enc(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
@@ -115,6 +135,16 @@ class Store:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
+            for table, columns in ADDED_COLUMNS.items():
+                existing = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+                for column, decl in columns.items():
+                    if column not in existing:
+                        self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+    def ensure_schema(self, sql: str) -> None:
+        """Create further tables (``CREATE TABLE IF NOT EXISTS ...``) owned by other emulator modules."""
+        with self._lock:
+            self._conn.executescript(sql)
 
     def close(self) -> None:
         with self._lock:
@@ -165,14 +195,14 @@ class Store:
     # ------------------------------------------------------------------ tokens
     def create_token(self, *, name: str, upstream_url: str, credential_id: str | None,
                      policy_ids: list[str], log_level: int = 1, tags: Any = None,
-                     allowed_models: Any = None) -> dict[str, Any]:
+                     allowed_models: Any = None, project_id: str | None = None) -> dict[str, Any]:
         now = time.time()
         row = {
             "ref": new_id("tok_", 8),
             "token": f"ailink_v1_{secrets.token_hex(4)}_tok_{secrets.token_hex(16)}",
             "name": name, "upstream_url": upstream_url, "credential_id": credential_id,
             "policy_ids": policy_ids, "is_active": 1, "log_level": log_level, "tags": tags,
-            "allowed_models": allowed_models, "created_at": now, "updated_at": now,
+            "allowed_models": allowed_models, "project_id": project_id, "created_at": now, "updated_at": now,
         }
         self._insert("tokens", row)
         return row
@@ -183,8 +213,10 @@ class Store:
     def token_by_id(self, ident: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM tokens WHERE ref = ? OR token = ?", (ident, ident))
 
-    def list_tokens(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM tokens ORDER BY created_at DESC LIMIT ? OFFSET ?", (limit, offset))
+    def list_tokens(self, limit: int, offset: int, project_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = _project_clause(project_id)
+        return self._all(f"SELECT * FROM tokens {where} ORDER BY created_at DESC LIMIT ? OFFSET ?",
+                         (*params, limit, offset))
 
     def update_token(self, ref: str, changes: dict[str, Any]) -> None:
         self._update("tokens", "ref", ref, {**changes, "updated_at": time.time()})
@@ -198,8 +230,9 @@ class Store:
     def get_credential(self, cred_id: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM credentials WHERE id = ?", (cred_id,))
 
-    def list_credentials(self) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM credentials WHERE is_active = 1 ORDER BY created_at DESC")
+    def list_credentials(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = _project_clause(project_id, "is_active = 1")
+        return self._all(f"SELECT * FROM credentials {where} ORDER BY created_at DESC", params)
 
     def delete_credential(self, cred_id: str) -> bool:
         return self._exec("UPDATE credentials SET is_active = 0 WHERE id = ? AND is_active = 1", (cred_id,)) > 0
@@ -210,7 +243,7 @@ class Store:
         row = {
             "id": new_id("pol_", 8), "name": doc["name"], "mode": doc.get("mode", "enforce"),
             "phase": doc.get("phase", "pre"), "rules": doc["rules"], "retry": doc.get("retry"),
-            "is_active": 1, "version": 1, "created_at": now, "updated_at": now,
+            "project_id": doc.get("project_id"), "is_active": 1, "version": 1, "created_at": now, "updated_at": now,
         }
         self._insert("policies", row)
         return row
@@ -218,10 +251,10 @@ class Store:
     def get_policy(self, pol_id: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM policies WHERE id = ? AND is_active = 1", (pol_id,))
 
-    def list_policies(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        return self._all(
-            "SELECT * FROM policies WHERE is_active = 1 ORDER BY created_at DESC LIMIT ? OFFSET ?", (limit, offset)
-        )
+    def list_policies(self, limit: int, offset: int, project_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = _project_clause(project_id, "is_active = 1")
+        return self._all(f"SELECT * FROM policies {where} ORDER BY created_at DESC LIMIT ? OFFSET ?",
+                         (*params, limit, offset))
 
     def policies_by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
         out = []
@@ -249,8 +282,9 @@ class Store:
     def get_service(self, ident: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM services WHERE (id = ? OR name = ?) AND is_active = 1", (ident, ident))
 
-    def list_services(self) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM services WHERE is_active = 1 ORDER BY created_at DESC")
+    def list_services(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = _project_clause(project_id, "is_active = 1")
+        return self._all(f"SELECT * FROM services {where} ORDER BY created_at DESC", params)
 
     def update_service(self, svc_id: str, changes: dict[str, Any]) -> None:
         self._update("services", "id", svc_id, {**changes, "updated_at": time.time()})
