@@ -47,7 +47,7 @@ def test_reprs_hide_the_url_password(password_url: str) -> None:
     admin = ailink.AIlinkClient.admin(admin_key="ailink_admin_PLANTEDurlKEY1234", gateway_url=password_url)
     tool = ailink.gateway_tool(name="t", description="d", client=client)
     adapter = langchain_tool(name="t", description="d", client=client)
-    for obj in (client, client.config, admin, tool, adapter, ailink.AsyncClient("ailink_v1_x1234", password_url)):
+    for obj in (client, client.settings, admin, tool, adapter, ailink.AsyncClient("ailink_v1_x1234", password_url)):
         assert PASSWORD not in repr(obj) and PASSWORD not in str(obj)
         assert "reviewer:***@127.0.0.1" in repr(obj)
 

@@ -8,6 +8,7 @@ direct provider clients of the fallback patterns point at the emulator too (the 
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -108,22 +109,29 @@ def test_batches_and_fine_tuning(gateway_env: EmulatorGateway, llm_token: str) -
     """Needs the mock LLM's ``/v1/batches`` and ``/v1/fine_tuning/jobs`` (emulator work of helper E2)."""
     client = ailink.AIlinkClient(api_key=llm_token, gateway_url=gateway_env.url)
     oai = client.openai()
+    # Correction: the seed's "file-xyz"/"file-abc" stand for files uploaded earlier; the emulator,
+    # like OpenAI, refuses ids of files that do not exist, so upload two first.
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    line = json.dumps({"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": chat})
+    example = json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]})
+    file_xyz = oai.files.create(file=("batch.jsonl", line.encode() + b"\n"), purpose="batch").id
+    file_abc = oai.files.create(file=("train.jsonl", example.encode() + b"\n"), purpose="fine-tune").id
 
     # Create a batch
     batch = oai.batches.create(
-        input_file_id="file-xyz",
+        input_file_id=file_xyz,
         endpoint="/v1/chat/completions",
         completion_window="24h"
     )
 
     # Start a fine-tuning job
     job = oai.fine_tuning.jobs.create(
-        training_file="file-abc",
+        training_file=file_abc,
         model="gpt-4o-mini-2024-07-18"
     )
 
-    assert batch.input_file_id == "file-xyz" and batch.endpoint == "/v1/chat/completions"
-    assert job.training_file == "file-abc" and job.model.startswith("gpt-4o-mini")
+    assert batch.input_file_id == file_xyz and batch.endpoint == "/v1/chat/completions"
+    assert job.training_file == file_abc and job.model.startswith("gpt-4o-mini")
     # the same through the SDK's own resources
     assert client.batches.retrieve(batch.id)["id"] == batch.id
     assert client.fine_tuning.get_job(job.id)["id"] == job.id
