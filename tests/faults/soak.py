@@ -26,6 +26,7 @@ Used by ``tests/faults/test_soak.py`` (short) and ``bench/soak.py`` (long).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -299,12 +300,12 @@ class AsyncRunner:
 
     def run(self, factory: Callable[[], Awaitable[Report]], bound: float) -> Report:
         async def bounded() -> Report:
-            return await asyncio.wait_for(_awaitable(factory()), bound)
+            return await asyncio.wait_for(factory(), bound)
 
         future = asyncio.run_coroutine_threadsafe(bounded(), self.loop)
         try:
             return future.result(bound + 5)
-        except (asyncio.TimeoutError, TimeoutError):
+        except (asyncio.TimeoutError, TimeoutError, concurrent.futures.TimeoutError):
             future.cancel()
             return Report("unclassified", f"hang: no answer within {bound:g} s")
         except BaseException as exc:
@@ -313,10 +314,6 @@ class AsyncRunner:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
-
-
-async def _awaitable(value: Awaitable[Report]) -> Report:
-    return await value
 
 
 def run_bounded(fn: Callable[[], Report], bound: float) -> Report:
@@ -375,10 +372,10 @@ class SoakEnvironment:
         self.client = ailink.AIlinkClient(self.token, self.hop1.url, **options)
         self._closers.append(self.client.close)
         self.async_client = ailink.AsyncClient(self.token, self.hop1.url, **options)
-        self._closers.append(lambda: self.runner_close_async_client())
+        self._closers.append(self._close_async_client)
         self._tools: dict[str, Any] = {}
 
-    def runner_close_async_client(self) -> None:
+    def _close_async_client(self) -> None:
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(self.async_client.aclose(), self.runner.loop).result(5)
 
@@ -455,10 +452,12 @@ class SoakEnvironment:
 
             return self.runner.run(arun, bound)
         if path == "langchain.invoke":
+            from langchain_ailink import SESSION_METADATA_KEY
+
             tool = self.tool("langchain")
             call = {"type": "tool_call", "id": plan.ref, "name": TOOL_NAME, "args": args}
-            return run_bounded(lambda: _langchain_message(tool.invoke(call, {"metadata": {"session_id": session_id}})),
-                               bound)
+            config = {"metadata": {SESSION_METADATA_KEY: session_id}}
+            return run_bounded(lambda: _langchain_message(tool.invoke(call, config)), bound)
         if path == "crewai.run":
             tool = self.tool("crewai")
             return run_bounded(lambda: _crewai_result(tool.run(**args)), bound)
