@@ -271,6 +271,8 @@ class Approver:
                 self._idle.set() if not rows else self._idle.clear()
                 for row in rows:
                     ref = self._ref_of(row)
+                    if ref is None and len(self.errors) < 20:
+                        self.errors.append(f"approval {row.get('id')} shows no ref in its body preview: approved")
                     decision = self.decisions.get(ref or "", "approved")
                     self._http.post(f"/api/v1/approvals/{row['id']}/decision", json={"decision": decision})
                     self.decided[str(row["id"])] = decision
