@@ -363,6 +363,27 @@ class _LoopServer:
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Read requests off one keep-alive connection and hand each to :meth:`_respond`."""
+        while True:
+            try:
+                head = await _read_head(reader)
+                if head is None:
+                    return
+                method, target, version = _request_line(head)
+                kind, length = _framing(head)
+                body = await _read_body(reader, kind, length)
+            except _BadMessage as exc:
+                writer.write(_simple_response(400, str(exc).encode(), "text/plain", close=True))
+                await writer.drain()
+                return
+            close = version == "HTTP/1.0" or head.has_token("connection", "close")
+            keep_open = await self._respond(method, target, head, body, close, writer)
+            if close or not keep_open:
+                return
+
+    async def _respond(self, method: str, target: str, head: _Head, body: bytes, close: bool,
+                       writer: asyncio.StreamWriter) -> bool:
+        """Answer one request (``close``: the client asked to close); False ends the connection."""
         raise NotImplementedError
 
     async def _shutdown(self) -> None:
@@ -487,24 +508,6 @@ class FaultProxy(_LoopServer):
             records[index] = replace(records[index], **changes)
 
     # -- serving ---------------------------------------------------------------------------
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                head = await _read_head(reader)
-                if head is None:
-                    return
-                method, target, version = _request_line(head)
-                kind, length = _framing(head)
-                body = await _read_body(reader, kind, length)
-            except _BadMessage as exc:
-                writer.write(_simple_response(400, str(exc).encode(), "text/plain", close=True))
-                await writer.drain()
-                return
-            close = version == "HTTP/1.0" or head.has_token("connection", "close")
-            keep_open = await self._exchange(method, target, head, body, close, writer)
-            if close or not keep_open:
-                return
-
     def _upstream_request(self, method: str, target: str, head: _Head, body: bytes) -> bytes:
         if "://" in target:  # absolute form
             parts = urlsplit(target)
@@ -516,10 +519,9 @@ class FaultProxy(_LoopServer):
         start = f"{method} {self._target_base}{target} HTTP/1.1"
         return _Head(start, head.headers).encode(drop=frozenset(drop), extra=tuple(extra)) + body
 
-    async def _exchange(self, method: str, target: str, head: _Head, body: bytes, close: bool,
-                        writer: asyncio.StreamWriter) -> bool:
-        """Forward one request and answer it per the drawn fault; False when the client
-        connection must end."""
+    async def _respond(self, method: str, target: str, head: _Head, body: bytes, close: bool,
+                       writer: asyncio.StreamWriter) -> bool:
+        """Forward one request and answer it per the drawn fault."""
         path = urlsplit(target).path if "://" in target else target.split("?", 1)[0]
         index, fault, records = self._draw(method, path)
         if fault.name == "refuse":
@@ -700,34 +702,18 @@ class CountingUpstream(_LoopServer):
         delay = fields.get("upstream_delay")
         return answer, float(delay) if isinstance(delay, (int, float)) and delay > 0 else 0.0
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                head = await _read_head(reader)
-                if head is None:
-                    return
-                method, target, version = _request_line(head)
-                kind, length = _framing(head)
-                body = await _read_body(reader, kind, length)
-            except _BadMessage as exc:
-                writer.write(_simple_response(400, str(exc).encode(), "text/plain", close=True))
-                await writer.drain()
-                return
-            close = version == "HTTP/1.0" or head.has_token("connection", "close")
-            answer, delay = self._execute(method, target, head, body)
-            if delay:
-                await asyncio.sleep(delay)
-            if urlsplit(target).path.endswith("/stream"):
-                await self._stream(writer, answer)
-                if close:
-                    return
-                continue
-            status = 201 if method == "POST" else 200
-            payload = json.dumps(answer).encode()
-            writer.write(_simple_response(status, payload, "application/json", close=close))
-            await writer.drain()
-            if close:
-                return
+    async def _respond(self, method: str, target: str, head: _Head, body: bytes, close: bool,
+                       writer: asyncio.StreamWriter) -> bool:
+        answer, delay = self._execute(method, target, head, body)
+        if delay:
+            await asyncio.sleep(delay)
+        if urlsplit(target).path.endswith("/stream"):
+            await self._stream(writer, answer)
+            return True
+        status = 201 if method == "POST" else 200
+        writer.write(_simple_response(status, json.dumps(answer).encode(), "application/json", close=close))
+        await writer.drain()
+        return True
 
     @staticmethod
     async def _stream(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
