@@ -14,6 +14,8 @@ import pytest
 
 from ailink.testing import EmulatorGateway, start_gateway
 
+from .fault_upstream import FaultUpstream
+
 
 class _SlowHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -66,6 +68,16 @@ def slow_upstream() -> Iterator[tuple[str, list[str]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def fault_upstream() -> Iterator[FaultUpstream]:
+    """A counting upstream that misbehaves on command (see ``fault_upstream.py``)."""
+    upstream = FaultUpstream()
+    try:
+        yield upstream
+    finally:
+        upstream.close()
 
 
 @pytest.fixture

@@ -141,5 +141,16 @@ def test_ailink_dev_command(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}" in out
     assert str(Path(".ailink") / "admin_key") in out
     assert key not in out
+    env_file = tmp_path / ".ailink" / "dev.env"
+    assert (env_file.stat().st_mode & 0o777) == 0o600
+    exported = dict(line[len("export "):].split("=", 1) for line in env_file.read_text().splitlines()
+                    if line.startswith("export "))
+    assert exported["AILINK_ADMIN_KEY"] == key
+    assert exported["AILINK_GATEWAY_URL"] == f"http://127.0.0.1:{port}"
+    for name in ("AILINK_API_KEY", "AILINK_LLM_TOKEN"):  # the demo tokens: in the file, never printed
+        assert exported[name].startswith("ailink_v1_") and exported[name] not in out
     token_line = next(line for line in out.splitlines() if "demo payments token" in line)
-    assert "ailink_v1_" in token_line
+    assert "ailink_v1_" in token_line and "…" in token_line  # masked
+    assert f"source {Path('.ailink') / 'dev.env'}" in out
+    db_files = [p for p in (tmp_path / ".ailink").iterdir() if p.name.startswith("emulator.db")]
+    assert db_files and all((p.stat().st_mode & 0o777) == 0o600 for p in db_files)

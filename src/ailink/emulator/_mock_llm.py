@@ -8,6 +8,7 @@
   unit length.
 * ``GET /v1/models``.
 The same routes also answer without the ``/v1`` prefix (for tokens whose upstream ends in ``/v1``).
+Strict like the payments mock: exact paths only, JSON object bodies only (415/400 otherwise).
 The proxy tells this app which token is calling with a private header it only sends to the
 in-process mocks.
 """
@@ -28,6 +29,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from ._mock_http import ExactPaths, json_object
 
 TOKEN_HEADER = "x-ailink-emulator-token-ref"
 MODELS = ["mock-gpt", "mock-gpt-mini", "mock-embedding"]
@@ -77,7 +80,9 @@ class LLMMock:
                 Route(f"{prefix}/embeddings", self.embeddings, methods=["POST"]),
                 Route(f"{prefix}/models", self.models, methods=["GET"]),
             ]
-        self.app = Starlette(routes=routes)
+        app = Starlette(routes=routes)
+        app.router.redirect_slashes = False
+        self.app = ExactPaths(app)
 
     def script(self, token_ref: str, responses: list[dict[str, Any]]) -> int:
         with self._lock:
@@ -101,11 +106,10 @@ class LLMMock:
         ]})
 
     async def embeddings(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return _error(400, "invalid JSON body")
-        if not isinstance(body, dict) or "input" not in body:
+        body, status, problem = await json_object(request)
+        if body is None:
+            return _error(status, problem)
+        if "input" not in body:
             return _error(400, "'input' is required")
         raw = body["input"]
         inputs = raw if isinstance(raw, list) and raw and not isinstance(raw[0], int) else [raw]
@@ -121,11 +125,10 @@ class LLMMock:
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def chat(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return _error(400, "invalid JSON body")
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        body, status, problem = await json_object(request)
+        if body is None:
+            return _error(status, problem)
+        if not isinstance(body.get("messages"), list):
             return _error(400, "'messages' is required")
         messages = body["messages"]
         model = str(body.get("model") or "mock-gpt")

@@ -179,7 +179,7 @@ class Upstream:
     def _delay(self, attempt: int, hint: float | None) -> float:
         backoff = min(MAX_RETRY_DELAY, self._retry_backoff * 2 ** (attempt - 1))
         backoff += random.uniform(0, 0.4 * self._retry_backoff)
-        return max(backoff, min(hint, MAX_RETRY_DELAY)) if hint is not None else backoff
+        return float(max(backoff, min(hint, MAX_RETRY_DELAY))) if hint is not None else backoff
 
 
 def _retry_after(value: str | None) -> float | None:
