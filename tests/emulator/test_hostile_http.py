@@ -15,7 +15,6 @@ import json
 import os
 import random
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ import pytest
 from ailink._cli import main as ailink_cli
 from ailink.testing import EmulatorGateway
 
-from .conftest import admin, bearer, client
+from .conftest import RawAnswer, admin, bearer, client, send_raw
 from .fault_upstream import FaultUpstream
 
 SEED = int(os.environ.get("AILINK_HOSTILE_SEED", "20261201"))
@@ -50,42 +49,18 @@ _ABNORMAL = re.compile(r"//|/\./|/\.\./|/\.\.?$|.+/$|%(?:2e|2f|5c|00)|%25(?:25)*
 
 
 @dataclass
-class Answer:
-    status: int
-    body: bytes
-
-
-@dataclass
 class Target:
     gateway: EmulatorGateway
     upstream: FaultUpstream
     token: str
 
     def raw(self, method: str, target: bytes, *, body: bytes = b"", headers: bytes = b"",
-            auth: bool = True) -> Answer:
+            auth: bool = True) -> RawAnswer:
         """Send one request byte for byte (nothing normalised on the way) and read the answer."""
-        host, port = self.gateway.url.rsplit("/", 1)[1].split(":")
-        head = method.encode() + b" " + target + b" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
+        extra = b"Prefer: respond-async\r\n" + headers
         if auth:
-            head += f"Authorization: Bearer {self.token}\r\n".encode()
-        head += b"Prefer: respond-async\r\n" + headers
-        if body:
-            head += b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
-        with socket.create_connection((host, int(port)), timeout=30) as sock:
-            sock.sendall(head + b"\r\n" + body)
-            chunks = []
-            while True:
-                try:
-                    data = sock.recv(65536)
-                except ConnectionResetError:
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-        reply = b"".join(chunks)
-        status_line = reply.split(b"\r\n", 1)[0].split(b" ")
-        status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
-        return Answer(status, reply.split(b"\r\n\r\n", 1)[-1])
+            extra = f"Authorization: Bearer {self.token}\r\n".encode() + extra
+        return send_raw(self.gateway.url, method, target, headers=extra, body=body)
 
 
 @pytest.fixture
@@ -134,7 +109,7 @@ EVIL_PATHS = [
 ]
 
 
-def _check(answers: list[tuple[str, Answer]], upstream: FaultUpstream) -> None:
+def _check(answers: list[tuple[str, RawAnswer]], upstream: FaultUpstream) -> None:
     server_errors = [(what, a.status, a.body[:200]) for what, a in answers if a.status >= 500 and a.status != 502]
     assert server_errors == [], server_errors
     reached = [(h.method, h.target) for h in upstream.hits]
@@ -146,7 +121,7 @@ def _check(answers: list[tuple[str, Answer]], upstream: FaultUpstream) -> None:
 
 def test_dressed_up_paths_never_get_past_a_policy(target: Target) -> None:
     rng = random.Random(SEED)
-    answers: list[tuple[str, Answer]] = []
+    answers: list[tuple[str, RawAnswer]] = []
     for _ in range(DRESSED_PATHS):
         guarded = rng.choice(["/v1/refunds", "/v1/charges", "/v1/proxy/services/svc/admin"])
         path = dress(rng, guarded)
@@ -307,3 +282,36 @@ def test_unsupported_regexes_are_refused(ailink_gateway: EmulatorGateway, patter
         resp = a.post("/api/v1/policies", json=policy)
     assert resp.status_code == 422
     assert len(resp.json()["error"]["message"]) <= 1000
+
+
+def test_hostile_management_input(ailink_gateway: EmulatorGateway) -> None:
+    key = f"X-Admin-Key: {ailink_gateway.admin_key}\r\n".encode()
+    big_rules = [{"when": {"field": "request.path", "op": "eq", "value": "x" * 70_000}, "then": {"action": "deny"}}]
+    requests: list[tuple[str, bytes, bytes]] = [
+        ("POST", b"/api/v1/tokens", b'{"name": "x", "upstream_url": "http://[::1"}'),
+        ("POST", b"/api/v1/tokens", b'{"name": "x", "upstream_url": "http://"}'),
+        ("POST", b"/api/v1/tokens", b'{"name": "x", "upstream_url": "http://payments.mock", "log_level": NaN}'),
+        ("POST", b"/api/v1/services", b'{"name": "s", "base_url": "javascript:alert(1)"}'),
+        ("POST", b"/api/v1/policies", json.dumps({"name": "big", "rules": big_rules}).encode()),
+        ("POST", b"/api/v1/policies", b'{"name": "p", "name": "q", "rules": []}'),
+        ("POST", b"/api/v1/policies", b"[" * 5000),
+        ("POST", b"/api/v1/approvals/apr_x/decision", b'{"decision": ["approved"]}'),
+        ("POST", b"/api/v1/approvals/%00/decision", b'{"decision": "approved"}'),
+        ("PATCH", b"/api/v1/sessions/s%00/status", b'{"status": {"a": 1}}'),
+        ("POST", b"/api/v1/emulator/llm/script", b'{"token_id": {"$ne": 1}, "responses": "x"}'),
+        ("GET", b"/api/v1/audit?status=" + b"9" * 5000, b""),
+        ("GET", b"/api/v1/audit?limit=-1&offset=99999999999999999999999", b""),
+        ("GET", b"/api/v1/tokens/%c0%ae%c0%ae", b""),
+        ("DELETE", b"/api/v1/policies/" + b"a" * 5000, b""),
+        ("PUT", b"/api/v1/tokens", b"{}"),
+    ]
+    for method, target, body in requests:
+        answer = send_raw(ailink_gateway.url, method, target, headers=key, body=body)
+        if target.startswith(b"/api/v1/audit?"):  # odd list parameters are clamped, not errors
+            assert answer.status == 200, (target[:60], answer.body[:200])
+            continue
+        assert 400 <= answer.status < 500, (method, target[:60], answer.status, answer.body[:200])
+        error = json.loads(answer.body)["error"]  # a typed JSON error, its message capped
+        assert isinstance(error["code"], str) and len(error["message"]) <= 1000
+    with admin(ailink_gateway) as a:
+        assert a.get("/api/v1/policies").json() == [] and a.get("/api/v1/tokens").json() == []

@@ -117,7 +117,8 @@ def test_ailink_dev_command(tmp_path: Path) -> None:
     port = sock.getsockname()[1]
     sock.close()
     code = "import sys; from ailink.emulator import main_dev; sys.exit(main_dev(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, "--port", str(port), "--seed", "demo"], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-c", code, "--port", str(port), "--seed", "demo", "--profile", "real"],
+                            cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "AILINK_ADMIN_KEY": ""})
     try:
@@ -135,10 +136,14 @@ def test_ailink_dev_command(tmp_path: Path) -> None:
         assert (tmp_path / ".ailink" / "emulator.db").exists()
         resp = httpx.get(f"http://127.0.0.1:{port}/api/v1/approvals", headers={"X-Admin-Key": key})
         assert resp.status_code == 200
+        # --profile real: bare management errors, no extension header on the data plane
+        unauthorised = httpx.get(f"http://127.0.0.1:{port}/api/v1/approvals")
+        assert unauthorised.status_code == 401 and unauthorised.content == b""
+        assert "x-ailink-extensions" not in httpx.get(f"http://127.0.0.1:{port}/v1/customers").headers
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
-    assert f"http://127.0.0.1:{port}" in out
+    assert f"http://127.0.0.1:{port}" in out and "profile real" in out
     assert str(Path(".ailink") / "admin_key") in out
     assert key not in out
     env_file = tmp_path / ".ailink" / "dev.env"

@@ -238,7 +238,7 @@ def _raw_path(request: Request) -> str:
     raw = request.scope.get("raw_path")
     if isinstance(raw, bytes):
         return raw.decode("latin-1")
-    return quote(request.url.path, safe="/%:@!$&'()*+,;=-._~")
+    return quote(request.scope["path"], safe="/%:@!$&'()*+,;=-._~")
 
 
 class Emulator:
@@ -488,7 +488,7 @@ class Emulator:
         ctx = TraceContext.from_headers(request.headers, self.profile)
         method = request.method.upper()
         raw_path = _raw_path(request)
-        query = request.url.query
+        query = request.scope.get("query_string", b"").decode("latin-1")
         audit: dict[str, Any] = {
             **ctx.audit_fields(), "token_ref": token["ref"], "token_prefix": mask(token["token"]),
             "request_id": rid, "method": method, "path": cap(raw_path),

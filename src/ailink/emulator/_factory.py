@@ -6,7 +6,7 @@ import contextlib
 import logging
 import secrets
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,26 +118,23 @@ def create_app(
                    upstream_timeout=upstream_timeout, retry_backoff=retry_backoff)
     demo = seed_demo(store) if seed == "demo" else None
 
-    def answer(request: Request, exc: GatewayError) -> Response:
-        if request.url.path.startswith("/api/") and not chosen.json_management_errors:
+    def answer(scope: Scope, exc: GatewayError) -> Response:
+        if scope["path"].startswith("/api/") and not chosen.json_management_errors:
             return Response(status_code=exc.status, headers=exc.headers)  # the real gateway's bare errors
-        rid = getattr(request.state, "request_id", None) or new_request_id()
+        rid = (scope.get("state") or {}).get("request_id") or new_request_id()
         return error_response(rid, exc, with_details=chosen.error_details)
 
     async def on_gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
-        return answer(request, exc)
+        return answer(request.scope, exc)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-        return answer(request, GatewayError(exc.status_code, code, str(exc.detail)))
+        return answer(request.scope, GatewayError(exc.status_code, code, str(exc.detail)))
 
-    async def on_error(request: Request, exc: Exception) -> Response:
-        # The traceback, scrubbed of anything that looks like a token or key; never sent to the client.
-        logger.error("emulator internal error on %s %s\n%s", request.method, request.url.path,
-                     redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
-        return answer(request, GatewayError(500, "internal_server_error", "Internal emulator error"))
+    def on_error(scope: Scope) -> Response:
+        return answer(scope, GatewayError(500, "internal_server_error", "Internal emulator error"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -154,15 +151,50 @@ def create_app(
         Route("/{path:path}", emu.proxy, methods=ALL_METHODS),
     ]
     middleware = [Middleware(ExtensionsHeader, extensions=chosen.extensions)] if chosen.extensions else []
+    middleware.append(Middleware(CatchAll, answer=on_error))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
-                    exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error,
-                                        Exception: on_error})
+                    exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error})
     app.state.emulator = emu
     app.state.admin_key = key
     app.state.demo_seed = demo
     app.state.public_url = public_url
     app.state.profile = chosen
     return app
+
+
+class CatchAll:
+    """Turns any unexpected exception into the typed 500 answer, and logs it scrubbed of secrets.
+
+    It sits inside Starlette's own error middleware, which would re-raise to the server, and the
+    server would log the raw traceback (exception text may hold a secret). Nothing is re-raised here.
+    """
+
+    def __init__(self, app: ASGIApp, answer: Callable[[Scope], Response]) -> None:
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # e.g. an upstream stream cut mid-body: the connection ends without a clean end
+                logger.warning("emulator: answer to %s %s cut short (%s)", scope["method"], redact(scope["path"]),
+                               type(exc).__name__)
+                return
+            logger.error("emulator internal error on %s %s\n%s", scope["method"], redact(scope["path"]),
+                         redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+            await self.answer(scope)(scope, receive, send)
 
 
 class ExtensionsHeader:

@@ -444,7 +444,7 @@ class Store:
             where.append("agent_name = ?")
             params.append(agent_name)
         if status is not None:
-            if status.isdigit():
+            if status.isascii() and status.isdigit() and len(status) <= 3:
                 where.append("status_code = ?")
                 params.append(int(status))
             else:
