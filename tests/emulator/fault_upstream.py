@@ -4,6 +4,7 @@ It does NOT deduplicate by idempotency key: every request that reaches it is an 
 test can count exactly how often an action happened. The request path picks the behaviour:
 
 * ``/ok...``: 200 JSON; ``/status/<code>``: that status with a JSON body;
+* ``/lookalike-401``: a 401 whose body looks like a gateway error (``token_not_found``);
 * ``/flaky/<n>/...``: 503 for the first ``n`` requests to that path, then 200;
 * ``/hang...``: reads the request and never answers (until the server closes);
 * ``/reset...``: the head and part of the body, then a TCP reset;
@@ -131,6 +132,9 @@ class FaultUpstream:
             _reset(writer)
         elif path.startswith("/close"):
             writer.close()
+        elif path == "/lookalike-401":
+            _answer(writer, 401, {"error": {"code": "token_not_found", "type": "authentication_error",
+                                            "message": "Invalid API key", "request_id": "req_" + "0" * 32}})
         elif path.startswith("/status/"):
             _answer(writer, int(parts[1]), {"error": {"message": "upstream says no", "type": "upstream"}})
         elif path.startswith("/flaky/"):

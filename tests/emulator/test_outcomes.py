@@ -51,6 +51,23 @@ def test_complete_5xx_is_stored_and_replayed(ailink_gateway: EmulatorGateway, fa
     assert fault_upstream.count("/status/500") == 1
 
 
+def test_upstream_401_stays_an_upstream_answer_when_replayed(ailink_gateway: EmulatorGateway,
+                                                              fault_upstream: FaultUpstream) -> None:
+    from ailink._errors import AuthenticationError, UpstreamError, error_from_response
+
+    token = ailink_gateway.create_token(upstream=fault_upstream.url)
+    headers = bearer(token, **_key("k-401"))
+    with client(ailink_gateway) as c:
+        first = c.post("/lookalike-401", json={}, headers=headers)
+        replay = c.post("/lookalike-401", json={}, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true" and replay.content == first.content
+    for resp in (first, replay):  # the provider's key is bad, not the gateway token
+        assert resp.status_code == 401 and resp.headers["x-ailink-cb-state"] == "disabled"
+        error = error_from_response(resp)
+        assert isinstance(error, UpstreamError) and not isinstance(error, AuthenticationError)
+    assert fault_upstream.count("/lookalike-401") == 1
+
+
 @pytest.mark.parametrize("path", ["/reset", "/close", "/hang"])
 def test_no_complete_answer_becomes_outcome_unknown(fast_timeout_gateway: EmulatorGateway,
                                                     fault_upstream: FaultUpstream, path: str) -> None:

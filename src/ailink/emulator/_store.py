@@ -2,7 +2,12 @@
 
 Every statement is parameterised. All calls are short and synchronous; the app calls them from
 its event loop. A file database survives restarts: pending approvals with their stored original
-requests, idempotency records, sessions and audit rows are all here.
+requests, idempotency records, sessions and audit rows are all here. Its files are owner-only
+(0600): they hold credentials and the original requests of pending approvals.
+
+``idempotency.state``: ``in_flight`` (claimed) → ``forwarding`` → ``done`` | ``unknown``, or
+``approval`` (see ``_outcomes``). ``approvals.exec_state``: NULL (not started) → ``running`` →
+``done`` | ``unknown`` (or back to NULL when nothing reached the upstream).
 """
 
 from __future__ import annotations
