@@ -17,6 +17,7 @@ MAX_MESSAGE_LENGTH = 1000
 # overlap, so the scan is linear.
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class JSONRefused(ValueError):
@@ -32,7 +33,7 @@ def json_depth_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False
     depth = 0
-    for byte in _JSON_STRING.sub(b"", raw):
+    for byte in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
         if byte in (0x5B, 0x7B):  # [ {
             depth += 1
             if depth > limit:
