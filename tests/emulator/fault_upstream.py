@@ -10,7 +10,7 @@ test can count exactly how often an action happened. The request path picks the 
 * ``/reset...``: the head and part of the body, then a TCP reset;
 * ``/close...``: closes the connection without answering;
 * ``/sse``: a complete event stream; ``/sse-cut``: two events, then a reset;
-  ``/sse-slow``: ten events 0.2 s apart.
+  ``/sse-slow``: forty events 0.2 s apart.
 
 ``refuse()`` stops listening (connections are refused) and ``listen()`` listens again on the same port.
 """
@@ -145,7 +145,7 @@ class FaultUpstream:
         elif path.startswith("/sse"):
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
                          b"connection: close\r\n\r\n")
-            events = 10 if path == "/sse-slow" else 3
+            events = 40 if path == "/sse-slow" else 3
             for i in range(events):
                 data = f"data: {{\"i\": {i}}}\n\n".encode()
                 writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ailink.testing import EmulatorGateway
+from ailink.testing import EmulatorGateway, start_gateway
 
 from .conftest import admin, bearer, client
 from .fault_upstream import FaultUpstream
@@ -147,12 +147,19 @@ def test_connection_refused_is_not_forwarded_and_releases_the_key(
     assert fault_upstream.count("/ok") == 1
 
 
-def test_in_flight_key_answers_409_then_outcome_unknown(fast_timeout_gateway: EmulatorGateway,
-                                                         fault_upstream: FaultUpstream) -> None:
-    token = fast_timeout_gateway.create_token(upstream=fault_upstream.url)
+def test_in_flight_key_answers_409_then_outcome_unknown(fault_upstream: FaultUpstream) -> None:
+    gateway, stop = start_gateway(upstream_timeout=3.0)  # long enough for the duplicate to land in flight
+    try:
+        _in_flight_then_unknown(gateway, fault_upstream)
+    finally:
+        stop()
+
+
+def _in_flight_then_unknown(gateway: EmulatorGateway, fault_upstream: FaultUpstream) -> None:
+    token = gateway.create_token(upstream=fault_upstream.url)
     headers = bearer(token, **_key("hang-2"))
     results: list[httpx.Response] = []
-    with client(fast_timeout_gateway) as c, client(fast_timeout_gateway) as c2:
+    with client(gateway) as c, client(gateway) as c2:
         worker = threading.Thread(target=lambda: results.append(c.post("/hang", json={}, headers=headers)))
         worker.start()
         while fault_upstream.count("/hang") == 0:

@@ -64,11 +64,13 @@ class RunningEmulator:
 
 
 def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, seed: str | None = None,
-                  host: str = "127.0.0.1", port: int = 0, **app_options: Any) -> RunningEmulator:
+                  host: str = "127.0.0.1", port: int = 0, profile: str = "ailink",
+                  **app_options: Any) -> RunningEmulator:
     """Start the emulator on ``host:port`` (0 = a free port) and return once it accepts connections.
 
-    Extra keyword arguments go to :func:`create_app` (e.g. ``upstream_timeout=1.0``,
-    ``profile="real"``). The host's logging configuration is not touched.
+    ``profile`` is ``"ailink"`` (every protocol extension) or ``"real"`` (the real gateway's
+    behaviour). Extra keyword arguments go to :func:`create_app` (e.g. ``upstream_timeout=1.0``).
+    The host's logging configuration is not touched.
     """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -76,7 +78,7 @@ def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, se
     bound_port = sock.getsockname()[1]
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{bound_port}"
-    app = create_app(db_path, admin_key, seed=seed, public_url=url, **app_options)
+    app = create_app(db_path, admin_key, seed=seed, public_url=url, profile=profile, **app_options)
     # log_config=None and log_level=None: uvicorn neither runs dictConfig nor changes logger levels or
     # handlers (access_log=False would empty the "uvicorn.access" handlers of the host process).
     config = uvicorn.Config(app, log_config=None, log_level=None, lifespan="on",
