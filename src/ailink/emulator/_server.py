@@ -113,7 +113,7 @@ def _admin_key_file(key: str | None, directory: Path) -> tuple[str, Path | None]
         existing = path.read_text().strip()
         if existing:
             return existing, path
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = "ailink_admin_" + secrets.token_urlsafe(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -124,7 +124,7 @@ def _admin_key_file(key: str | None, directory: Path) -> tuple[str, Path | None]
 
 def write_dev_env(directory: Path, values: dict[str, str]) -> Path:
     """Write ``export NAME=value`` lines to ``directory/dev.env``, readable by the owner only."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / DEV_ENV_FILE
     tmp = directory / (DEV_ENV_FILE + ".tmp")
     lines = ["# Written by `ailink dev`. Secrets: keep this file private. Load with: source " + str(path)]
