@@ -7,6 +7,7 @@ Fixtures:
 * ``ailink_gateway``: a fresh local emulator (in-memory database) on a free loopback port, served
   by uvicorn in a background thread, as an :class:`EmulatorGateway`.
 * ``ailink_gateway_url``: its URL.
+* ``ailink_gateway_real``: the same in the emulator's ``real`` profile (the real gateway's behaviour).
 
 :func:`vcr_config` returns keyword arguments for ``vcr.VCR(...)`` / pytest-recording that strip every
 token and key from recorded cassettes and ignore volatile headers when matching.
@@ -37,6 +38,7 @@ __all__ = [
     "ApproverHandle",
     "EmulatorGateway",
     "ailink_gateway",
+    "ailink_gateway_real",
     "ailink_gateway_url",
     "scrub_text",
     "vcr_config",
@@ -227,6 +229,23 @@ def ailink_gateway() -> Iterator[EmulatorGateway]:
 @pytest.fixture
 def ailink_gateway_url(ailink_gateway: EmulatorGateway) -> str:
     return ailink_gateway.url
+
+
+# ---------------------------------------------------------------------- emulator profiles
+
+
+@pytest.fixture
+def ailink_gateway_real() -> Iterator[EmulatorGateway]:
+    """A fresh emulator in the ``real`` profile: behaves like the real AIlink gateway (no extensions:
+    approvals are held, nothing is stored or replayed, management errors are bare status codes).
+
+    Its gateway-side retries (switched on by a plain ``Idempotency-Key``) use a short backoff.
+    """
+    gateway, stop = start_gateway(profile="real", retry_backoff=0.01)
+    try:
+        yield gateway
+    finally:
+        stop()
 
 
 # ---------------------------------------------------------------------- vcrpy

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,6 +14,8 @@ import httpx
 import pytest
 
 from ailink.testing import EmulatorGateway, start_gateway
+
+from .fault_upstream import FaultUpstream
 
 
 class _SlowHandler(BaseHTTPRequestHandler):
@@ -69,6 +72,16 @@ def slow_upstream() -> Iterator[tuple[str, list[str]]]:
 
 
 @pytest.fixture
+def fault_upstream() -> Iterator[FaultUpstream]:
+    """A counting upstream that misbehaves on command (see ``fault_upstream.py``)."""
+    upstream = FaultUpstream()
+    try:
+        yield upstream
+    finally:
+        upstream.close()
+
+
+@pytest.fixture
 def closed_port_url() -> str:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -84,6 +97,37 @@ def fast_timeout_gateway() -> Iterator[EmulatorGateway]:
         yield gateway
     finally:
         stop()
+
+
+@dataclass
+class RawAnswer:
+    status: int
+    head: bytes
+    body: bytes
+
+
+def send_raw(url: str, method: str, target: bytes, *, headers: bytes = b"", body: bytes = b"") -> RawAnswer:
+    """One request sent byte for byte over a socket (httpx would normalise the path first)."""
+    host, port = url.rsplit("/", 1)[1].split(":")
+    head = method.encode() + b" " + target + b" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n" + headers
+    if body:
+        head += b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + b"\r\n" + body)
+        chunks = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    reply = b"".join(chunks)
+    status_line = reply.split(b"\r\n", 1)[0].split(b" ")
+    status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
+    head_part, _, body_part = reply.partition(b"\r\n\r\n")
+    return RawAnswer(status, head_part, body_part)
 
 
 def bearer(token: str, **extra: str) -> dict[str, str]:

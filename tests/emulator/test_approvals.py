@@ -323,7 +323,10 @@ def test_execution_interrupted_by_a_restart_is_not_resent(tmp_path: Path) -> Non
         with client(gw2) as c:
             # answered from the stored state (no wait for an execution that will never finish)
             resp = c.get(f"/v1/approvals/{apr_id}/result", headers=bearer(token), timeout=5)
-        assert resp.status_code == 502 and resp.json()["error"]["code"] == "upstream_failed"
+        assert resp.status_code == 502
+        err = resp.json()["error"]
+        assert err["code"] == "outcome_unknown"
+        assert err["details"]["ambiguous"] is True and err["details"]["approval_id"] == apr_id
         assert gw2.payments_stats()["total_executions"] == 0
     finally:
         stop2()

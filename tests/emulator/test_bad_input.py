@@ -153,9 +153,11 @@ def test_sql_injection_looking_ids_are_harmless(ailink_gateway: EmulatorGateway,
         assert a.post(f"/api/v1/approvals/{quoted}/decision", json={"decision": "approved"}).status_code == 404
         assert c.get(f"/v1/approvals/{quoted}", headers=bearer(token)).status_code == 404
         # in headers, stored verbatim and found again by an exact filter
-        resp = c.get("/v1/customers", headers=bearer(token, **{"X-Session-Id": evil, "X-AIlink-Agent-Name": evil,
-                                                                "Idempotency-Key": evil}))
+        resp = c.get("/v1/customers", headers=bearer(token, **{"X-Session-Id": evil, "X-AIlink-Agent-Name": evil}))
         assert resp.status_code == 200
+        # an idempotency key is visible ASCII without spaces (§10.2): anything else is a 422, not a lookup
+        keyed = c.get("/v1/customers", headers=bearer(token, **{"Idempotency-Key": evil}))
+        assert keyed.status_code == (422 if " " in evil else 200)
         rows = a.get("/api/v1/audit", params={"session_id": evil, "agent_name": evil}).json()
         assert len(rows) == 1 and rows[0]["session_id"] == evil
         assert a.get("/api/v1/audit", params={"session_id": "' OR '1'='1' --x"}).json() == []

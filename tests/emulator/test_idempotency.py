@@ -9,7 +9,7 @@ import httpx
 
 from ailink.testing import EmulatorGateway
 
-from .conftest import bearer, client
+from .conftest import admin, bearer, client
 
 CHARGE = {"amount": 700, "currency": "usd", "customer": "cus_002"}
 
@@ -85,26 +85,23 @@ async def test_concurrent_requests_one_key_execute_once(ailink_gateway: Emulator
     assert stats["by_idempotency_key"] == {"burst": 1} and stats["charges"] == 1
 
 
-def test_5xx_and_429_are_not_stored_but_4xx_are(ailink_gateway: EmulatorGateway) -> None:
+def test_every_complete_upstream_answer_is_stored_5xx_and_429_included(ailink_gateway: EmulatorGateway) -> None:
     token = ailink_gateway.create_token()
     with client(ailink_gateway) as c:
-        for status in (500, 503, 429):
-            key = f"fail-{status}"
-            failed = c.post("/v1/charges", json=CHARGE, headers=bearer(token, **{"Idempotency-Key": key,
-                                                                                 "X-Mock-Status": str(status)}))
-            assert failed.status_code == status
-            retried = c.post("/v1/charges", json=CHARGE, headers=bearer(token, **{"Idempotency-Key": key,
-                                                                                  "X-Mock-Status": str(status)}))
-            assert "idempotent-replayed" not in retried.headers  # executed again
-        bad = bearer(token, **{"Idempotency-Key": "bad-400", "X-Mock-Status": "400"})
-        assert c.post("/v1/charges", json=CHARGE, headers=bad).status_code == 400
-        replay = c.post("/v1/charges", json=CHARGE, headers=bad)
-        assert replay.status_code == 400 and replay.headers["idempotent-replayed"] == "true"
+        for status in (500, 503, 429, 400):
+            headers = bearer(token, **{"Idempotency-Key": f"fail-{status}", "X-Mock-Status": str(status)})
+            failed = c.post("/v1/charges", json=CHARGE, headers=headers)
+            assert failed.status_code == status and "idempotent-replayed" not in failed.headers
+            assert failed.headers["x-ailink-cb-state"] == "disabled"  # an upstream answer
+            replay = c.post("/v1/charges", json=CHARGE, headers=headers)
+            assert replay.status_code == status and replay.headers["idempotent-replayed"] == "true"
+            assert replay.headers["x-ailink-cb-state"] == "disabled"  # still marked as the upstream's
+            assert replay.content == failed.content
     stats = ailink_gateway.payments_stats()["by_idempotency_key"]
-    assert stats == {"fail-500": 2, "fail-503": 2, "fail-429": 2, "bad-400": 1}
+    assert stats == {"fail-500": 1, "fail-503": 1, "fail-429": 1, "fail-400": 1}  # never forwarded twice
 
 
-def test_gateway_denials_are_stored_but_rate_limits_are_not(ailink_gateway: EmulatorGateway) -> None:
+def test_refusals_before_forwarding_store_nothing(ailink_gateway: EmulatorGateway) -> None:
     token = ailink_gateway.create_token(policies=[
         {"name": "no-refunds", "rules": [{"when": {"field": "request.path", "op": "eq", "value": "/v1/refunds"},
                                           "then": {"action": "deny"}}]},
@@ -113,13 +110,29 @@ def test_gateway_denials_are_stored_but_rate_limits_are_not(ailink_gateway: Emul
     ])
     with client(ailink_gateway) as c:
         d = bearer(token, **{"Idempotency-Key": "deny-1"})
-        assert c.post("/v1/refunds", json={}, headers=d).status_code == 403
-        assert c.post("/v1/refunds", json={}, headers=d).headers["idempotent-replayed"] == "true"
+        for _ in range(2):
+            denied = c.post("/v1/refunds", json={}, headers=d)
+            assert denied.status_code == 403 and "idempotent-replayed" not in denied.headers
+            assert denied.json()["error"]["details"]["forwarded"] is False
+            assert "x-ailink-cb-state" not in denied.headers  # a gateway answer, not the upstream's
         assert c.post("/v1/charges", json=CHARGE, headers=bearer(token)).status_code == 200
         r = bearer(token, **{"Idempotency-Key": "rl-1"})
-        assert c.post("/v1/charges", json=CHARGE, headers=r).status_code == 429
-        again = c.post("/v1/charges", json=CHARGE, headers=r)
-        assert again.status_code == 429 and "idempotent-replayed" not in again.headers
+        for _ in range(2):
+            limited = c.post("/v1/charges", json=CHARGE, headers=r)
+            assert limited.status_code == 429 and "idempotent-replayed" not in limited.headers
+            assert limited.json()["error"]["details"]["forwarded"] is False
+        # a refusal releases the key: once it no longer applies, the same key goes through
+        assert c.post("/v1/echo", json={"n": 1}, headers=bearer(token, **{"X-Session-Id": "s-1"})).status_code == 200
+        with admin(ailink_gateway) as a:
+            assert a.patch("/api/v1/sessions/s-1/status", json={"status": "paused"}).status_code == 200
+            keyed = bearer(token, **{"Idempotency-Key": "sess-1", "X-Session-Id": "s-1"})
+            refused = c.post("/v1/echo", json={"n": 2}, headers=keyed)
+            assert refused.status_code == 403 and refused.json()["error"]["details"]["forwarded"] is False
+            assert a.patch("/api/v1/sessions/s-1/status", json={"status": "active"}).status_code == 200
+        again = c.post("/v1/echo", json={"n": 2}, headers=keyed)
+        assert again.status_code == 200 and "idempotent-replayed" not in again.headers
+        assert again.json()["headers"]["idempotency-key"] == "sess-1"
+    assert ailink_gateway.payments_stats()["by_idempotency_key"] == {}
 
 
 def test_get_responses_are_not_stored(ailink_gateway: EmulatorGateway) -> None:

@@ -1,12 +1,13 @@
-"""The local AIlink gateway emulator (Starlette + SQLite), speaking ``shared/design/protocol.md``.
+"""The local AIlink gateway emulator (Starlette + SQLite), speaking ``docs/protocol.md``.
 
 Public surface: :func:`create_app`, :func:`run_in_thread` / :class:`RunningEmulator`,
 :func:`serve`, :func:`main_dev` (``ailink dev``), :class:`DemoSeed`.
 
 Built-in upstreams, served in-process by the proxy's HTTP client: ``http://payments.mock``
 (charges, refunds, customers; counts executions per idempotency key) and ``http://llm.mock``
-(OpenAI-compatible, deterministic, scriptable). Emulator-only management endpoints live under
-``/api/v1/emulator/`` (``llm/script``, ``payments/stats``, ``reset-stats``). The mock LLM also
+(OpenAI-compatible, deterministic, scriptable). Both are strict: exact paths only, JSON object
+bodies only (415/400 otherwise), so a policy test means what it says. Emulator-only management
+endpoints live under ``/api/v1/emulator/`` (``llm/script``, ``payments/stats``, ``reset-stats``). The mock LLM also
 serves OpenAI files, batches and fine-tuning jobs (``_mock_jobs``), Anthropic's ``/v1/messages``
 (``_mock_anthropic``) and a Realtime session that the gateway relays at ``GET /v1/realtime``
 (WebSocket, ``_realtime``, ``_mock_realtime``).
@@ -19,16 +20,50 @@ to the ``model`` of proxied JSON bodies); guardrail presets (enforced: redaction
 injection, code injection, length limit, topic fence; per token or per request via
 ``X-AIlink-Guardrails``); analytics and billing usage from the audit log; experiments and webhooks.
 
-Deliberate differences from the real AIlink gateway:
+Profiles (``create_app(profile=...)``, ``run_in_thread(profile=...)``, ``ailink dev --profile``,
+the ``ailink_gateway_real`` pytest fixture):
 
-* **[ext]** ``Prefer: respond-async`` → 202 and the agent approval endpoints
-  ``/v1/approvals/{id}[/result]`` (these paths are therefore not proxied); full idempotency
-  (replay, 409 in flight, 422 on a different request); ``details.policy`` in policy errors;
-  malformed policy rules refused with 422; audit filters ``session_id``/``agent_name``/``status``;
-  ``GET /api/v1/approvals/{id}`` and ``?status=``.
-* Query strings are forwarded upstream (the real gateway drops them).
-* ``Idempotency-Key`` and ``x-mock-*`` headers are forwarded upstream (the real gateway drops the key),
-  so the payments mock can count executions per key.
+| behaviour | ``ailink`` (default) | ``real`` (as the real gateway) |
+|---|---|---|
+| ``X-AIlink-Extensions`` (data plane) | ``respond-async, outcome-store`` | absent |
+| approval + ``Prefer: respond-async`` | 202, then ``/v1/approvals/{id}`` | held until decided, never 202 |
+| ``/v1/approvals/{id}[/result]`` | agent endpoints | proxied like any path |
+| idempotency key | any spelling; outcome stored and replayed, 409 | ``X-AIlink-``/``X-TrueFlow-Idempotency-Key`` |
+| | in flight, 422 reused | only re-attach an approval (an approved key |
+| | | lets every re-send through again) |
+| approved request | sent once by the gateway, result kept | the held request itself is forwarded |
+| plain ``Idempotency-Key``, ``X-Idempotency-Key`` | forwarded upstream (the mocks count) | switch on gateway |
+| | | retries of POST/PUT/PATCH (3, on 429/5xx and |
+| | | network errors); never forwarded |
+| other methods | never retried by the gateway | retried the same way |
+| ``error.details`` | policy, approval, forwarded, ambiguous | absent |
+| management API errors | ``{"error": {...}}`` JSON | bare status code, empty body |
+| query string | forwarded upstream | dropped |
+
+Both profiles normalise paths the same way and enforce the same bounds.
+
+Deliberate differences from the real AIlink gateway (``ailink`` profile unless said otherwise):
+
+* **[ext]** the rows of the table above: 202 and the agent approval endpoints, full idempotency
+  (§5, §10.3: every complete upstream answer is stored, 5xx included, and replayed with
+  ``Idempotent-Replayed: true``; a request forwarded without a complete answer is stored as
+  *outcome unknown* and every re-send gets 502 ``outcome_unknown``; refusals before forwarding
+  store nothing and say ``details.forwarded = false``; a restart turns in-flight rows into
+  *outcome unknown*), ``details`` in errors, the extensions header.
+* Paths (both profiles): normalised once (unreserved percent-decoding, dot segments, empty segments
+  and a trailing slash collapsed); 400 ``invalid_path`` for leaving the token's or a service's base
+  path, NUL/control characters, encoded ``/`` or ``\\``, a raw ``\\``, and multiply-encoded dots,
+  slashes or NUL. The real gateway appends the path verbatim.
+* Bounds (both profiles): JSON nested deeper than 64 levels or with duplicate keys → 400 (on the
+  data plane too; a body the policies cannot read while they inspect the body → 400); idempotency
+  keys 1-255 visible ASCII characters → else 422; durations positive and at most 30 days → else
+  422 at create time (stored older rows are clamped, never fatal); ``regex``/``glob`` conditions
+  on RE2 (linear time; backreferences and look-around → 422); policy rules at most 64 KiB; error
+  messages at most 1,000 characters.
+* Malformed policy rules are refused with 422 at create time (real: accepted, then every request 500s).
+* Audit filters ``session_id``/``agent_name``/``status``; ``GET /api/v1/approvals/{id}`` and ``?status=``.
+* ``Idempotency-Key`` and ``x-mock-*`` headers are forwarded upstream in the ``ailink`` profile (the
+  real gateway drops the key), so the payments mock can count executions per key.
 * Token pages show a masked ``id`` plus a non-secret ``ref`` (usable in paths); the real gateway
   lists the full token. Approval pages show the masked token too.
 * ``X-Parent-Span-Id`` wins over the ``traceparent`` span id for ``parent_span_id`` (the real
@@ -38,7 +73,7 @@ Deliberate differences from the real AIlink gateway:
 * Invalid session status transitions → 409 (real: 404). Session-lifecycle denials are audited.
 * Rate limits use an in-memory sliding window (reset on restart), count only admitted requests and
   answer ``Retry-After`` = seconds until a slot frees.
-* Management errors use the ``{"error": {...}}`` JSON shape; 413 is JSON too.
+* Gateway error answers, upstream failures and 413 are JSON (real: 413 is plain text).
 * Service base URLs may be loopback/private (the real gateway refuses them).
 * Guardrail presets are stored per token, not as policies in the policy list; response-phase
   presets are not emulated. Model aliases are applied (the real gateway stores but ignores them).
@@ -46,8 +81,11 @@ Deliberate differences from the real AIlink gateway:
   tokens it creates; the real gateway skips unknown policy names and creates unusable token stubs.
 * Experiments are stored but split no traffic; webhooks are stored but never delivered; costs and
   LLM token counts are not metered (analytics and billing count requests and latency only).
+* SQLite files are created owner-only (0600); ``ailink dev`` prints secrets masked and writes them
+  to ``.ailink/dev.env`` (0600); the in-thread emulator never touches the host's logging.
 * Not emulated: spend caps, response cache, circuit breaking (settings are stored and reported),
-  load balancing, MCP, post-phase policies and actions other than allow/deny/require_approval/rate_limit.
+  load balancing, MCP, post-phase policies, actions other than allow/deny/require_approval/rate_limit,
+  the ``X-TrueFlow-``/``tf_v1_`` header generation.
 """
 
 from ._factory import DemoSeed, create_app

@@ -1,50 +1,53 @@
-"""The emulator's ASGI app: data plane (proxy, approvals, idempotency), management API, mocks.
+"""The emulator's data plane: the proxy (paths, policies, approvals, idempotency outcomes) and the
+agent approval endpoints.
 
-See ``shared/design/protocol.md`` for the contract. Differences from the real AIlink gateway
-(all deliberate, see the package docstring for the full list) are marked "deviation".
+See ``docs/protocol.md`` for the contract. Differences from the real AIlink gateway (all
+deliberate, see the package docstring for the full list) are marked "deviation"; what the ``real``
+profile switches off is decided by :class:`~._profile.Profile`, never by comparing names.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import hmac
-import json
 import math
 import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote
 
+import anyio
 import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ailink._secrets import mask
 
-from ._mock_llm import TOKEN_HEADER, LLMMock
+from ._bounds import JSONRefused, NotJSON, cap, idempotency_key_problem, load_json
+from ._mock_llm import LLMMock
 from ._mock_payments import PaymentsMock
-from ._policy import RequestFacts, evaluate, parse_duration
+from ._outcomes import UPSTREAM_MARKER, KeyClaim, Stored, fingerprint
+from ._paths import PathRefused, ProxyPath, join_url, normalise
+from ._policy import NO_BODY, MatchedAction, RequestFacts, effective_duration, evaluate, reads_body
+from ._profile import Profile
 from ._store import Store, new_id
+from ._upstream import Upstream, UpstreamFailure, response_headers, upstream_request_headers
 
-MOCK_HOSTS = ("payments.mock", "llm.mock")
 TOKEN_PREFIX = "ailink_v1_"
 MAX_WAIT = 50.0
+#: Every spelling of the idempotency key a client may send (the profile says which ones count).
 IDEMPOTENCY_HEADERS = ("x-ailink-idempotency-key", "x-trueflow-idempotency-key", "idempotency-key",
                        "x-idempotency-key")
-# Headers forwarded upstream (deviation: Idempotency-Key is forwarded so mocks can dedupe/count).
-FORWARD_HEADERS = ("content-type", "accept", "user-agent", "traceparent", "tracestate", "idempotency-key")
-DROP_RESPONSE_HEADERS = {
-    "content-length", "transfer-encoding", "connection", "server", "x-request-id", "x-powered-by",
-    "content-encoding", "keep-alive",
-}
+#: On the real gateway their mere presence allows upstream retries of POST/PUT/PATCH.
+RETRY_SWITCH_HEADERS = ("idempotency-key", "x-idempotency-key")
+GATEWAY_RETRIES = 3
 ERROR_TYPES = {
     "token_not_found": "authentication_error", "token_revoked": "authentication_error",
     "unauthorized": "authentication_error", "policy_denied": "permission_error",
@@ -52,17 +55,23 @@ ERROR_TYPES = {
     "approval_not_found": "not_found_error", "not_found": "not_found_error",
     "approval_pending": "conflict_error", "idempotency_in_progress": "conflict_error",
     "idempotency_key_reused": "invalid_request_error", "validation_error": "invalid_request_error",
-    "invalid_json": "invalid_request_error", "payload_too_large": "invalid_request_error",
-    "rate_limit_exceeded": "rate_limit_error", "upstream_failed": "upstream_error",
+    "invalid_json": "invalid_request_error", "invalid_path": "invalid_request_error",
+    "payload_too_large": "invalid_request_error", "rate_limit_exceeded": "rate_limit_error",
+    "upstream_failed": "upstream_error", "outcome_unknown": "upstream_error",
     "internal_server_error": "internal_error", "method_not_allowed": "invalid_request_error",
     "content_blocked": "content_policy_error", "forbidden": "permission_error",
 }
+_LATEST_ISO = "9999-12-31T23:59:59.999Z"
 
 
 def iso(ts: float | None) -> str | None:
-    if ts is None:
+    """An ISO-8601 UTC time (``...Z``); never fails, whatever an older database holds."""
+    if ts is None or ts != ts:  # None or NaN
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return _LATEST_ISO if ts > 0 else None
 
 
 def new_request_id() -> str:
@@ -70,21 +79,40 @@ def new_request_id() -> str:
 
 
 class GatewayError(Exception):
+    """An error the gateway itself answers (protocol §3), with the §10.3 outcome marks.
+
+    ``forwarded=False``: refused before anything reached the upstream (``details.forwarded``).
+    ``ambiguous=True``: the request may have reached the upstream without a complete answer.
+    """
+
     def __init__(self, status: int, code: str, message: str, *, details: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, forwarded: bool | None = None,
+                 ambiguous: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
         self.headers = headers or {}
+        self.forwarded = forwarded
+        self.ambiguous = ambiguous
+
+    def all_details(self) -> dict[str, Any] | None:
+        details = dict(self.details or {})
+        if self.forwarded is False:
+            details["forwarded"] = False
+        if self.ambiguous:
+            details["ambiguous"] = True
+        return details or None
 
 
-def error_response(request_id: str, exc: GatewayError) -> JSONResponse:
-    body: dict[str, Any] = {"code": exc.code, "message": exc.message,
+def error_response(request_id: str, exc: GatewayError, *, with_details: bool = True) -> JSONResponse:
+    """The gateway error body; messages are capped at 1,000 characters (§10.4)."""
+    body: dict[str, Any] = {"code": exc.code, "message": cap(exc.message),
                             "type": ERROR_TYPES.get(exc.code, "invalid_request_error"), "request_id": request_id}
-    if exc.details is not None:
-        body["details"] = exc.details
+    details = exc.all_details() if with_details else None
+    if details is not None:
+        body["details"] = details
     return JSONResponse({"error": body}, status_code=exc.status,
                         headers={**exc.headers, "x-request-id": request_id})
 
@@ -94,19 +122,15 @@ def policy_denied(policy: str, reason: str) -> GatewayError:
                         details={"policy": policy, "reason": reason})
 
 
-class _RoutingTransport(httpx.AsyncBaseTransport):
-    """Sends the mock hosts to in-process ASGI apps and everything else over the network."""
-
-    def __init__(self, mocks: dict[str, httpx.AsyncBaseTransport], default: httpx.AsyncBaseTransport) -> None:
-        self._mocks = mocks
-        self._default = default
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        transport = self._mocks.get(request.url.host, self._default)
-        return await transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._default.aclose()
+def outcome_unknown(key: str | None, *, approval_id: str | None = None) -> GatewayError:
+    details: dict[str, Any] = {"idempotency_key": key}
+    if approval_id is not None:
+        details["approval_id"] = approval_id
+    return GatewayError(
+        502, "outcome_unknown",
+        "The outcome of this action is unknown: it reached the upstream but no complete answer came back. "
+        "It was not sent again; check the upstream before repeating it.",
+        details=details, ambiguous=True)
 
 
 @dataclass
@@ -120,11 +144,15 @@ class TraceContext:
     properties: Any
     user_id: str | None
     external_request_id: str | None
+    #: The key that re-attaches approvals (and, with the outcome store, stores outcomes).
     idempotency_key: str | None
+    #: ``Idempotency-Key``/``X-Idempotency-Key`` present (the real gateway's retry switch).
+    retry_switch: bool
     prefer_async: bool
 
     @classmethod
-    def from_headers(cls, headers: Any) -> TraceContext:
+    def from_headers(cls, headers: Any, profile: Profile) -> TraceContext:
+        """Read the tracing and idempotency headers; bad idempotency keys → 422 (§10.2)."""
         trace_id = span_id = None
         tp = headers.get("traceparent")
         if tp:
@@ -135,12 +163,19 @@ class TraceContext:
         raw_props = headers.get("x-properties")
         if raw_props:
             try:
-                properties = json.loads(raw_props)
+                properties = load_json(raw_props)
             except ValueError:
                 properties = None  # invalid JSON is dropped silently, like the real gateway
         prefer = headers.get("prefer", "")
         prefer_async = any(p.split(";")[0].strip().lower() == "respond-async" for p in prefer.split(","))
-        key = next((headers.get(name) for name in IDEMPOTENCY_HEADERS if headers.get(name)), None)
+        for name in IDEMPOTENCY_HEADERS:
+            for value in headers.getlist(name):
+                problem = idempotency_key_problem(value)
+                if problem is not None:
+                    raise GatewayError(422, "validation_error", f"Invalid {name} header: {problem}")
+        keys = {value for name in profile.approval_key_headers for value in headers.getlist(name)}
+        if len(keys) > 1:
+            raise GatewayError(422, "validation_error", "The request names more than one idempotency key")
         return cls(
             session_id=headers.get("x-session-id") or None,
             agent_name=headers.get("x-ailink-agent-name") or headers.get("user-agent"),
@@ -149,7 +184,9 @@ class TraceContext:
             parent_span_id=headers.get("x-parent-span-id") or span_id,
             span_id=span_id, trace_id=trace_id, properties=properties,
             user_id=headers.get("x-user-id"), external_request_id=headers.get("x-request-id"),
-            idempotency_key=key or None, prefer_async=prefer_async,
+            idempotency_key=next(iter(keys), None),
+            retry_switch=any(name in headers for name in RETRY_SWITCH_HEADERS),
+            prefer_async=prefer_async,
         )
 
     def audit_fields(self) -> dict[str, Any]:
@@ -162,62 +199,72 @@ class TraceContext:
 
 
 @dataclass
-class Stored:
-    """A buffered response (upstream answer or gateway error) that can be replayed."""
+class Call:
+    """One proxied request while it is processed: everything the proxy's steps need."""
 
-    status: int
-    headers: list[list[str]]
+    rid: str
+    started: float
+    token: dict[str, Any]
+    ctx: TraceContext
+    method: str
+    target: ProxyPath
+    query: str
     body: bytes
-    extra: dict[str, str] = field(default_factory=dict)
+    #: The parsed JSON body, or ``NO_BODY``.
+    body_json: Any
+    #: The incoming headers (lower-case names), without the virtual token.
+    headers: dict[str, str]
+    upstream_url: str
+    credential_id: str | None
+    audit: dict[str, Any]
+    prefer_async: bool
+    claim: KeyClaim | None = None
+    #: Set just before the request is sent upstream: from here on a failure is ambiguous.
+    forwarded: bool = False
 
-    def to_response(self, request_id: str, **extra: str) -> Response:
-        headers = {k: v for k, v in self.headers}
-        headers.update(self.extra)
-        headers.update(extra)
-        headers["x-request-id"] = request_id
-        return Response(self.body, status_code=self.status, headers=headers)
+    @property
+    def path(self) -> str:
+        return self.target.path
+
+    @property
+    def key(self) -> str | None:
+        return self.ctx.idempotency_key
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.method, self.path, self.query, self.body)
 
 
-def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
-    return f"{method.upper()} {path}?{query} {hashlib.sha256(body).hexdigest()}"
+def _raw_path(request: Request) -> str:
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes):
+        return raw.decode("latin-1")
+    return quote(request.scope["path"], safe="/%:@!$&'()*+,;=-._~")
 
 
 class Emulator:
-    def __init__(self, store: Store, admin_key: str, *, public_url: str | None, max_body_bytes: int,
-                 upstream_timeout: float) -> None:
+    def __init__(self, store: Store, admin_key: str, *, profile: Profile, public_url: str | None,
+                 max_body_bytes: int, upstream_timeout: float, retry_backoff: float = 0.5) -> None:
         self.store = store
         self.admin_key = admin_key
+        self.profile = profile
         self.public_url = public_url
         self.max_body_bytes = max_body_bytes
         self.upstream_timeout = upstream_timeout
         self.payments = PaymentsMock()
         self.llm = LLMMock()
-        self.http: httpx.AsyncClient | None = None
+        self.upstream = Upstream({"payments.mock": self.payments.app, "llm.mock": self.llm.app},
+                                 timeout=upstream_timeout, retry_backoff=retry_backoff)
         self._decided: dict[str, asyncio.Event] = {}
         self._executed: dict[str, asyncio.Event] = {}
         self._rate: dict[str, deque[float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ plumbing
-    def client(self) -> httpx.AsyncClient:
-        if self.http is None:
-            mocks: dict[str, httpx.AsyncBaseTransport] = {
-                "payments.mock": httpx.ASGITransport(app=self.payments.app),
-                "llm.mock": httpx.ASGITransport(app=self.llm.app),
-            }
-            self.http = httpx.AsyncClient(
-                transport=_RoutingTransport(mocks, httpx.AsyncHTTPTransport()),
-                timeout=httpx.Timeout(self.upstream_timeout, connect=min(5.0, self.upstream_timeout)),
-                follow_redirects=False,
-            )
-        return self.http
-
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self.http is not None:
-            await self.http.aclose()
-            self.http = None
+        await self.upstream.aclose()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -241,9 +288,13 @@ class Emulator:
 
     async def json_body(self, request: Request) -> dict[str, Any]:
         raw = await self.read_body(request)
+        if not raw.strip():
+            return {}
         try:
-            data = json.loads(raw) if raw.strip() else {}
-        except (ValueError, UnicodeDecodeError):
+            data = load_json(raw)
+        except JSONRefused as exc:
+            raise GatewayError(400, "invalid_json", f"Request body refused: {exc}") from None
+        except NotJSON:
             raise GatewayError(400, "invalid_json", "Request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise GatewayError(422, "validation_error", "Request body must be a JSON object")
@@ -266,6 +317,10 @@ class Emulator:
                 return token
         raise GatewayError(401, "token_not_found",
                            "Invalid or missing API token. Ensure AILINK_API_KEY is set correctly.")
+
+    def _audit(self, call: Call, status: int, **extra: Any) -> None:
+        self.store.add_audit({**call.audit, "status_code": status,
+                              "latency_ms": int((time.monotonic() - call.started) * 1000), **extra})
 
     # ------------------------------------------------------------------ approvals core
     def notify_decided(self, apr_id: str) -> None:
@@ -309,34 +364,47 @@ class Emulator:
         updated = self.store.transition_approval(apr_id, status, reason)
         if updated:
             self.notify_decided(apr_id)
-            if status == "approved":
+            if status == "approved" and self.profile.outcome_store:
                 self.spawn(self.ensure_executed(apr_id))
         return updated
 
     async def ensure_executed(self, apr_id: str) -> dict[str, Any]:
-        """Send the stored request upstream exactly once; everyone else waits for its stored answer."""
+        """Send an approved request upstream at most once; everyone else waits for its stored outcome.
+
+        A complete answer is kept (any status). Nothing reached the upstream (connection refused):
+        the execution stays "not started" and the next fetch tries again. Sent without a complete
+        answer (or interrupted): *outcome unknown*, never sent again.
+        """
         row = self.store.get_approval(apr_id)
         assert row is not None
-        if row["exec_state"] == "done" or row["status"] != "approved":
+        if row["status"] != "approved" or row["exec_state"] in ("done", "unknown"):
             return row
         if self.store.begin_execution(apr_id):
+            started = time.monotonic()
+            status = 502
             try:
                 stored = await self._execute_stored(row)
-            except Exception:  # never leave it "running" in this process
-                stored = Stored(500, [["content-type", "application/json"]],
-                                json.dumps({"error": {"code": "internal_server_error",
-                                                      "message": "approved request failed",
-                                                      "type": "internal_error",
-                                                      "request_id": new_request_id()}}).encode())
-            self.store.finish_execution(apr_id, stored.status, stored.headers, stored.body)
-            event = self._executed.pop(apr_id, None)
-            if event is not None:
-                event.set()
+            except UpstreamFailure as failure:
+                if failure.forwarded:
+                    self.store.execution_unknown(apr_id)
+                else:
+                    self.store.execution_not_started(apr_id)
+            except BaseException:  # cancelled or broken mid-send: the upstream may have acted
+                self.store.execution_unknown(apr_id)
+                raise
+            else:
+                status = stored.status
+                self.store.finish_execution(apr_id, stored.status, stored.headers, stored.body)
+            finally:
+                event = self._executed.pop(apr_id, None)
+                if event is not None:
+                    event.set()
+            self._audit_execution(row, status, started)
         else:
             event = self._executed.setdefault(apr_id, asyncio.Event())
             row = self.store.get_approval(apr_id)
             assert row is not None
-            if row["exec_state"] != "done":
+            if row["exec_state"] == "running":
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(event.wait(), self.upstream_timeout + 10)
         row = self.store.get_approval(apr_id)
@@ -344,89 +412,38 @@ class Emulator:
         return row
 
     async def _execute_stored(self, row: dict[str, Any]) -> Stored:
+        key = row["idempotency_key"] if self.profile.forward_idempotency_key else None
+        headers, url = upstream_request_headers(row["req_headers"], credential=self._credential(row["credential_id"]),
+                                                token_ref=row["token_ref"], url=row["req_url"], idempotency_key=key)
+        resp = await self.upstream.open(row["req_method"], url, headers, row["req_body"])
+        out_headers = [*response_headers(resp), list(UPSTREAM_MARKER)]
+        return Stored(resp.status_code, out_headers, await self.upstream.read(resp))
+
+    def _audit_execution(self, row: dict[str, Any], status: int, started: float) -> None:
         ctx = row["context"] or {}
-        started = time.monotonic()
-        try:
-            stored = await self.send_buffered(row["req_method"], row["req_url"], row["req_headers"],
-                                              row["req_body"], row["credential_id"], row["token_ref"])
-        except GatewayError as exc:
-            rid = new_request_id()
-            resp = error_response(rid, exc)
-            stored = Stored(resp.status_code, [["content-type", "application/json"]], bytes(resp.body))
         self.store.add_audit({
             **{k: ctx.get(k) for k in ("session_id", "agent_name", "tool_name", "parent_span_id", "span_id",
                                        "trace_id", "properties", "user_id", "external_request_id",
                                        "idempotency_key", "token_prefix", "request_id", "model")},
             "token_ref": row["token_ref"], "method": row["req_method"], "path": ctx.get("path"),
-            "upstream_url": _strip_query(row["req_url"]), "status_code": stored.status,
+            "upstream_url": row["req_url"].split("?", 1)[0], "status_code": status,
             "latency_ms": int((time.monotonic() - started) * 1000), "policy_result": "approved",
             "policies_evaluated": ctx.get("policies_evaluated"), "approval_id": row["id"],
             "approval_wait_ms": int(((row["decided_at"] or time.time()) - row["created_at"]) * 1000),
         })
-        return stored
 
-    # ------------------------------------------------------------------ upstream
-    def _upstream_headers(self, headers: dict[str, str], credential_id: str | None, token_ref: str,
-                          url: str) -> tuple[dict[str, str], str]:
-        out = {k: v for k, v in headers.items() if k in FORWARD_HEADERS or k.startswith("x-mock-")}
-        key = next((headers[k] for k in IDEMPOTENCY_HEADERS if headers.get(k)), None)
-        if key is not None:  # deviation: the key goes upstream as Idempotency-Key, whatever its spelling
-            out["idempotency-key"] = key
-        cred = self.store.get_credential(credential_id) if credential_id else None
-        if cred is not None and cred["is_active"]:
-            mode, header, secret = cred["injection_mode"], cred["injection_header"], cred["secret"]
-            if mode == "bearer":
-                out[header.lower()] = f"Bearer {secret}"
-            elif mode == "basic":
-                out[header.lower()] = "Basic " + base64.b64encode(secret.encode()).decode()
-            elif mode == "header":
-                out[header.lower()] = secret
-            elif mode == "query":
-                url += ("&" if "?" in url else "?") + httpx.QueryParams({header: secret}).__str__()
-        elif headers.get("x-real-authorization"):
-            out["authorization"] = headers["x-real-authorization"]
-        elif headers.get("x-upstream-authorization"):
-            out["authorization"] = headers["x-upstream-authorization"]
-        if urlsplit(url).hostname in MOCK_HOSTS:
-            out[TOKEN_HEADER] = token_ref
-        return out, url
+    def _credential(self, credential_id: str | None) -> dict[str, Any] | None:
+        return self.store.get_credential(credential_id) if credential_id else None
 
-    async def send_upstream(self, method: str, url: str, headers: dict[str, str], body: bytes,
-                            credential_id: str | None, token_ref: str) -> httpx.Response:
-        out_headers, url = self._upstream_headers(headers, credential_id, token_ref, url)
-        client = self.client()
-        request = client.build_request(method, url, headers=out_headers, content=body or None)
-        try:
-            return await client.send(request, stream=True)
-        except httpx.TimeoutException:
-            raise GatewayError(502, "upstream_failed", "Upstream request timed out") from None
-        except httpx.HTTPError as exc:
-            raise GatewayError(502, "upstream_failed", f"Upstream request failed: {type(exc).__name__}") from None
-
-    async def send_buffered(self, method: str, url: str, headers: dict[str, str], body: bytes,
-                            credential_id: str | None, token_ref: str) -> Stored:
-        resp = await self.send_upstream(method, url, headers, body, credential_id, token_ref)
-        try:
-            content = await resp.aread()
-        except httpx.TimeoutException:
-            raise GatewayError(502, "upstream_failed", "Upstream request timed out") from None
-        except httpx.HTTPError as exc:
-            raise GatewayError(502, "upstream_failed", f"Upstream request failed: {type(exc).__name__}") from None
-        finally:
-            await resp.aclose()
-        return Stored(resp.status_code, _response_headers(resp), content)
-
-    def route(self, token: dict[str, Any], path: str) -> tuple[str, str, str | None]:
-        """(base_url, forwarded path, credential_id)."""
-        prefix = "/v1/proxy/services/"
-        if path.startswith(prefix):
-            rest = path[len(prefix):]
-            name, _, remainder = rest.partition("/")
-            service = self.store.get_service(name) if name else None
+    # ------------------------------------------------------------------ routing
+    def route(self, token: dict[str, Any], target: ProxyPath) -> tuple[str, str | None]:
+        """(base URL, credential id) of a normalised path: a registered service, else the token's upstream."""
+        if target.service is not None:
+            service = self.store.get_service(target.service)
             if service is None:
-                raise GatewayError(502, "upstream_failed", f"Service not found: {name}")
-            return service["base_url"], "/" + remainder, service["credential_id"] or token["credential_id"]
-        return token["upstream_url"], path, token["credential_id"]
+                raise GatewayError(502, "upstream_failed", f"Service not found: {target.service}")
+            return service["base_url"], service["credential_id"] or token["credential_id"]
+        return token["upstream_url"], token["credential_id"]
 
     def check_rate(self, key: str, window: float, max_requests: int) -> float | None:
         """None when allowed (and counted); else seconds until a slot frees."""
@@ -441,104 +458,106 @@ class Emulator:
 
     # ------------------------------------------------------------------ data plane
     async def proxy(self, request: Request) -> Response:
+        try:
+            call = await self._admit(request)
+        except GatewayError as exc:
+            if exc.forwarded is None:
+                exc.forwarded = False
+            raise
+        try:
+            return await self._handle(call)
+        except GatewayError as exc:
+            if exc.forwarded is None and not exc.ambiguous and not call.forwarded:
+                exc.forwarded = False
+            if call.claim is not None:
+                if exc.ambiguous:
+                    call.claim.unknown()
+                else:
+                    call.claim.release()
+            raise
+        except BaseException:
+            if call.claim is not None:
+                call.claim.abandon()
+            raise
+
+    async def _admit(self, request: Request) -> Call:
+        """Everything checked before policies: body size, token, headers, path, route, JSON body."""
         started = time.monotonic()
         rid = request.state.request_id = new_request_id()
         body = await self.read_body(request)
         token = self.auth_token(request)
-        ctx = TraceContext.from_headers(request.headers)
-        if ctx.idempotency_key is not None and len(ctx.idempotency_key) > 255:
-            raise GatewayError(422, "validation_error", "Idempotency key longer than 255 characters")
+        ctx = TraceContext.from_headers(request.headers, self.profile)
         method = request.method.upper()
-        path = request.url.path
-        query = request.url.query
+        raw_path = _raw_path(request)
+        query = request.scope.get("query_string", b"").decode("latin-1")
         audit: dict[str, Any] = {
             **ctx.audit_fields(), "token_ref": token["ref"], "token_prefix": mask(token["token"]),
-            "request_id": rid, "method": method, "path": path, "model": _model_of(body),
+            "request_id": rid, "method": method, "path": cap(raw_path),
         }
 
-        def finish_audit(status: int, **extra: Any) -> None:
-            self.store.add_audit({**audit, "status_code": status,
-                                  "latency_ms": int((time.monotonic() - started) * 1000), **extra})
+        def refused(exc: GatewayError) -> GatewayError:
+            self.store.add_audit({**audit, "status_code": exc.status, "policy_result": "error",
+                                  "error_code": exc.code, "latency_ms": int((time.monotonic() - started) * 1000)})
+            return exc
 
         try:
-            base, fwd_path, credential_id = self.route(token, path)
-        except GatewayError as exc:
-            finish_audit(exc.status, policy_result="error", error_code=exc.code)
-            raise
-        upstream_url = base.rstrip("/") + fwd_path + (f"?{query}" if query else "")  # deviation: query kept
-        audit["upstream_url"] = base.rstrip("/") + fwd_path
-
-        if ctx.session_id:
-            session = self.store.touch_session(ctx.session_id, token["ref"])
-            if session["status"] != "active":
-                denied = policy_denied("SessionLifecycle", f"Session '{ctx.session_id}' is {session['status']} "
-                                                           "— cannot accept new requests")
-                finish_audit(403, policy_result="denied", deny_reason=denied.message, error_code=denied.code)
-                raise denied
-
-        key = ctx.idempotency_key
-        fp = fingerprint(method, path, query, body)
-        claimed = False
-        for _attempt in range(2):
-            if key is None:
-                break
-            existing = self.store.idem_get(token["ref"], key) if method == "GET" else \
-                self.store.idem_claim(token["ref"], key, fp)
-            if existing is None:
-                claimed = method != "GET"
-                break
-            replay = await self._existing(existing, fp, ctx, rid, finish_audit)
-            if replay is not None:
-                return replay
-            # a withdrawn (cancelled) approval: forget the key and process the request afresh
-            self.store.idem_delete(token["ref"], key)
-
-        finalised = False
-
-        def finalise(stored: Stored | None, *, attached: bool = False) -> None:
-            nonlocal finalised
-            if not claimed or finalised or key is None:
-                return
-            finalised = True
-            if attached:
-                return  # the key now follows its approval
-            if stored is None or stored.status >= 500 or stored.status == 429:
-                self.store.idem_delete(token["ref"], key)
-            else:
-                self.store.idem_complete(token["ref"], key, stored.status, stored.headers, stored.body)
-
+            target = normalise(raw_path)
+        except PathRefused as exc:
+            raise refused(GatewayError(400, "invalid_path", f"Invalid path: {exc}")) from None
+        audit["path"] = target.path
         try:
-            response = await self._process(request, token, ctx, audit, finish_audit, body, method, path,
-                                           query, fwd_path, upstream_url, credential_id, rid, started,
-                                           claimed, finalise, fp)
+            base, credential_id = self.route(token, target)
         except GatewayError as exc:
-            resp = error_response(rid, exc)
-            finalise(Stored(exc.status, _plain_headers(resp), bytes(resp.body)))
-            raise
-        except BaseException:
-            finalise(None)
-            raise
-        return response
-
-    async def _process(self, request: Request, token: dict[str, Any], ctx: TraceContext, audit: dict[str, Any],
-                       finish_audit: Callable[..., None], body: bytes, method: str, path: str, query: str,
-                       fwd_path: str, upstream_url: str, credential_id: str | None, rid: str, started: float,
-                       claimed: bool, finalise: Callable[..., None], fp: str) -> Response:
-        # E2 hook: model aliases and guardrails rewrite (or refuse, 403) the body before policies see it.
-        from ._mgmt._transforms import transform_request
-        body = transform_request(self, token, request.headers, body, audit, finish_audit)
-        policies = self.store.policies_by_ids(token["policy_ids"] or [])
-        facts = RequestFacts(
-            method=method, path=path, headers={k.lower(): v for k, v in request.headers.items()},
-            query=dict(parse_qsl(query, keep_blank_values=True)), body_bytes=body,
-            agent_name=ctx.agent_name, token_ref=token["ref"], token_name=token["name"],
+            raise refused(exc) from None
+        audit["upstream_url"] = join_url(base, target.forward_path)
+        body_json: Any = NO_BODY
+        if body.strip():
+            try:
+                body_json = load_json(body, strict_numbers=False)
+            except JSONRefused as exc:
+                raise refused(GatewayError(400, "invalid_json", f"Request body refused: {exc}")) from None
+            except NotJSON:
+                body_json = NO_BODY  # forwarded as is: the upstream judges it
+        if isinstance(body_json, dict) and isinstance(body_json.get("model"), str):
+            audit["model"] = body_json["model"]
+        return Call(
+            rid=rid, started=started, token=token, ctx=ctx, method=method, target=target, query=query, body=body,
+            body_json=body_json,
+            headers={k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"},
+            upstream_url=join_url(base, target.forward_path, query if self.profile.forward_query else ""),
+            credential_id=credential_id, audit=audit,
+            prefer_async=ctx.prefer_async and self.profile.respond_async,
         )
-        matched = evaluate(policies, facts)
-        evaluated = [p["name"] for p in policies]
-        audit["policies_evaluated"] = evaluated
-        approval = None
+
+    async def _handle(self, call: Call) -> Response:
+        if call.ctx.session_id:
+            session = self.store.touch_session(call.ctx.session_id, call.token["ref"])
+            if session["status"] != "active":
+                denied = policy_denied("SessionLifecycle", f"Session '{call.ctx.session_id}' is {session['status']} "
+                                                           "— cannot accept new requests")
+                self._audit(call, 403, policy_result="denied", deny_reason=denied.message, error_code=denied.code)
+                raise denied
+        if self.profile.outcome_store and call.key is not None:
+            answer = await self._claim_or_answer(call)
+            if answer is not None:
+                return answer
+
+        self._apply_request_transforms(call)
+        policies = self.store.policies_by_ids(call.token["policy_ids"] or [])
+        call.audit["policies_evaluated"] = [p["name"] for p in policies]
+        if call.body.strip() and call.body_json is NO_BODY and reads_body(policies):
+            exc = GatewayError(400, "invalid_json", "This token's policies inspect the request body, "
+                                                    "so it must be a JSON document")
+            self._audit(call, 400, policy_result="error", error_code=exc.code)
+            raise exc
+        facts = RequestFacts(
+            method=call.method, path=call.path, headers=call.headers,
+            query=dict(parse_qsl(call.query, keep_blank_values=True)), body_bytes=call.body, body=call.body_json,
+            agent_name=call.ctx.agent_name, token_ref=call.token["ref"], token_name=call.token["name"],
+        )
+        approval: MatchedAction | None = None
         shadow: list[str] = []
-        for m in matched:
+        for m in evaluate(policies, facts):
             kind = m.action.get("action")
             if m.mode == "shadow":
                 if kind in ("deny", "require_approval", "rate_limit"):
@@ -546,139 +565,205 @@ class Emulator:
                 continue
             if kind == "deny":
                 exc = policy_denied(m.policy_name, str(m.action.get("message") or "request blocked by policy"))
-                finish_audit(403, policy_result="denied", deny_reason=exc.message, error_code=exc.code)
+                self._audit(call, 403, policy_result="denied", deny_reason=cap(exc.message), error_code=exc.code)
                 raise exc
             if kind == "rate_limit":
-                window = parse_duration(m.action.get("window", "60s")) or 60.0
-                scope = m.action.get("key", "per_token")
-                who = {"per_token": token["ref"], "per_agent": ctx.agent_name or "", "global": "*"}[scope]
-                wait = self.check_rate(f"{m.policy_id}:{m.rule_index}:{scope}:{who}", window,
-                                       int(m.action["max_requests"]))
-                if wait is not None:
-                    retry = max(1, math.ceil(wait))
-                    exc = GatewayError(
-                        429, "rate_limit_exceeded",
-                        f"Rate limit exceeded by policy '{m.policy_name}': {m.action['max_requests']} "
-                        f"requests per {m.action.get('window', '60s')}",
-                        details={"policy": m.policy_name, "retry_after": retry},
-                        headers={"retry-after": str(retry), "x-ratelimit-reset": str(int(time.time()) + retry)},
-                    )
-                    finish_audit(429, policy_result="rate_limited", deny_reason=exc.message, error_code=exc.code)
-                    raise exc
+                self._check_rate_limit(call, m)
             if kind == "require_approval" and approval is None:
                 approval = m
         if shadow:
-            audit["deny_reason"] = "shadow: " + ", ".join(shadow)
-
-        headers_in = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
+            call.audit["deny_reason"] = "shadow: " + ", ".join(shadow)
         if approval is not None:
-            timeout = parse_duration(approval.action.get("timeout", "30m"))
-            preview = body.decode("utf-8", "replace")
-            row = self.store.create_approval({
-                "token_ref": token["ref"], "idempotency_key": ctx.idempotency_key,
-                "policy_name": approval.policy_name,
-                "summary": {"method": method, "path": path, "agent": ctx.agent_name,
-                            "upstream": audit["upstream_url"], "tool_name": ctx.tool_name,
-                            "session_id": ctx.session_id,
-                            "body_preview": (preview[:2000] + "…") if len(preview) > 2000 else (preview or None)},
-                "expires_at": time.time() + timeout, "req_method": method, "req_url": upstream_url,
-                "req_headers": headers_in, "req_body": body, "credential_id": credential_id,
-                "context": {**ctx.audit_fields(), "path": path, "policies_evaluated": evaluated,
-                            "token_prefix": audit["token_prefix"], "request_id": rid, "model": audit["model"]},
-            })
-            apr_id = row["id"]
-            if ctx.idempotency_key is not None:
-                if claimed:
-                    self.store.idem_attach_approval(token["ref"], ctx.idempotency_key, apr_id)
-                    finalise(None, attached=True)
-                else:  # a GET: the key only re-attaches to the approval
-                    self.store.idem_claim(token["ref"], ctx.idempotency_key, fp, "approval", apr_id)
-            if ctx.prefer_async:
-                finish_audit(202, policy_result="pending_approval", approval_id=apr_id)
-                return self.accepted(self.store.get_approval(apr_id) or row, rid)
-            return await self.block_on_approval(apr_id, rid, finish_audit)
+            return await self._gate(call, approval)
+        return await self._forward(call)
 
-        # plain forwarding
-        try:
-            resp = await self.send_upstream(method, upstream_url, headers_in, body, credential_id, token["ref"])
-        except GatewayError as exc:
-            finish_audit(exc.status, policy_result="allowed", error_code=exc.code)
-            raise
-        out_headers = _response_headers(resp)
-        if resp.headers.get("content-type", "").startswith("text/event-stream"):
-            return self._stream(resp, out_headers, rid, finish_audit, finalise)
-        try:
-            content = await resp.aread()
-        except httpx.HTTPError:
-            await resp.aclose()
-            failed = GatewayError(502, "upstream_failed", "Upstream response could not be read")
-            finish_audit(502, policy_result="allowed", error_code=failed.code)
-            raise failed from None
-        await resp.aclose()
-        stored = Stored(resp.status_code, out_headers, content)
-        finalise(stored)
-        finish_audit(resp.status_code, policy_result="allowed")
-        return stored.to_response(rid, **{"x-ailink-cb-state": "disabled"})
+    def _apply_request_transforms(self, call: Call) -> None:
+        """Model aliases and guardrails (``_mgmt._transforms``) rewrite the body, or refuse it with
+        403 ``content_blocked``, before the policies see it."""
+        from ._mgmt._transforms import transform_request  # the management package imports this module
 
-    def _stream(self, resp: httpx.Response, headers: list[list[str]], rid: str,
-                finish_audit: Callable[..., None], finalise: Callable[..., None]) -> Response:
-        collected: list[bytes] = []
-
-        async def body() -> AsyncIterator[bytes]:
-            ok = False
+        body = transform_request(self, call.token, call.headers, call.body, call.audit,
+                                 lambda status, **extra: self._audit(call, status, **extra))
+        if body is not call.body:
+            call.body = body
             try:
-                async for chunk in resp.aiter_bytes():
-                    collected.append(chunk)
-                    yield chunk
-                ok = True
-            finally:
-                await resp.aclose()
-                stored = Stored(resp.status_code, headers, b"".join(collected))
-                finalise(stored if ok else None)
-                finish_audit(resp.status_code, policy_result="allowed", is_streaming=1)
+                call.body_json = load_json(body, strict_numbers=False)
+            except (JSONRefused, NotJSON):
+                call.body_json = NO_BODY
 
-        out = {k: v for k, v in headers}
-        out["x-request-id"] = rid
-        out["x-accel-buffering"] = "no"
-        return StreamingResponse(body(), status_code=resp.status_code, headers=out)
+    def _check_rate_limit(self, call: Call, m: MatchedAction) -> None:
+        window = effective_duration(m.action.get("window", "60s"), 60.0)
+        scope = m.action.get("key", "per_token")
+        who = {"per_token": call.token["ref"], "per_agent": call.ctx.agent_name or "", "global": "*"}.get(scope, "*")
+        wait = self.check_rate(f"{m.policy_id}:{m.rule_index}:{scope}:{who}", window, int(m.action["max_requests"]))
+        if wait is None:
+            return
+        retry = max(1, math.ceil(wait))
+        exc = GatewayError(
+            429, "rate_limit_exceeded",
+            f"Rate limit exceeded by policy '{m.policy_name}': {m.action['max_requests']} "
+            f"requests per {m.action.get('window', '60s')}",
+            details={"policy": m.policy_name, "retry_after": retry},
+            headers={"retry-after": str(retry), "x-ratelimit-reset": str(int(time.time()) + retry)},
+        )
+        self._audit(call, 429, policy_result="rate_limited", deny_reason=cap(exc.message), error_code=exc.code)
+        raise exc
 
-    async def block_on_approval(self, apr_id: str, rid: str, finish_audit: Callable[..., None] | None) -> Response:
-        row = self.store.get_approval(apr_id)
-        assert row is not None
+    # ------------------------------------------------------------------ idempotency (outcome store)
+    async def _claim_or_answer(self, call: Call) -> Response | None:
+        """Claim the key (``None``: process the request) or answer from what the key already holds."""
+        assert call.key is not None
+        ref = call.token["ref"]
+        for _attempt in range(2):
+            if call.method == "GET":  # a GET's key only re-attaches to its approval
+                existing = self.store.idem_get(ref, call.key)
+                if existing is None:
+                    return None
+            else:
+                existing = self.store.idem_claim(ref, call.key, call.fingerprint)
+                if existing is None:
+                    call.claim = KeyClaim(self.store, ref, call.key)
+                    return None
+            answer = await self._existing(existing, call)
+            if answer is not None:
+                return answer
+            # a withdrawn (cancelled) approval: forget the key and process the request afresh
+            self.store.idem_delete(ref, call.key)
+        return None
+
+    async def _existing(self, rec: dict[str, Any], call: Call) -> Response | None:
+        """The answer to a request whose idempotency key is known (``None``: process it afresh).
+
+        Every answer given here is audited too (``replayed``, ``pending_approval``, ``rejected``,
+        ``timeout``), so a re-sent action shows in its session next to the original.
+        """
+        if rec["fingerprint"] != call.fingerprint:
+            raise GatewayError(422, "idempotency_key_reused",
+                               "This idempotency key was already used with a different request "
+                               "(method, path, query or body)")
+        state = rec["state"]
+        if state in ("in_flight", "forwarding"):
+            raise GatewayError(409, "idempotency_in_progress",
+                               "A request with this idempotency key is still being processed",
+                               headers={"retry-after": "1"})
+        if state == "done":
+            stored = Stored(rec["status"], rec["headers"] or [], rec["body"] or b"")
+            self._audit(call, stored.status, policy_result="replayed")
+            return stored.to_response(call.rid, **{"idempotent-replayed": "true"})
+        if state == "unknown":
+            exc = outcome_unknown(call.key)
+            self._audit(call, exc.status, policy_result="replayed", error_code=exc.code)
+            raise exc
+        row = self.refresh_approval(rec["approval_id"])
+        if row is None or row["status"] == "cancelled":
+            return None
+        if row["status"] == "pending":
+            if call.prefer_async:
+                self._audit(call, 202, policy_result="pending_approval", approval_id=row["id"])
+                return self.accepted(row, call.rid)
+            row = await self.wait_decided(row["id"], max(0.0, row["expires_at"] - time.time()) + 0.05)
+            if row["status"] == "cancelled":
+                return None
+            response = await self.outcome_response(row, call, replayed=False, audit=True)
+        else:
+            response = await self.outcome_response(row, call, replayed=True, audit=True)
+        self._audit(call, response.status_code, policy_result="replayed", approval_id=row["id"])
+        return response
+
+    # ------------------------------------------------------------------ approvals on the data plane
+    async def _gate(self, call: Call, approval: MatchedAction) -> Response:
+        timeout = effective_duration(approval.action.get("timeout", "30m"), 1800.0)
+        if not self.profile.outcome_store:
+            return await self._hold_and_forward(call, approval, timeout)
+        row = self._create_approval(call, approval, timeout)
+        apr_id = row["id"]
+        if call.claim is not None:
+            call.claim.attach(apr_id)
+        elif call.key is not None:  # a GET: the key only re-attaches to the approval
+            self.store.idem_claim(call.token["ref"], call.key, call.fingerprint, "approval", apr_id)
+        if call.prefer_async:
+            self._audit(call, 202, policy_result="pending_approval", approval_id=apr_id)
+            return self.accepted(self.store.get_approval(apr_id) or row, call.rid)
         row = await self.wait_decided(apr_id, max(0.0, row["expires_at"] - time.time()) + 0.05)
-        return await self.outcome_response(row, rid, finish_audit, replayed=False)
+        return await self.outcome_response(row, call, replayed=False, audit=True)
 
-    async def outcome_response(self, row: dict[str, Any], rid: str, finish_audit: Callable[..., None] | None,
-                               *, replayed: bool) -> Response:
+    async def _hold_and_forward(self, call: Call, approval: MatchedAction, timeout: float) -> Response:
+        """The real gateway's approval: hold the request, then forward *this* request if approved.
+
+        A key re-attaches to the token's approval under that key whatever its state or body (the real
+        gateway compares nothing); an approved one lets every re-send through again.
+        """
+        row = self.store.approval_by_key(call.token["ref"], call.key) if call.key is not None else None
+        if row is None:
+            row = self._create_approval(call, approval, timeout)
+        row = await self.wait_decided(row["id"], max(0.0, row["expires_at"] - time.time()) + 0.05)
+        if row["status"] == "approved":
+            return await self._forward(call, approval_id=row["id"])
+        return await self.outcome_response(row, call, replayed=False, audit=True)
+
+    def _create_approval(self, call: Call, approval: MatchedAction, timeout: float) -> dict[str, Any]:
+        preview = call.body.decode("utf-8", "replace")
+        return self.store.create_approval({
+            "token_ref": call.token["ref"], "idempotency_key": call.key, "policy_name": approval.policy_name,
+            "summary": {"method": call.method, "path": call.path, "agent": call.ctx.agent_name,
+                        "upstream": call.audit["upstream_url"], "tool_name": call.ctx.tool_name,
+                        "session_id": call.ctx.session_id,
+                        "body_preview": (preview[:2000] + "…") if len(preview) > 2000 else (preview or None)},
+            "expires_at": time.time() + timeout, "req_method": call.method, "req_url": call.upstream_url,
+            "req_headers": call.headers, "req_body": call.body, "credential_id": call.credential_id,
+            "context": {**call.ctx.audit_fields(), "path": call.path,
+                        "policies_evaluated": call.audit.get("policies_evaluated"),
+                        "token_prefix": call.audit["token_prefix"], "request_id": call.rid,
+                        "model": call.audit.get("model")},
+        })
+
+    async def outcome_response(self, row: dict[str, Any], call: Call | None, *, replayed: bool,
+                               audit: bool = False) -> Response:
+        """The answer an approval's state gives: its stored result, or the error that state means."""
         status = row["status"]
         apr_id = row["id"]
+        rid = call.rid if call is not None else new_request_id()
+        audited = call if audit else None
+        wait_ms = int(((row["decided_at"] or time.time()) - row["created_at"]) * 1000)
         if status == "approved":
             row = await self.ensure_executed(apr_id)
-            if row["exec_state"] != "done":
-                raise GatewayError(502, "upstream_failed", "The approved request's outcome is unknown",
-                                   details={"approval_id": apr_id})
-            stored = Stored(row["resp_status"], row["resp_headers"] or [], row["resp_body"] or b"")
-            extra = {"x-ailink-approval-id": apr_id}
-            if replayed:
-                extra["idempotent-replayed"] = "true"
-            return stored.to_response(rid, **extra)
-        wait_ms = int(((row["decided_at"] or time.time()) - row["created_at"]) * 1000)
-        if status == "rejected" or status == "cancelled":
+            state = row["exec_state"]
+            if state == "done":
+                stored = Stored(row["resp_status"], row["resp_headers"] or [], row["resp_body"] or b"")
+                extra = {"x-ailink-approval-id": apr_id}
+                if replayed:
+                    extra["idempotent-replayed"] = "true"
+                return stored.to_response(rid, **extra)
+            if state == "unknown":
+                exc = outcome_unknown(row["idempotency_key"], approval_id=apr_id)
+            elif state == "running":
+                exc = GatewayError(409, "idempotency_in_progress", "The approved request is still being sent",
+                                   details={"approval_id": apr_id}, headers={"retry-after": "1"})
+            else:  # not started: nothing reached the upstream; the next fetch tries again
+                exc = GatewayError(502, "upstream_failed",
+                                   "The approved request could not reach the upstream; it was not sent. "
+                                   "Fetch the result again to retry.", details={"approval_id": apr_id},
+                                   forwarded=False)
+            if audited is not None:
+                self._audit(audited, exc.status, policy_result="approved", approval_id=apr_id,
+                            approval_wait_ms=wait_ms, error_code=exc.code)
+            raise exc
+        if status in ("rejected", "cancelled"):
             reason = row["reason"] or ("withdrawn by the agent" if status == "cancelled" else None)
             exc = GatewayError(403, "approval_rejected", "Request was rejected by a reviewer."
                                if status == "rejected" else "The approval request was withdrawn.",
                                details={"approval_id": apr_id, "reason": reason, "status": status,
                                         "policy": row["policy_name"]})
-            if finish_audit:
-                finish_audit(403, policy_result="rejected", approval_id=apr_id, approval_wait_ms=wait_ms,
-                             error_code=exc.code, deny_reason=reason)
+            if audited is not None:
+                self._audit(audited, 403, policy_result="rejected", approval_id=apr_id, approval_wait_ms=wait_ms,
+                            error_code=exc.code, deny_reason=reason)
             raise exc
         timeout_s = round(row["expires_at"] - row["created_at"], 3)
         exc = GatewayError(408, "approval_timeout", "The approval request timed out without a decision.",
                            details={"approval_id": apr_id, "timeout": timeout_s, "policy": row["policy_name"]})
-        if finish_audit:
-            finish_audit(408, policy_result="timeout", approval_id=apr_id, approval_wait_ms=wait_ms,
-                         error_code=exc.code)
+        if audited is not None:
+            self._audit(audited, 408, policy_result="timeout", approval_id=apr_id, approval_wait_ms=wait_ms,
+                        error_code=exc.code)
         raise exc
 
     def accepted(self, row: dict[str, Any], rid: str) -> Response:
@@ -695,42 +780,92 @@ class Emulator:
             "x-ailink-approval-id": apr_id,
         })
 
-    async def _existing(self, rec: dict[str, Any], fp: str, ctx: TraceContext, rid: str,
-                        finish_audit: Callable[..., None]) -> Response | None:
-        """The answer to a request whose idempotency key is known (``None``: process it afresh).
+    # ------------------------------------------------------------------ forwarding
+    def _retries(self, call: Call) -> int:
+        """Gateway-side upstream retries: only in a profile that has them (the real gateway's rules)."""
+        if not self.profile.gateway_retries:
+            return 0
+        if isinstance(call.body_json, dict) and call.body_json.get("stream") is True:
+            return 0
+        if call.method in ("POST", "PUT", "PATCH") and not call.ctx.retry_switch:
+            return 0
+        return GATEWAY_RETRIES
 
-        Every answer given here is audited too (``replayed``, ``pending_approval``, ``rejected``,
-        ``timeout``), so a re-sent action shows in its session next to the original.
-        """
-        if rec["fingerprint"] != fp:
-            raise GatewayError(422, "idempotency_key_reused",
-                               "This idempotency key was already used with a different request "
-                               "(method, path, query or body)")
-        if rec["state"] == "in_flight":
-            raise GatewayError(409, "idempotency_in_progress",
-                               "A request with this idempotency key is still being processed",
-                               headers={"retry-after": "1"})
-        if rec["state"] == "done":
-            stored = Stored(rec["status"], rec["headers"] or [], rec["body"] or b"")
-            finish_audit(stored.status, policy_result="replayed")
-            return stored.to_response(rid, **{"idempotent-replayed": "true"})
-        row = self.refresh_approval(rec["approval_id"])
-        if row is None or row["status"] == "cancelled":
-            return None
-        if row["status"] == "pending":
-            if ctx.prefer_async:
-                finish_audit(202, policy_result="pending_approval", approval_id=row["id"])
-                return self.accepted(row, rid)
-            row = await self.wait_decided(row["id"], max(0.0, row["expires_at"] - time.time()) + 0.05)
-            if row["status"] == "cancelled":
-                return None
-            response = await self.outcome_response(row, rid, finish_audit, replayed=False)
+    async def _forward(self, call: Call, *, approval_id: str | None = None) -> Response:
+        """Send the request upstream; keep a complete answer under the key, or mark the key unknown."""
+        key = call.key if self.profile.forward_idempotency_key else None
+        headers, url = upstream_request_headers(call.headers, credential=self._credential(call.credential_id),
+                                                token_ref=call.token["ref"], url=call.upstream_url,
+                                                idempotency_key=key)
+        result = {"policy_result": "approved" if approval_id else "allowed"}
+        if approval_id is not None:
+            result["approval_id"] = approval_id
+        call.forwarded = True
+        if call.claim is not None:
+            call.claim.forwarding()
+        try:
+            resp = await self.upstream.open_with_retries(call.method, url, headers, call.body,
+                                                         retries=self._retries(call))
+        except UpstreamFailure as failure:
+            raise self._failed(call, failure, result) from None
+        out_headers = [*response_headers(resp), list(UPSTREAM_MARKER)]
+        if resp.headers.get("content-type", "").startswith("text/event-stream"):
+            return self._stream(call, resp, out_headers, result)
+        try:
+            content = await self.upstream.read(resp)
+        except UpstreamFailure as failure:
+            raise self._failed(call, failure, result) from None
+        stored = Stored(resp.status_code, out_headers, content)
+        if call.claim is not None:
+            call.claim.complete(stored)
+        self._audit(call, resp.status_code, **result)
+        return stored.to_response(call.rid)
+
+    def _failed(self, call: Call, failure: UpstreamFailure, result: dict[str, Any]) -> GatewayError:
+        if failure.forwarded:
+            exc = GatewayError(502, "upstream_failed", failure.message, ambiguous=True,
+                               details={"idempotency_key": call.key} if call.key is not None else None)
         else:
-            response = await self.outcome_response(row, rid, finish_audit, replayed=True)
-        finish_audit(response.status_code, policy_result="replayed", approval_id=row["id"])
-        return response
+            exc = GatewayError(502, "upstream_failed", failure.message, forwarded=False)
+        self._audit(call, exc.status, error_code=exc.code, **result)
+        return exc
 
-    # ------------------------------------------------------------------ agent approval endpoints
+    def _stream(self, call: Call, resp: httpx.Response, headers: list[list[str]],
+                result: dict[str, Any]) -> Response:
+        """Pass an event stream through as it arrives; keep it once complete, else the key is unknown."""
+        collected: list[bytes] = []
+        complete = False
+
+        settled = False
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal complete
+            try:
+                async for chunk in resp.aiter_bytes():  # an upstream cut propagates: the client sees it cut
+                    collected.append(chunk)
+                    yield chunk
+                complete = True
+            finally:
+                settle()  # before the stream's last message, so the audit is there when the client is done
+
+        def settle() -> None:
+            nonlocal settled
+            if settled:
+                return
+            settled = True
+            if call.claim is not None:
+                if complete:
+                    call.claim.complete(Stored(resp.status_code, headers, b"".join(collected)))
+                else:
+                    call.claim.unknown()
+            self._audit(call, resp.status_code, is_streaming=1, **result)
+
+        out = {k: v for k, v in headers}
+        out["x-request-id"] = call.rid
+        out["x-accel-buffering"] = "no"
+        return _SettlingStream(body(), settle, resp, status_code=resp.status_code, headers=out)
+
+    # ------------------------------------------------------------------ agent approval endpoints [ext]
     def _own_approval(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
         token = self.auth_token(request)
         apr_id = request.path_params["approval_id"]
@@ -764,12 +899,12 @@ class Emulator:
         return JSONResponse(self.approval_status(row), headers=headers)
 
     async def agent_approval_result(self, request: Request) -> Response:
-        rid = request.state.request_id = new_request_id()
+        request.state.request_id = new_request_id()
         _, row = self._own_approval(request)
         if row["status"] == "pending":
             raise GatewayError(409, "approval_pending", "The approval request is still pending",
                                details={"approval_id": row["id"]}, headers={"retry-after": "2"})
-        return await self.outcome_response(row, rid, None, replayed=True)
+        return await self.outcome_response(row, None, replayed=True)
 
     async def agent_cancel_approval(self, request: Request) -> Response:
         rid = request.state.request_id = new_request_id()
@@ -778,29 +913,30 @@ class Emulator:
         row = self.store.get_approval(row["id"]) or row
         return JSONResponse({**self.approval_status(row), "updated": updated}, headers={"x-request-id": rid})
 
-
-def _plain_headers(resp: Response) -> list[list[str]]:
-    return [[k.decode("latin-1"), v.decode("latin-1")] for k, v in resp.raw_headers
-            if k.decode("latin-1").lower() not in DROP_RESPONSE_HEADERS]
-
-
-def _response_headers(resp: httpx.Response) -> list[list[str]]:
-    return [[k, v] for k, v in resp.headers.multi_items() if k.lower() not in DROP_RESPONSE_HEADERS]
+    def agent_routes(self) -> list[Route]:
+        return [
+            Route("/v1/approvals/{approval_id}", self.agent_get_approval, methods=["GET"]),
+            Route("/v1/approvals/{approval_id}", self.agent_cancel_approval, methods=["DELETE"]),
+            Route("/v1/approvals/{approval_id}/result", self.agent_approval_result, methods=["GET"]),
+        ]
 
 
-def _strip_query(url: str) -> str:
-    return url.split("?", 1)[0]
+class _SettlingStream(StreamingResponse):
+    """A streaming answer that settles its outcome however it ends (complete, cut, client gone)."""
 
+    def __init__(self, content: AsyncIterator[bytes], settle: Callable[[], None], upstream: httpx.Response,
+                 **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._settle = settle
+        self._upstream = upstream
 
-def _model_of(body: bytes) -> str | None:
-    if not body or b'"model"' not in body:
-        return None
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    model = data.get("model") if isinstance(data, dict) else None
-    return model if isinstance(model, str) else None
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._settle()
+            with anyio.CancelScope(shield=True):
+                await self._upstream.aclose()
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -818,4 +954,5 @@ def health_routes(emu: Emulator) -> list[Route]:
     return [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
 
 
-__all__ = ["Emulator", "GatewayError", "Handler", "error_response", "health_routes", "iso", "mask", "new_id"]
+__all__ = ["Emulator", "GatewayError", "Handler", "error_response", "health_routes", "iso", "mask", "new_id",
+           "new_request_id"]

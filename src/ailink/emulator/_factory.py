@@ -5,19 +5,26 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+import traceback
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ailink._secrets import redact
 
 from ._app import Emulator, GatewayError, error_response, health_routes, new_request_id
 from ._management import management_routes
 from ._mgmt._base import ManagementStore
 from ._mgmt._routes import management_table
+from ._profile import EXTENSIONS_HEADER, Profile, get_profile
 from ._realtime import realtime_route
 from ._store import Store
 
@@ -90,33 +97,48 @@ def create_app(
     public_url: str | None = None,
     max_body_bytes: int = 1_048_576,
     upstream_timeout: float = 60.0,
+    profile: str | Profile = "ailink",
+    retry_backoff: float = 0.5,
 ) -> Starlette:
     """The emulator as an ASGI app.
 
     ``admin_key=None`` generates a random key, readable as ``app.state.admin_key``. ``seed="demo"``
     creates the demo service/policies/tokens (once per database) and exposes them as
     ``app.state.demo_seed`` (:class:`DemoSeed`). ``upstream_timeout`` (seconds, per upstream
-    call) exists so tests can provoke upstream timeouts quickly.
+    call) exists so tests can provoke upstream timeouts quickly. ``profile`` is ``"ailink"`` (every
+    protocol extension) or ``"real"`` (behaves like the real gateway; see the package docstring);
+    ``retry_backoff`` is the base delay of the ``real`` profile's gateway-side retries (0.5 s there).
     """
     if seed not in (None, "demo"):
         raise ValueError(f"unknown seed {seed!r} (known: 'demo')")
+    chosen = get_profile(profile)
     key = admin_key or "ailink_admin_" + secrets.token_urlsafe(24)
     store = Store(db_path)
-    store.recover_interrupted_executions()
+    recovered = store.recover_after_restart()
     ManagementStore.install(store)
-    emu = Emulator(store, key, public_url=public_url, max_body_bytes=max_body_bytes,
-                   upstream_timeout=upstream_timeout)
+    if any(recovered.values()):
+        logger.warning("emulator start-up: settled what a previous run left in flight: %s", recovered)
+    emu = Emulator(store, key, profile=chosen, public_url=public_url, max_body_bytes=max_body_bytes,
+                   upstream_timeout=upstream_timeout, retry_backoff=retry_backoff)
     demo = seed_demo(store) if seed == "demo" else None
+
+    def answer(scope: Scope, exc: GatewayError) -> Response:
+        if scope["path"].startswith("/api/") and not chosen.json_management_errors:
+            return Response(status_code=exc.status, headers=exc.headers)  # the real gateway's bare errors
+        rid = (scope.get("state") or {}).get("request_id") or new_request_id()
+        return error_response(rid, exc, with_details=chosen.error_details)
 
     async def on_gateway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
-        rid = getattr(request.state, "request_id", None) or new_request_id()
-        return error_response(rid, exc)
+        return answer(request.scope, exc)
 
-    async def on_error(request: Request, exc: Exception) -> Response:
-        logger.exception("emulator internal error on %s %s", request.method, request.url.path)
-        rid = getattr(request.state, "request_id", None) or new_request_id()
-        return error_response(rid, GatewayError(500, "internal_server_error", "Internal emulator error"))
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+        return answer(request.scope, GatewayError(exc.status_code, code, str(exc.detail)))
+
+    def on_error(scope: Scope) -> Response:
+        return answer(scope, GatewayError(500, "internal_server_error", "Internal emulator error"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -130,15 +152,72 @@ def create_app(
         *health_routes(emu),
         *management_routes(emu, management_table(emu)),
         realtime_route(emu),
-        Route("/v1/approvals/{approval_id}", emu.agent_get_approval, methods=["GET"]),
-        Route("/v1/approvals/{approval_id}", emu.agent_cancel_approval, methods=["DELETE"]),
-        Route("/v1/approvals/{approval_id}/result", emu.agent_approval_result, methods=["GET"]),
+        *(emu.agent_routes() if chosen.agent_approval_endpoints else []),
         Route("/{path:path}", emu.proxy, methods=ALL_METHODS),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={GatewayError: on_gateway_error, Exception: on_error})
+    middleware = [Middleware(ExtensionsHeader, extensions=chosen.extensions)] if chosen.extensions else []
+    middleware.append(Middleware(CatchAll, answer=on_error))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
+                    exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error})
     app.state.emulator = emu
     app.state.admin_key = key
     app.state.demo_seed = demo
     app.state.public_url = public_url
+    app.state.profile = chosen
     return app
+
+
+class CatchAll:
+    """Turns any unexpected exception into the typed 500 answer, and logs it scrubbed of secrets.
+
+    It sits inside Starlette's own error middleware, which would re-raise to the server, and the
+    server would log the raw traceback (exception text may hold a secret). Nothing is re-raised here.
+    """
+
+    def __init__(self, app: ASGIApp, answer: Callable[[Scope], Response]) -> None:
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # e.g. an upstream stream cut mid-body: the connection ends without a clean end
+                logger.warning("emulator: answer to %s %s cut short (%s)", scope["method"], redact(scope["path"]),
+                               type(exc).__name__)
+                return
+            logger.error("emulator internal error on %s %s\n%s", scope["method"], redact(scope["path"]),
+                         redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+            await self.answer(scope)(scope, receive, send)
+
+
+class ExtensionsHeader:
+    """Adds ``X-AIlink-Extensions`` to every answer outside the management API (§10.1)."""
+
+    def __init__(self, app: ASGIApp, extensions: tuple[str, ...]) -> None:
+        self.app = app
+        self.value = ", ".join(extensions).encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (EXTENSIONS_HEADER.encode("latin-1"), self.value)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)

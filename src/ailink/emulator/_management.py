@@ -40,9 +40,14 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 def _http_url(value: Any, field: str) -> str:
-    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        valid = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 literal)
+        valid = False
+    if not valid:
         raise GatewayError(422, "validation_error", f"{field} must be an http(s) URL")
-    return value
+    return str(value)
 
 
 def _str(doc: dict[str, Any], field: str, *, required: bool = True, default: str | None = None) -> str | None:

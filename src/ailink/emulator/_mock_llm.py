@@ -10,6 +10,7 @@
 * Files, batches and fine-tuning jobs (``_mock_jobs``), Anthropic's ``POST /v1/messages``
   (``_mock_anthropic``) and a Realtime WebSocket session at ``/v1/realtime`` (``_mock_realtime``).
 The same routes also answer without the ``/v1`` prefix (for tokens whose upstream ends in ``/v1``).
+Strict like the payments mock: exact paths only, JSON object bodies only (415/400 otherwise).
 The proxy tells this app which token is calling with a private header it only sends to the
 in-process mocks.
 """
@@ -32,6 +33,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from ._mock_anthropic import messages_routes
+from ._mock_http import ExactPaths, json_object
 from ._mock_jobs import OpenAIJobsMock
 from ._mock_realtime import realtime_routes
 
@@ -87,7 +89,9 @@ class LLMMock:
                 Route(f"{prefix}/models", self.models, methods=["GET"]),
                 *self.jobs.routes(prefix), *messages_routes(self, prefix), *realtime_routes(self, prefix),
             ]
-        self.app = Starlette(routes=routes)
+        app = Starlette(routes=routes)
+        app.router.redirect_slashes = False
+        self.app = ExactPaths(app)
 
     def script(self, token_ref: str, responses: list[dict[str, Any]]) -> int:
         with self._lock:
@@ -113,11 +117,10 @@ class LLMMock:
         ]})
 
     async def embeddings(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return _error(400, "invalid JSON body")
-        if not isinstance(body, dict) or "input" not in body:
+        body, status, problem = await json_object(request)
+        if body is None:
+            return _error(status, problem)
+        if "input" not in body:
             return _error(400, "'input' is required")
         raw = body["input"]
         inputs = raw if isinstance(raw, list) and raw and not isinstance(raw[0], int) else [raw]
@@ -133,11 +136,10 @@ class LLMMock:
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def chat(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return _error(400, "invalid JSON body")
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        body, status, problem = await json_object(request)
+        if body is None:
+            return _error(status, problem)
+        if not isinstance(body.get("messages"), list):
             return _error(400, "'messages' is required")
         messages = body["messages"]
         model = str(body.get("model") or "mock-gpt")

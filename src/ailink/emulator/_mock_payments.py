@@ -4,6 +4,10 @@ It counts executions in total and per ``Idempotency-Key`` so tests can prove a s
 happened exactly once. **Deviation from the real gateway**: the emulator forwards the client's
 ``Idempotency-Key`` to upstreams (the real gateway drops it), precisely so this counter can see it.
 
+Strict on purpose (``_mock_http``): exact paths only (no encoded bytes, dot or empty segments,
+trailing slashes: 404) and JSON object bodies only on writes (415 without a JSON content type,
+400 for anything but an object), so a policy test means what it says.
+
 Extra test hooks: ``X-Mock-Status: <code>`` on a charge/refund answers that status (counted as an
 attempt, not as a charge); ``/v1/echo`` (any method) answers what it received (method, path,
 query, headers, body) so tests can check credential injection and forwarding.
@@ -12,7 +16,6 @@ query, headers, body) so tests can check credential injection and forwarding.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from collections import Counter
 from typing import Any
@@ -21,6 +24,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from ._mock_http import ExactPaths, json_object
 
 CUSTOMERS = [
     {"id": "cus_001", "object": "customer", "name": "Ada Lovelace", "email": "ada@example.com"},
@@ -45,7 +50,7 @@ class PaymentsMock:
         self.charge_count = 0
         self.refund_count = 0
         self.by_key: Counter[str] = Counter()
-        self.app = Starlette(routes=[
+        app = Starlette(routes=[
             Route("/v1/customers", self.list_customers, methods=["GET"]),
             Route("/v1/customers/{cid}", self.get_customer, methods=["GET"]),
             Route("/v1/charges", self.create_charge, methods=["POST"]),
@@ -55,6 +60,8 @@ class PaymentsMock:
             Route("/v1/echo", self.echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/v1/echo/{rest:path}", self.echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ])
+        app.router.redirect_slashes = False
+        self.app = ExactPaths(app)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -79,20 +86,6 @@ class PaymentsMock:
             if key:
                 self.by_key[key] += 1
 
-    @staticmethod
-    async def _params(request: Request) -> dict[str, Any] | None:
-        raw = await request.body()
-        if not raw:
-            return {}
-        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            form = await request.form()
-            return {k: v for k, v in form.items()}
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
-
     async def list_customers(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": CUSTOMERS, "has_more": False})
 
@@ -108,9 +101,9 @@ class PaymentsMock:
         forced = request.headers.get("x-mock-status")
         if forced and forced.isdigit():
             return _error(int(forced), "forced failure", "mock_status")
-        params = await self._params(request)
+        params, status, problem = await json_object(request)
         if params is None:
-            return _error(400, "Invalid JSON body")
+            return _error(status, problem)
         try:
             amount = int(params.get("amount", 0))
         except (TypeError, ValueError):
@@ -144,9 +137,9 @@ class PaymentsMock:
         forced = request.headers.get("x-mock-status")
         if forced and forced.isdigit():
             return _error(int(forced), "forced failure", "mock_status")
-        params = await self._params(request)
+        params, status, problem = await json_object(request)
         if params is None:
-            return _error(400, "Invalid JSON body")
+            return _error(status, problem)
         with self._lock:
             self.refund_count += 1
             refund: dict[str, Any] = {

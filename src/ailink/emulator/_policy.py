@@ -2,16 +2,21 @@
 
 Schema: ``{"name", "mode": "enforce"|"shadow", "phase": "pre"|"post", "rules": [{"when": cond,
 "then": action | [action]}]}``. Unlike the real gateway, malformed rules are refused at create
-time (:func:`validate_policy` raises :class:`PolicyError`, mapped to 422).
+time (:func:`validate_policy` raises :class:`PolicyError`, mapped to 422), durations must be
+positive and at most 30 days, and ``regex``/``glob`` conditions run on RE2 (linear time: no pattern
+can stall the gateway). Rules read back from an older database are evaluated defensively
+(:func:`effective_duration`), so nothing stored earlier can break a request or a listing.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 OPS = {
     "eq", "neq", "gt", "gte", "lt", "lte", "in", "glob", "regex", "contains", "exists",
@@ -21,29 +26,75 @@ ACTIONS = {"allow", "deny", "require_approval", "rate_limit"}
 # Accepted by the real gateway; the emulator stores them but does not enforce them.
 IGNORED_ACTIONS = {"log", "tag", "throttle", "transform", "override", "webhook"}
 RATE_LIMIT_KEYS = {"per_token", "per_agent", "global"}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+MAX_DURATION = 30 * 86400.0
+MAX_RULES_BYTES = 65536
+MAX_PATTERN_LENGTH = 4096
 _MISSING = object()
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
 
 
 class PolicyError(ValueError):
     """A policy document that does not follow the schema."""
 
 
-def parse_duration(value: Any) -> float:
-    """``"30m"``, ``"10s"``, ``"500ms"``, ``"1h"``, ``"2d"`` or a number of seconds → seconds."""
+def _seconds(value: Any) -> float | None:
+    """A duration in seconds, unbounded; None when it is not a duration at all."""
     if isinstance(value, bool):
-        raise PolicyError(f"invalid duration: {value!r}")
+        return None
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise PolicyError(f"invalid duration: {value!r}")
         return float(value)
     if not isinstance(value, str):
-        raise PolicyError(f"invalid duration: {value!r}")
+        return None
     match = _DURATION.match(value)
     if not match:
-        raise PolicyError(f"invalid duration: {value!r} (use e.g. '500ms', '10s', '30m', '1h')")
+        return None
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_duration(value: Any) -> float:
+    """``"30m"``, ``"10s"``, ``"500ms"``, ``"1h"``, ``"2d"`` or a number of seconds → seconds (0 < s <= 30 days)."""
+    seconds = _seconds(value)
+    if seconds is None:
+        raise PolicyError(f"invalid duration: {_show(value)} (use e.g. '500ms', '10s', '30m', '1h')")
+    if not 0 < seconds <= MAX_DURATION:
+        raise PolicyError(f"invalid duration: {_show(value)} (must be positive and at most 30 days)")
+    return seconds
+
+
+def effective_duration(value: Any, default: float) -> float:
+    """The duration a stored rule means, never failing: unreadable → ``default``, too long → 30 days."""
+    seconds = _seconds(value)
+    if seconds is None or not seconds > 0:  # also NaN
+        return default
+    return min(seconds, MAX_DURATION)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def compile_regex(pattern: str) -> Any:
+    """An RE2 pattern (linear-time matching; no backreferences or look-around). Raises PolicyError."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise PolicyError(f"regex longer than {MAX_PATTERN_LENGTH} characters")
+    try:
+        return _compiled(pattern)
+    except re2.error as exc:
+        raise PolicyError(f"invalid regex (RE2 syntax): {_show(str(exc))}") from None
+
+
+def _glob_regex(pattern: str) -> str:
+    """``*`` (any run of characters) and ``?`` (one character), as the real gateway's glob; the rest literal."""
+    return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
 
 
 def _validate_condition(cond: Any, where: str) -> None:
@@ -69,20 +120,29 @@ def _validate_condition(cond: Any, where: str) -> None:
             raise PolicyError(f"{where}.field: must be a non-empty string")
         op = cond.get("op")
         if op not in OPS:
-            raise PolicyError(f"{where}.op: unknown operator {op!r} (one of {', '.join(sorted(OPS))})")
+            raise PolicyError(f"{where}.op: unknown operator {_show(op)} (one of {', '.join(sorted(OPS))})")
         if op != "exists" and "value" not in cond:
             raise PolicyError(f"{where}: operator {op!r} needs a 'value'")
         if op == "in" and not isinstance(cond["value"], list):
             raise PolicyError(f"{where}.value: 'in' needs a list")
-        if op == "regex":
+        if op in ("regex", "glob"):
+            if not isinstance(cond["value"], str):
+                raise PolicyError(f"{where}.value: '{op}' needs a string")
             try:
-                re.compile(str(cond["value"]))
-            except re.error as exc:
-                raise PolicyError(f"{where}.value: invalid regex: {exc}") from None
+                compile_regex(cond["value"] if op == "regex" else _glob_regex(cond["value"]))
+            except PolicyError as exc:
+                raise PolicyError(f"{where}.value: {exc}") from None
         return
     raise PolicyError(
-        f"{where}: unknown condition shape (use all/any/not/always or field+op+value), got keys {sorted(cond)}"
+        f"{where}: unknown condition shape (use all/any/not/always or field+op+value), got keys {_show(sorted(cond))}"
     )
+
+
+def _checked_duration(value: Any, where: str) -> None:
+    try:
+        parse_duration(value)
+    except PolicyError as exc:
+        raise PolicyError(f"{where}: {exc}") from None
 
 
 def _validate_action(action: Any, where: str) -> None:
@@ -90,11 +150,11 @@ def _validate_action(action: Any, where: str) -> None:
         raise PolicyError(f"{where}: an action must be an object with an 'action' field")
     kind = action.get("action")
     if kind not in ACTIONS and kind not in IGNORED_ACTIONS:
-        raise PolicyError(f"{where}.action: unknown action {kind!r}")
+        raise PolicyError(f"{where}.action: unknown action {_show(kind)}")
     if kind == "require_approval":
-        parse_duration(action.get("timeout", "30m"))
+        _checked_duration(action.get("timeout", "30m"), f"{where}.timeout")
     elif kind == "rate_limit":
-        parse_duration(action.get("window", "60s"))
+        _checked_duration(action.get("window", "60s"), f"{where}.window")
         max_requests = action.get("max_requests")
         if not isinstance(max_requests, int) or isinstance(max_requests, bool) or max_requests < 0:
             raise PolicyError(f"{where}.max_requests: must be a non-negative integer")
@@ -107,6 +167,8 @@ def _validate_action(action: Any, where: str) -> None:
 def validate_rules(rules: Any) -> None:
     if not isinstance(rules, list):
         raise PolicyError("rules: must be a list")
+    if len(json.dumps(rules)) > MAX_RULES_BYTES:
+        raise PolicyError(f"rules: larger than {MAX_RULES_BYTES} bytes")
     for i, rule in enumerate(rules):
         where = f"rules[{i}]"
         if not isinstance(rule, dict):
@@ -115,7 +177,7 @@ def validate_rules(rules: Any) -> None:
             raise PolicyError(f"{where}: missing 'then' (an action or a list of actions)")
         unknown = set(rule) - {"when", "then", "async_check"}
         if unknown:
-            raise PolicyError(f"{where}: unknown keys {sorted(unknown)}")
+            raise PolicyError(f"{where}: unknown keys {_show(sorted(unknown))}")
         if "when" in rule:
             _validate_condition(rule["when"], f"{where}.when")
         then = rule["then"]
@@ -146,24 +208,44 @@ def validate_policy(doc: dict[str, Any], *, partial: bool = False) -> None:
 
 @dataclass
 class RequestFacts:
+    """What policies see of a request. ``body`` is the parsed JSON body, or :data:`NO_BODY`."""
+
     method: str
     path: str
     headers: dict[str, str]
     query: dict[str, str]
     body_bytes: bytes
+    body: Any
     agent_name: str | None
     token_ref: str
     token_name: str
-    _body: Any = field(default=_MISSING, repr=False)
 
-    @property
-    def body(self) -> Any:
-        if self._body is _MISSING:
-            try:
-                self._body = json.loads(self.body_bytes) if self.body_bytes else None
-            except (ValueError, UnicodeDecodeError):
-                self._body = None
-        return self._body
+
+#: ``RequestFacts.body`` of a request whose body is empty or not JSON.
+NO_BODY = _MISSING
+
+
+def reads_body(policies: list[dict[str, Any]]) -> bool:
+    """True when an enforced pre-phase policy has a condition on ``request.body`` (or a field of it)."""
+
+    def walk(cond: Any) -> bool:
+        if not isinstance(cond, dict):
+            return False
+        if "all" in cond or "any" in cond:
+            items = cond.get("all", cond.get("any"))
+            return isinstance(items, list) and any(walk(c) for c in items)
+        if "not" in cond:
+            return walk(cond["not"])
+        field_name = cond.get("field")
+        return isinstance(field_name, str) and (field_name == "request.body" or field_name.startswith("request.body."))
+
+    for policy in policies:
+        if policy.get("mode", "enforce") != "enforce" or policy.get("phase", "pre") != "pre":
+            continue
+        for rule in policy.get("rules") or []:
+            if isinstance(rule, dict) and walk(rule.get("when")):
+                return True
+    return False
 
 
 def _walk(value: Any, parts: list[str]) -> Any:
@@ -191,7 +273,7 @@ def resolve_field(name: str, facts: RequestFacts) -> Any:
     if name == "request.body_size":
         return len(facts.body_bytes)
     if name == "request.body":
-        return facts.body if facts.body is not None else _MISSING
+        return facts.body
     if name.startswith("request.body."):
         return _walk(facts.body, name[len("request.body."):].split("."))
     if name.startswith("request.headers."):
@@ -255,14 +337,22 @@ def _check(cond: dict[str, Any], facts: RequestFacts) -> bool:
             return str(expected) in actual
         return str(expected) in str(actual)
     if op == "glob":
-        return fnmatch.fnmatchcase(str(actual), str(expected))
+        return _regex_or_none(_glob_regex(str(expected)), str(actual), whole=True)
     if op == "regex":
-        return re.search(str(expected), str(actual)) is not None
+        return _regex_or_none(str(expected), str(actual), whole=False)
     if op == "starts_with":
         return str(actual).startswith(str(expected))
     if op == "ends_with":
         return str(actual).endswith(str(expected))
     return False
+
+
+def _regex_or_none(pattern: str, text: str, *, whole: bool) -> bool:
+    try:
+        compiled = compile_regex(pattern)
+    except PolicyError:  # stored before RE2 was enforced: the rule fails closed (deny/approval apply)
+        return True
+    return (compiled.fullmatch(text) if whole else compiled.search(text)) is not None
 
 
 def matches(cond: Any, facts: RequestFacts) -> bool:

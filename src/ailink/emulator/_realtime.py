@@ -183,7 +183,11 @@ def realtime_route(emu: Emulator) -> WebSocketRoute:
         except GatewayError as exc:
             await _deny(websocket, rid, exc)
             return
-        ctx = TraceContext.from_headers(websocket.headers)
+        try:
+            ctx = TraceContext.from_headers(websocket.headers, emu.profile)
+        except GatewayError as exc:
+            await _deny(websocket, rid, exc)
+            return
         query = dict(websocket.query_params)
         query.setdefault("model", DEFAULT_MODEL)
         base = urlsplit(token["upstream_url"])

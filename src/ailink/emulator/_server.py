@@ -1,10 +1,16 @@
-"""Running the emulator: in a background thread (tests, notebooks), blocking (``ailink dev``)."""
+"""Running the emulator: in a background thread (tests, notebooks), blocking (``ailink dev``).
+
+The in-thread emulator leaves the host application's logging alone: uvicorn gets no logging
+configuration (``log_config=None``, no levels, no handler changes), so a host's handlers keep working.
+``ailink dev`` prints secrets masked and writes the real ones to a private ``.ailink/dev.env``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import secrets
+import shlex
 import socket
 import sys
 import threading
@@ -15,9 +21,13 @@ from typing import Any
 
 import uvicorn
 
+from ailink._secrets import mask
+
 from ._factory import DemoSeed, create_app
+from ._profile import PROFILES
 
 DEFAULT_DIR = Path(".ailink")
+DEV_ENV_FILE = "dev.env"
 
 
 class RunningEmulator:
@@ -54,10 +64,13 @@ class RunningEmulator:
 
 
 def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, seed: str | None = None,
-                  host: str = "127.0.0.1", port: int = 0, **app_options: Any) -> RunningEmulator:
+                  host: str = "127.0.0.1", port: int = 0, profile: str = "ailink",
+                  **app_options: Any) -> RunningEmulator:
     """Start the emulator on ``host:port`` (0 = a free port) and return once it accepts connections.
 
-    Extra keyword arguments go to :func:`create_app` (e.g. ``upstream_timeout=1.0``).
+    ``profile`` is ``"ailink"`` (every protocol extension) or ``"real"`` (the real gateway's
+    behaviour). Extra keyword arguments go to :func:`create_app` (e.g. ``upstream_timeout=1.0``).
+    The host's logging configuration is not touched.
     """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -65,8 +78,10 @@ def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, se
     bound_port = sock.getsockname()[1]
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{bound_port}"
-    app = create_app(db_path, admin_key, seed=seed, public_url=url, **app_options)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+    app = create_app(db_path, admin_key, seed=seed, public_url=url, profile=profile, **app_options)
+    # log_config=None and log_level=None: uvicorn neither runs dictConfig nor changes logger levels or
+    # handlers (access_log=False would empty the "uvicorn.access" handlers of the host process).
+    config = uvicorn.Config(app, log_config=None, log_level=None, lifespan="on",
                             timeout_graceful_shutdown=1, timeout_keep_alive=30)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"ailink-emulator-{bound_port}",
@@ -83,10 +98,10 @@ def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, se
 
 
 def serve(host: str = "127.0.0.1", port: int = 8443, db_path: str = str(DEFAULT_DIR / "emulator.db"),
-          admin_key: str | None = None, seed: str | None = None) -> None:
+          admin_key: str | None = None, seed: str | None = None, profile: str = "ailink") -> None:
     """Run the emulator in the foreground (blocking) until interrupted."""
     url = f"http://{host}:{port}"
-    app = create_app(db_path, admin_key, seed=seed, public_url=url)
+    app = create_app(db_path, admin_key, seed=seed, public_url=url, profile=profile)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_keep_alive=65)
 
 
@@ -98,13 +113,28 @@ def _admin_key_file(key: str | None, directory: Path) -> tuple[str, Path | None]
         existing = path.read_text().strip()
         if existing:
             return existing, path
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = "ailink_admin_" + secrets.token_urlsafe(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
     os.chmod(path, 0o600)
     return key, path
+
+
+def write_dev_env(directory: Path, values: dict[str, str]) -> Path:
+    """Write ``export NAME=value`` lines to ``directory/dev.env``, readable by the owner only."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / DEV_ENV_FILE
+    tmp = directory / (DEV_ENV_FILE + ".tmp")
+    lines = ["# Written by `ailink dev`. Secrets: keep this file private. Load with: source " + str(path)]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
 
 
 def main_dev(argv: list[str] | None = None) -> int:
@@ -116,24 +146,32 @@ def main_dev(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-key", default=os.environ.get("AILINK_ADMIN_KEY"),
                         help="admin key (default: $AILINK_ADMIN_KEY, else generated into .ailink/admin_key)")
     parser.add_argument("--seed", choices=["demo"], default=None, help="create demo service, policies and tokens")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="ailink",
+                        help="'ailink': every protocol extension (default); 'real': behave like the real gateway")
     args = parser.parse_args(argv)
     key, key_path = _admin_key_file(args.admin_key, DEFAULT_DIR)
     url = f"http://{args.host}:{args.port}"
-    app = create_app(args.db, key, seed=args.seed, public_url=url)
+    app = create_app(args.db, key, seed=args.seed, public_url=url, profile=args.profile)
+    demo: DemoSeed | None = app.state.demo_seed
+    secrets_env = {"AILINK_GATEWAY_URL": url, "AILINK_ADMIN_KEY": key}
+    if demo is not None:
+        secrets_env["AILINK_API_KEY"] = demo.payments_token
+        secrets_env["AILINK_LLM_TOKEN"] = demo.llm_token
+    env_path = write_dev_env(DEFAULT_DIR, secrets_env)
     out = sys.stdout
-    print(f"AIlink emulator listening on {url}", file=out)
+    print(f"AIlink emulator (profile {args.profile}) listening on {url}", file=out)
     print(f"  database:  {args.db}", file=out)
     if key_path is not None:
-        print(f"  admin key: in {key_path} (export AILINK_ADMIN_KEY=$(cat {key_path}))", file=out)
+        print(f"  admin key: {mask(key)} (in {key_path})", file=out)
     else:
-        print("  admin key: the one you passed (--admin-key / AILINK_ADMIN_KEY)", file=out)
-    print(f"  export AILINK_GATEWAY_URL={url}", file=out)
-    demo: DemoSeed | None = app.state.demo_seed
+        print(f"  admin key: {mask(key)} (the one you passed: --admin-key / AILINK_ADMIN_KEY)", file=out)
     if demo is not None:
         print("  demo seed: service 'payments' (http://payments.mock), policies "
               f"{', '.join(demo.policy_ids) or '(existing)'}", file=out)
-        print(f"  demo payments token: {demo.payments_token}", file=out)
-        print(f"  demo LLM token:      {demo.llm_token}", file=out)
+        print(f"  demo payments token: {mask(demo.payments_token)} (AILINK_API_KEY)", file=out)
+        print(f"  demo LLM token:      {mask(demo.llm_token)} (AILINK_LLM_TOKEN)", file=out)
+    print(f"  secrets:   {env_path} (owner-only); load them into your shell with:", file=out)
+    print(f"    source {env_path}", file=out)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("  warning: bound to a non-loopback address; anyone who can reach it can use it", file=out)
     out.flush()

@@ -2,7 +2,12 @@
 
 Every statement is parameterised. All calls are short and synchronous; the app calls them from
 its event loop. A file database survives restarts: pending approvals with their stored original
-requests, idempotency records, sessions and audit rows are all here.
+requests, idempotency records, sessions and audit rows are all here. Its files are owner-only
+(0600): they hold credentials and the original requests of pending approvals.
+
+``idempotency.state``: ``in_flight`` (claimed) → ``forwarding`` → ``done`` | ``unknown``, or
+``approval`` (see ``_outcomes``). ``approvals.exec_state``: NULL (not started) → ``running`` →
+``done`` | ``unknown`` (or back to NULL when nothing reached the upstream).
 """
 
 from __future__ import annotations
@@ -115,6 +120,21 @@ def _project_clause(project_id: str | None, *conditions: str) -> tuple[str, tupl
     return (f"WHERE {' AND '.join(parts)}" if parts else ""), params
 
 
+def _private_database_file(path: str) -> None:
+    """Create the database file (and its folder) readable by the owner only; tighten old ones.
+
+    SQLite creates its ``-wal``/``-shm``/``-journal`` files with the database file's permissions, so
+    they are private too; existing ones from an older run are tightened here as well.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for name in (path, path + "-wal", path + "-shm", path + "-journal"):
+        if os.path.exists(name):
+            os.chmod(name, 0o600)
+
+
 def _enc(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
@@ -124,8 +144,7 @@ def _enc(value: Any) -> Any:
 class Store:
     def __init__(self, path: str = ":memory:") -> None:
         if path != ":memory:":
-            directory = os.path.dirname(os.path.abspath(path))
-            os.makedirs(directory, exist_ok=True)
+            _private_database_file(path)
         self.path = path
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -322,34 +341,48 @@ class Store:
             (new_status, reason, time.time(), apr_id),
         ) > 0
 
+    def approval_by_key(self, token_ref: str, key: str) -> dict[str, Any] | None:
+        """The newest approval this token created under ``key`` (re-attaching, as the real gateway does)."""
+        return self._one("SELECT * FROM approvals WHERE token_ref = ? AND idempotency_key = ? "
+                         "ORDER BY created_at DESC LIMIT 1", (token_ref, key))
+
     def begin_execution(self, apr_id: str) -> bool:
-        """Claim the single upstream execution of an approved request."""
+        """Claim the single upstream execution of an approved request (not started → running)."""
         return self._exec(
             "UPDATE approvals SET exec_state = 'running' WHERE id = ? AND status = 'approved' "
             "AND exec_state IS NULL",
             (apr_id,),
         ) > 0
 
-    def recover_interrupted_executions(self) -> int:
-        """At start-up: executions left "running" by a previous process have an unknown outcome.
-
-        They are closed with a stored 502 (never re-sent: the upstream may have acted already).
-        """
-        body = json.dumps({"error": {
-            "code": "upstream_failed", "type": "upstream_error", "request_id": new_id("req_"),
-            "message": "The emulator stopped while sending this approved request; its outcome is unknown.",
-        }}).encode()
-        return self._exec(
-            "UPDATE approvals SET exec_state = 'done', resp_status = 502, resp_headers = ?, resp_body = ?, "
-            "executed_at = ? WHERE exec_state = 'running'",
-            (_enc([["content-type", "application/json"]]), body, time.time()),
-        )
-
     def finish_execution(self, apr_id: str, status: int, headers: list[list[str]], body: bytes) -> None:
+        """The upstream answered completely: keep the answer (any status) for every later fetch."""
         self._update("approvals", "id", apr_id, {
             "exec_state": "done", "resp_status": status, "resp_headers": headers, "resp_body": body,
             "executed_at": time.time(),
         })
+
+    def execution_not_started(self, apr_id: str) -> None:
+        """Nothing reached the upstream (e.g. connection refused): the execution may be tried again."""
+        self._exec("UPDATE approvals SET exec_state = NULL WHERE id = ? AND exec_state = 'running'", (apr_id,))
+
+    def execution_unknown(self, apr_id: str) -> None:
+        """Sent, but no complete answer: the outcome is unknown and the request is never sent again."""
+        self._exec("UPDATE approvals SET exec_state = 'unknown', executed_at = ? WHERE id = ? "
+                   "AND exec_state = 'running'", (time.time(), apr_id))
+
+    def recover_after_restart(self) -> dict[str, int]:
+        """At start-up: settle what a previous process left in flight (it may have died mid-request).
+
+        Approved executions left running and idempotency records left forwarding become *outcome
+        unknown* (never re-sent: the upstream may have acted). Records that were claimed but never
+        forwarded are released. Pending approvals and not-started executions stay as they are.
+        """
+        with self._lock:
+            executions = self._exec("UPDATE approvals SET exec_state = 'unknown', executed_at = ? "
+                                    "WHERE exec_state = 'running'", (time.time(),))
+            unknown = self._exec("UPDATE idempotency SET state = 'unknown' WHERE state = 'forwarding'")
+            released = self._exec("DELETE FROM idempotency WHERE state = 'in_flight'")
+        return {"executions_unknown": executions, "keys_unknown": unknown, "keys_released": released}
 
     # ------------------------------------------------------------------ idempotency
     def idem_claim(self, token_ref: str, key: str, fingerprint: str, state: str = "in_flight",
@@ -377,6 +410,10 @@ class Store:
             "UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ? WHERE token_ref = ? AND key = ?",
             (status, _enc(headers), body, token_ref, key),
         )
+
+    def idem_set_state(self, token_ref: str, key: str, state: str) -> None:
+        """``forwarding`` (about to send upstream) or ``unknown`` (sent, no complete answer)."""
+        self._exec("UPDATE idempotency SET state = ? WHERE token_ref = ? AND key = ?", (state, token_ref, key))
 
     def idem_attach_approval(self, token_ref: str, key: str, approval_id: str) -> None:
         self._exec("UPDATE idempotency SET state = 'approval', approval_id = ? WHERE token_ref = ? AND key = ?",
@@ -446,7 +483,7 @@ class Store:
             where.append("agent_name = ?")
             params.append(agent_name)
         if status is not None:
-            if status.isdigit():
+            if status.isascii() and status.isdigit() and len(status) <= 3:
                 where.append("status_code = ?")
                 params.append(int(status))
             else:

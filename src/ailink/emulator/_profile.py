@@ -1,0 +1,89 @@
+"""Profiles: which of this project's protocol extensions the emulator serves.
+
+``ailink`` (default) serves every extension of ``docs/protocol.md`` and says so in
+``X-AIlink-Extensions``. ``real`` behaves, where a client can tell, like the real AIlink gateway
+(``shared/reference/gateway-wire-contract.md``): approval-gated requests are held, nothing is
+stored or replayed, a plain ``Idempotency-Key`` switches on the gateway's own upstream retries,
+management errors are bare status codes, query strings stay at the gateway. The code consults
+one :class:`Profile` object; it never compares profile names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXTENSIONS_HEADER = "x-ailink-extensions"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The switches that tell the two emulator profiles apart."""
+
+    name: str
+    #: Tokens advertised in ``X-AIlink-Extensions`` on data-plane answers (empty: no header).
+    extensions: tuple[str, ...]
+    #: ``Prefer: respond-async`` gets a 202 (else approval-gated requests are always held).
+    respond_async: bool
+    #: ``/v1/approvals/{id}[/result]`` are agent endpoints (else they are proxied like any path).
+    agent_approval_endpoints: bool
+    #: Full idempotency (§5): outcomes stored and replayed, 409 in flight, 422 on a different
+    #: request, approved requests executed once by the gateway with the result kept.
+    outcome_store: bool
+    #: Request headers whose value is the key that re-attaches a re-sent request to its approval.
+    approval_key_headers: tuple[str, ...]
+    #: ``Idempotency-Key``/``X-Idempotency-Key`` on POST/PUT/PATCH switch on gateway-side upstream
+    #: retries (the real gateway's §1.10); other methods are always retried.
+    gateway_retries: bool
+    #: The idempotency key is forwarded upstream as ``Idempotency-Key`` (so mocks can count).
+    forward_idempotency_key: bool
+    #: The query string reaches the upstream.
+    forward_query: bool
+    #: Gateway errors carry ``error.details`` (policy, approval id, forwarded, ambiguous, ...).
+    error_details: bool
+    #: Management API errors have the ``{"error": {...}}`` JSON body (else bare status codes).
+    json_management_errors: bool
+
+
+AILINK = Profile(
+    name="ailink",
+    extensions=("respond-async", "outcome-store"),
+    respond_async=True,
+    agent_approval_endpoints=True,
+    outcome_store=True,
+    approval_key_headers=("x-ailink-idempotency-key", "x-trueflow-idempotency-key", "idempotency-key",
+                          "x-idempotency-key"),
+    gateway_retries=False,
+    forward_idempotency_key=True,
+    forward_query=True,
+    error_details=True,
+    json_management_errors=True,
+)
+
+REAL = Profile(
+    name="real",
+    extensions=(),
+    respond_async=False,
+    agent_approval_endpoints=False,
+    outcome_store=False,
+    approval_key_headers=("x-ailink-idempotency-key", "x-trueflow-idempotency-key"),
+    gateway_retries=True,
+    forward_idempotency_key=False,
+    forward_query=False,
+    error_details=False,
+    json_management_errors=False,
+)
+
+PROFILES = {p.name: p for p in (AILINK, REAL)}
+
+
+def get_profile(profile: str | Profile) -> Profile:
+    """The :class:`Profile` named ``profile`` (``"ailink"`` or ``"real"``); a Profile passes through."""
+    if isinstance(profile, Profile):
+        return profile
+    try:
+        return PROFILES[profile]
+    except KeyError:
+        raise ValueError(f"unknown emulator profile {profile!r} (known: {', '.join(PROFILES)})") from None
+
+
+__all__ = ["AILINK", "EXTENSIONS_HEADER", "PROFILES", "REAL", "Profile", "get_profile"]
