@@ -9,6 +9,7 @@ and nothing may reach the gateway (no byte through the proxy, no audit row, no u
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ from tool_paths import PATHS, TOOL
 
 from ailink.testing import EmulatorGateway
 
-SEED = 20261122
+SEED = int(os.environ.get("AILINK_HOSTILE_SEED", "20261122"))
 CASES_PER_KIND = 3
 MAX_TEXT = 4000  # a refusal the model can read, whatever the size of what it sent
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import threading
 import time
@@ -28,7 +29,7 @@ import ailink
 
 from .helpers import TOKEN, Driver, FakeClock, Recorder, fast_retry, pending_answer
 
-SEED = 20240611
+SEED = int(os.environ.get("AILINK_HOSTILE_SEED", "20240611"))
 MAX_ERROR_TEXT = 1100
 MAX_REQUESTS = 60  # a client that keeps asking a hostile gateway forever would hang
 TEN_MB = 10 * 1024 * 1024
