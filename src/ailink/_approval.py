@@ -380,7 +380,8 @@ def proxied_call(
     key = idempotency_key_of(request)
     try:
         response = yield from send_with_retries(request, config.retry, stream=stream)
-        key = idempotency_key_of(request)  # a repeatable request is re-keyed by each retry
+        request = response.request  # a repeatable request gets a fresh key for each retry
+        key = idempotency_key_of(request)
         if is_pending_response(response):
             if not wait:
                 return response

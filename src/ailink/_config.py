@@ -13,7 +13,7 @@ import httpx
 from ailink import _extensions
 from ailink._flow import BODY_TIMEOUT_EXTENSION
 from ailink._headers import Identity, both_spellings, missing_protocol_headers
-from ailink._retry import REPEATABLE_EXTENSION, RetryConfig
+from ailink._retry import RetryConfig, mark_repeatable
 from ailink._secrets import mask, scrub
 from ailink._tracing import current_trace
 
@@ -198,19 +198,17 @@ class ClientConfig:
             timeout["read"] = read_timeout
         elif may_hold and not admin and self.may_be_held(url):
             timeout["read"] = self.hold_timeout_for(approval_timeout)
-        extensions: dict[str, Any] = {
-            "timeout": timeout,
-            PREPARED_EXTENSION: not admin,
-            BODY_TIMEOUT_EXTENSION: min(self.timeout, read_timeout) if read_timeout is not None else self.timeout,
-        }
-        if repeatable:
-            extensions[REPEATABLE_EXTENSION] = True
-        return httpx.Request(
+        request = httpx.Request(
             method,
             url,
             params={k: v for k, v in (params or {}).items() if v is not None} or None,
             json=json,
             content=content,
             headers=all_headers,
-            extensions=extensions,
+            extensions={
+                "timeout": timeout,
+                PREPARED_EXTENSION: not admin,
+                BODY_TIMEOUT_EXTENSION: min(self.timeout, read_timeout) if read_timeout is not None else self.timeout,
+            },
         )
+        return mark_repeatable(request) if repeatable else request

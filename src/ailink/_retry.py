@@ -116,16 +116,20 @@ def mark_repeatable(request: httpx.Request) -> httpx.Request:
     return request
 
 
-def rekey(request: httpx.Request) -> None:
-    """Give a repeatable ``request`` a fresh idempotency key (in every header that carries one)."""
+def rekeyed(request: httpx.Request) -> httpx.Request:
+    """A repeatable ``request`` again, with a fresh idempotency key in every header that carries
+    one (any other request is returned as it is)."""
     if not request.extensions.get(REPEATABLE_EXTENSION):
-        return
+        return request
     present = [name for name in KEY_HEADERS if name in request.headers]
     if not present:
-        return
+        return request
     key = new_idempotency_key()
+    headers = request.headers.copy()
     for name in present:
-        request.headers[name] = key
+        headers[name] = key
+    return httpx.Request(request.method, request.url, headers=headers, stream=request.stream,
+                         extensions=dict(request.extensions))
 
 
 def idempotency_key_of(request: httpx.Request) -> str | None:
@@ -222,7 +226,7 @@ def send_with_retries(
             if attempt < config.max_retries and _may_retry_failure(exc, request):
                 attempt += 1
                 yield Sleep(config.backoff(attempt))
-                rekey(request)
+                request = rekeyed(request)
                 continue
             raise failure_error(exc, request) from exc
         _extensions.remember(response)
@@ -231,6 +235,6 @@ def send_with_retries(
             if retry_after is None or retry_after <= config.max_retry_after:
                 attempt += 1
                 yield Sleep(retry_after if retry_after is not None else config.backoff(attempt))
-                rekey(request)
+                request = rekeyed(request)
                 continue
         return response
