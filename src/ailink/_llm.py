@@ -449,22 +449,26 @@ class ChatStreamState:
         """The text streamed so far (first choice)."""
         return "".join(self._parts)
 
-    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        """The chunks completed by ``data``."""
+    def feed(self, data: bytes) -> Iterator[ChatCompletionChunk]:
+        """The chunks completed by ``data``, one by one (an error event raises once the chunks
+        before it have been taken)."""
         if self._whole is not None:
             self._whole.append(data)
-            return []
+            return
         try:
             events = self._decoder.feed(data)
         except ValueError as exc:
             raise _unexpected(self.response, f"is not a readable event stream ({exc})") from None
-        return [chunk for event in events for chunk in self._event(event)]
+        for event in events:
+            yield from self._event(event)
 
-    def end(self) -> list[ChatCompletionChunk]:
+    def end(self) -> Iterator[ChatCompletionChunk]:
         """The last chunks, once the body has ended; raises if the stream was cut short."""
         if self._whole is not None:
-            return self._from_completion(b"".join(self._whole))
-        chunks = [chunk for event in self._decoder.end() for chunk in self._event(event)]
+            yield from self._from_completion(b"".join(self._whole))
+            return
+        for event in self._decoder.end():
+            yield from self._event(event)
         if not self.done and self.finish_reason is None:
             request = self.response.request
             raise APIConnectionError(
@@ -472,7 +476,6 @@ class ChatStreamState:
                 f"(after {len(self._parts)} pieces): the connection was cut",
                 request_id=self.request_id,
             )
-        return chunks
 
     def _event(self, event: SSEEvent) -> list[ChatCompletionChunk]:
         if self.done:

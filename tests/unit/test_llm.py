@@ -166,7 +166,7 @@ def test_data_that_is_not_a_chunk_is_malformed() -> None:
 def test_a_whole_completion_answer_becomes_chunks() -> None:
     response = httpx.Response(200, json=COMPLETION, request=httpx.Request("POST", GATEWAY + "/v1/chat/completions"))
     state = ChatStreamState(response)
-    chunks = state.feed(response.content) + state.end()
+    chunks = [*state.feed(response.content), *state.end()]
     assert [c.text for c in chunks if c.choices] == ["hello"]
     assert state.usage is not None and state.usage.total_tokens == 4 and state.finish_reason == "stop"
 
@@ -295,13 +295,22 @@ async def test_a_stream_cut_mid_body_raises_a_connection_error_and_is_not_resent
     assert not info.value.ambiguous
 
 
-async def test_a_mid_stream_error_event_is_a_typed_provider_error(driver: Driver) -> None:
-    body = sse(chunk("Hel"), {"error": {"message": "overloaded", "type": "server_error", "code": "overloaded"}})
-    recorder = Recorder(default=lambda request: stream_answer(body))
+@pytest.mark.parametrize("size", [7, 100_000], ids=["small-pieces", "one-piece"])
+async def test_a_mid_stream_error_event_is_a_typed_provider_error(driver: Driver, size: int) -> None:
+    body = sse(chunk("Hel"), chunk("lo"), {"error": {"message": "overloaded", "type": "server_error",
+                                                     "code": "overloaded"}})
+    recorder = Recorder(default=lambda request: stream_answer(body, size=size))
     client = driver.client(recorder)
     stream = await call(driver, client, "chat", "gpt-4o-mini", "hi", stream=True)
+    seen: list[str] = []
     with pytest.raises(ailink.UpstreamError, match="overloaded") as info:
-        await drain(driver, stream)
+        if driver.kind == "sync":
+            for piece in stream:
+                seen.append(piece.text)
+        else:
+            async for piece in stream:
+                seen.append(piece.text)
+    assert seen == ["Hel", "lo"]  # what came before the error is delivered first
     assert info.value.code == "overloaded" and len(recorder.requests) == 1
 
 
