@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+
 import openai
 import pytest
 
