@@ -169,6 +169,15 @@ def _tokens(usage: Any) -> tuple[int, int] | None:
     return count("prompt_tokens", "input_tokens"), count("completion_tokens", "output_tokens")
 
 
+def _usage_of(doc: Any) -> Any:
+    """The ``usage`` object of a stream event: top level (OpenAI, Anthropic ``message_delta``) or in
+    ``message`` (Anthropic ``message_start``)."""
+    if not isinstance(doc, dict):
+        return None
+    message = doc.get("message")
+    return doc.get("usage") or (message.get("usage") if isinstance(message, dict) else None)
+
+
 class Meter:
     """Prices one proxied LLM call from its answer and records the result in its audit row.
 
@@ -181,6 +190,8 @@ class Meter:
         self.call = call
         self.models_list = models_list
         self.extensions = emu.profile.llm_extensions
+        #: Token counts a stream reported so far (Anthropic streams report input and output apart).
+        self._streamed = (0, 0)
 
     @classmethod
     def start(cls, emu: Emulator, call: Call) -> Meter:
@@ -253,10 +264,11 @@ class Meter:
             if not stripped.startswith(b"data:") or b'"usage"' not in stripped:
                 continue
             doc = _json(stripped[5:].strip())
-            usage = doc.get("usage") if isinstance(doc, dict) else None
+            usage = _usage_of(doc)
             tokens = _tokens(usage)
             if tokens is None or not isinstance(usage, dict):
                 continue
+            self._streamed = tokens = (max(self._streamed[0], tokens[0]), max(self._streamed[1], tokens[1]))
             cost = self._record(tokens, doc.get("model") if isinstance(doc.get("model"), str) else None, priced=True)
             if self.extensions:
                 usage["cost_usd"] = cost
