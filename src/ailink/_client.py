@@ -1,8 +1,10 @@
 """The clients: one shared base of sans-I/O flows, a sync driver and an async driver.
 
 Both clients carry the management resources (``client.tokens``, ``client.policies``, ...; they
-need an admin key), the data-plane resources (``batches``, ``fine_tuning``, ``realtime``) and
-ready-made provider SDKs (``openai()``, ``anthropic()``) pointed at the gateway.
+need an admin key), the data-plane resources (``batches``, ``fine_tuning``, ``realtime``), the LLM
+calls (``chat``, ``chat_stream``, ``completions``, ``embeddings``, ``models``, ``metrics``, ``me``;
+their flows live in ``_llm``) and ready-made provider SDKs (``openai()``, ``anthropic()``) pointed at
+the gateway.
 """
 
 from __future__ import annotations

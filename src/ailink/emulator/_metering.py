@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ailink._secrets import mask
+from ailink._secrets import mask, scrub
 
 from ._app import Call, Emulator, GatewayError, iso, new_request_id
 from ._bounds import JSONRefused, NotJSON, load_json
@@ -388,7 +388,7 @@ def me_report(store: Store, token: dict[str, Any], now: float | None = None) -> 
     return {
         "name": token["name"], "token_id": mask(token["token"]), "ref": token["ref"],
         "project_id": token.get("project_id") or DEFAULT_PROJECT, "policies": policies,
-        "scopes": scopes if isinstance(scopes, list) else [], "upstream_url": token["upstream_url"],
+        "scopes": scopes if isinstance(scopes, list) else [], "upstream_url": scrub(token["upstream_url"]),
         "created_at": iso(token["created_at"]),
         "spend": {
             "total_usd": everything["cost_usd"],
