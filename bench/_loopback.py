@@ -1,5 +1,6 @@
-"""A minimal keep-alive HTTP/1.1 server on loopback answering ``200 {"ok": true}``, run in a
-separate process so it does not share the benchmarked interpreter's GIL."""
+"""A minimal keep-alive HTTP/1.1 server on loopback answering ``200`` with a fixed JSON body
+(``{"ok": true, ...}`` unless told otherwise), run in a separate process so it does not share the
+benchmarked interpreter's GIL."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 BODY = b'{"ok":true,"id":"ch_1"}'
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-    + str(len(BODY)).encode()
-    + b"\r\n\r\n"
-    + BODY
-)
+
+
+def _response(body: bytes) -> bytes:
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: " + str(len(body)).encode()
+            + b"\r\n\r\n" + body)
+
+
+RESPONSE = _response(BODY)
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -37,7 +40,10 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-def _serve(sock: socket.socket) -> None:
+def _serve(sock: socket.socket, body: bytes) -> None:
+    global RESPONSE
+    RESPONSE = _response(body)
+
     async def main() -> None:
         server = await asyncio.start_server(_handle, sock=sock)
         async with server:
@@ -47,14 +53,14 @@ def _serve(sock: socket.socket) -> None:
 
 
 @contextmanager
-def loopback_server() -> Iterator[str]:
-    """Start the server in a child process; yields its base URL."""
+def loopback_server(body: bytes = BODY) -> Iterator[str]:
+    """Start the server (answering every request with ``body``) in a child process; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
-    process = multiprocessing.get_context("fork").Process(target=_serve, args=(sock,), daemon=True)
+    process = multiprocessing.get_context("fork").Process(target=_serve, args=(sock, body), daemon=True)
     process.start()
     sock.close()
     url = f"http://127.0.0.1:{port}"

@@ -368,16 +368,20 @@ def proxied_call(
     wait: bool,
     approval_timeout: float,
     on_pending: Callable[[PendingApproval], Any] | None = None,
+    stream: bool = False,
 ) -> Generator[Any, Any, httpx.Response]:
     """Send one proxied request; if the gateway parks it and ``wait``, wait for the decision.
 
     Returns the final answer (the 202 itself when not waiting); raises the typed error of any
     other ending, carrying the request's idempotency key and marked *outcome unknown* when the
-    action may have happened.
+    action may have happened. With ``stream``, an event-stream answer comes back with its body
+    unread (see :class:`~ailink._flow.Send`); an approved request's stored answer is read whole.
     """
     key = idempotency_key_of(request)
     try:
-        response = yield from send_with_retries(request, config.retry)
+        response = yield from send_with_retries(request, config.retry, stream=stream)
+        request = response.request  # a repeatable request gets a fresh key for each retry
+        key = idempotency_key_of(request)
         if is_pending_response(response):
             if not wait:
                 return response

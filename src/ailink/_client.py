@@ -1,8 +1,10 @@
 """The clients: one shared base of sans-I/O flows, a sync driver and an async driver.
 
 Both clients carry the management resources (``client.tokens``, ``client.policies``, ...; they
-need an admin key), the data-plane resources (``batches``, ``fine_tuning``, ``realtime``) and
-ready-made provider SDKs (``openai()``, ``anthropic()``) pointed at the gateway.
+need an admin key), the data-plane resources (``batches``, ``fine_tuning``, ``realtime``), the LLM
+calls (``chat``, ``chat_stream``, ``completions``, ``embeddings``, ``models``, ``metrics``, ``me``;
+their flows live in ``_llm``) and ready-made provider SDKs (``openai()``, ``anthropic()``) pointed at
+the gateway.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import import_module
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from urllib.parse import quote
 
 import httpx
@@ -26,6 +28,29 @@ from ailink._config import ApprovalMode, ClientConfig
 from ailink._errors import AIlinkError, APIConnectionError, APITimeoutError, AuthenticationError
 from ailink._flow import Flow, run_async, run_sync
 from ailink._idempotency import check_idempotency_key, derive_idempotency_key
+from ailink._llm import (
+    ME_PATH,
+    MODELS_PATH,
+    AsyncChatStream,
+    ChatStream,
+    LLMCall,
+    Messages,
+    astream_pieces,
+    chat_call,
+    chat_call_from,
+    completion_dict,
+    embeddings_call,
+    get_call,
+    llm_flow,
+    metrics_call,
+    normalize_messages,
+    parse_completion,
+    parse_embeddings,
+    parse_me,
+    parse_metrics,
+    parse_models,
+    stream_pieces,
+)
 from ailink._retry import IDEMPOTENT_METHODS, RetryConfig, answer_error, send_with_retries
 from ailink._secrets import mask, scrub
 from ailink._tracing import TraceContext, trace
@@ -42,6 +67,14 @@ if TYPE_CHECKING:
     import openai as openai_sdk
 
     from ailink._health import AsyncFallbackChat, FallbackChat
+    from ailink._llm_models import (
+        ChatCompletion,
+        EmbeddingsResponse,
+        MeResponse,
+        MetricsResponse,
+        ModelInfo,
+        StreamChunk,
+    )
     from ailink.resources._base import Call
     from ailink.resources.analytics import AnalyticsResource, AsyncAnalyticsResource
     from ailink.resources.api_keys import ApiKeysResource, AsyncApiKeysResource
@@ -56,6 +89,7 @@ if TYPE_CHECKING:
     from ailink.resources.guardrails import AsyncGuardrailsResource, GuardrailsResource
     from ailink.resources.model_aliases import AsyncModelAliasesResource, ModelAliasesResource
     from ailink.resources.policies import AsyncPoliciesResource, PoliciesResource
+    from ailink.resources.pricing import AsyncPricingResource, PricingResource
     from ailink.resources.projects import AsyncProjectsResource, ProjectsResource
     from ailink.resources.realtime import AsyncRealtimeResource, RealtimeResource
     from ailink.resources.services import AsyncServicesResource, ServicesResource
@@ -70,19 +104,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 TransportT = TypeVar("TransportT")
 OnPending = Callable[[PendingApproval], Any]
-
-
-def normalize_messages(messages: str | Mapping[str, Any] | Sequence[Any]) -> list[dict[str, Any]]:
-    """Chat messages from a string (one user message), a dict (one message) or a list."""
-    if isinstance(messages, str):
-        return [{"role": "user", "content": messages}]
-    if isinstance(messages, Mapping):
-        return [dict(messages)]
-    return [{"role": "user", "content": m} if isinstance(m, str) else dict(m) for m in messages]
-
-
-def _messages(messages: str | Mapping[str, Any] | Sequence[Any]) -> Any:
-    return normalize_messages(messages)
 
 
 def _import_openai() -> Any:
@@ -104,7 +125,7 @@ def _import_anthropic() -> Any:
 def _anthropic_http_client(module: Any, config: ClientConfig, *, asynchronous: bool) -> Any:
     """The anthropic SDK's own HTTP client class (httpx or httpx2, depending on the SDK version) with a
     request hook adding the session and idempotency headers exactly as :class:`TracingTransport` does."""
-    tracing = TracingTransport(agent_name=config.agent_name, verify=config.verify_ssl)
+    tracing = TracingTransport(agent_name=config.agent_name, verify=config.verify_ssl, identity=config.identity)
     if not asynchronous:
         return module.DefaultHttpxClient(event_hooks={"request": [tracing.prepare]}, verify=config.verify_ssl)
 
@@ -207,11 +228,16 @@ class _ClientBase(Generic[TransportT]):
         headers: Mapping[str, str] | None = None,
         admin_key: str | None = None,
         transport: TransportT | None = None,
+        user_id: str | None = None,
+        app_id: str | None = None,
+        org_id: str | None = None,
     ) -> None:
         """``api_key`` is the virtual token (``AILINK_API_KEY``), ``gateway_url`` the gateway
         (``AILINK_GATEWAY_URL``, then ``http://localhost:8443``), ``admin_key`` the management key
         (``AILINK_ADMIN_KEY``). ``retries`` (or its AIlink SDK name ``max_retries``) is an int or a
         :class:`RetryConfig`. ``idempotency_key`` names a run: see :meth:`request`.
+        ``user_id``, ``app_id`` and ``org_id`` say on whose behalf every request is made
+        (``X-User-Id``, ``app_id`` in ``X-Properties``, ``X-Tenant-Id``); calls may override them.
         """
         if retries is not None and max_retries is not None and RetryConfig.coerce(retries) != RetryConfig.coerce(
             max_retries
@@ -230,6 +256,9 @@ class _ClientBase(Generic[TransportT]):
             approval_timeout=approval_timeout,
             headers=headers,
             admin_key=admin_key,
+            user_id=user_id,
+            app_id=app_id,
+            org_id=org_id,
         )
         self._run_key = idempotency_key
         self._owns_http = True
@@ -431,6 +460,7 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
     tokens: _ResourceProperty[TokensResource] = _ResourceProperty("tokens", "TokensResource")
     credentials: _ResourceProperty[CredentialsResource] = _ResourceProperty("credentials", "CredentialsResource")
     policies: _ResourceProperty[PoliciesResource] = _ResourceProperty("policies", "PoliciesResource")
+    pricing: _ResourceProperty[PricingResource] = _ResourceProperty("pricing", "PricingResource")
     services: _ResourceProperty[ServicesResource] = _ResourceProperty("services", "ServicesResource")
     approvals: _ResourceProperty[ApprovalsResource] = _ResourceProperty("approvals", "ApprovalsResource")
     audit: _ResourceProperty[AuditResource] = _ResourceProperty("audit", "AuditResource")
@@ -567,28 +597,101 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
         cached: openai_sdk.OpenAI = self.__dict__["_openai"]
         return cached
 
-    def chat(self, model: str, messages: str | Mapping[str, Any] | Sequence[Any], **kwargs: Any) -> Any:
-        """A chat completion through the gateway (openai SDK); ``messages`` may be a string."""
-        return self._cached_openai().chat.completions.create(
-            model=model, messages=_messages(messages), **kwargs
-        )
+    def _llm(self, call: LLMCall) -> httpx.Response:
+        return run_sync(llm_flow(self._config, call), self._http)
+
+    def _open_stream(self, call: LLMCall) -> ChatStream:
+        return ChatStream(self._llm(call))
+
+    @overload
+    def chat(
+        self, model: str, messages: Messages, *, stream: Literal[False] = False, user_id: str | None = None,
+        app_id: str | None = None, org_id: str | None = None, headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None, approval_timeout: float | None = None,
+        on_pending: OnPending | None = None, **options: Any,
+    ) -> ChatCompletion: ...
+
+    @overload
+    def chat(
+        self, model: str, messages: Messages, *, stream: Literal[True], user_id: str | None = None,
+        app_id: str | None = None, org_id: str | None = None, headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None, approval_timeout: float | None = None,
+        on_pending: OnPending | None = None, **options: Any,
+    ) -> ChatStream: ...
+
+    def chat(
+        self, model: str, messages: Messages, *, stream: bool = False, user_id: str | None = None,
+        app_id: str | None = None, org_id: str | None = None, headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None, approval_timeout: float | None = None,
+        on_pending: OnPending | None = None, **options: Any,
+    ) -> ChatCompletion | ChatStream:
+        """A chat completion through the gateway (``POST /v1/chat/completions``).
+
+        ``messages`` may be a string (one user message), a dict or a list; ``options``
+        (``temperature``, ``max_tokens``, ``tools``, ...) go in the body as given. Returns a
+        :class:`~ailink.ChatCompletion` (``.content``, ``.usage``, ``.cost_usd``, ``.request_id``);
+        with ``stream=True`` a :class:`~ailink.ChatStream` of OpenAI-shaped chunks. Raises the
+        typed errors of :meth:`post` (``PolicyDeniedError``, ``RateLimitError``, ...) and follows
+        the client's retry policy, with a fresh idempotency key per attempt (an LLM call is a
+        computation; pass ``idempotency_key`` to send it as a one-time action instead).
+        ``user_id``/``app_id``/``org_id`` override the client's for this call. An approval-gated
+        call waits for the decision (``approval_timeout``, ``on_pending``).
+        """
+        call = chat_call(model, messages, options, stream=stream, user_id=user_id, app_id=app_id, org_id=org_id,
+                         headers=headers, idempotency_key=idempotency_key, approval_timeout=approval_timeout,
+                         on_pending=on_pending)
+        if stream:
+            return self._open_stream(call)
+        return parse_completion(self._llm(call))
+
+    @overload
+    def chat_stream(
+        self, model: str, messages: Messages, *, as_chunks: Literal[False] = False, **kwargs: Any
+    ) -> Iterator[str]: ...
+
+    @overload
+    def chat_stream(
+        self, model: str, messages: Messages, *, as_chunks: Literal[True], **kwargs: Any
+    ) -> Iterator[StreamChunk]: ...
 
     def chat_stream(
-        self, model: str, messages: str | Mapping[str, Any] | Sequence[Any], **kwargs: Any
-    ) -> Iterator[Any]:
-        """Stream chat completion chunks (the last one carries usage)."""
-        kwargs.setdefault("stream_options", {"include_usage": True})
-        stream: Any = self._cached_openai().chat.completions.create(
-            model=model, messages=_messages(messages), stream=True, **kwargs
-        )
-        with stream:
-            yield from stream
+        self, model: str, messages: Messages, *, as_chunks: bool = False, **kwargs: Any
+    ) -> Iterator[str] | Iterator[StreamChunk]:
+        """Stream a chat completion: the text piece by piece, or with ``as_chunks=True``
+        :class:`~ailink.StreamChunk` objects (text, request id; usage and cost on the last one).
 
-    def embeddings(self, model: str, input: str | Sequence[str], **kwargs: Any) -> Any:
-        return self._cached_openai().embeddings.create(model=model, input=cast(Any, input), **kwargs)
+        Takes the keyword arguments of :meth:`chat`. The request is sent when iteration starts;
+        errors (before or during the stream) are the typed errors of :meth:`chat`.
+        """
+        call = chat_call_from(model, messages, kwargs, stream=True)
+        return stream_pieces(lambda: self._open_stream(call), as_chunks)
 
-    def models(self) -> list[Any]:
-        return list(self._cached_openai().models.list())
+    def completions(self, model: str, messages: Messages, **kwargs: Any) -> dict[str, Any]:
+        """A chat completion as the raw OpenAI-shaped dict; takes the keyword arguments of :meth:`chat`."""
+        call = chat_call_from(model, messages, kwargs, stream=False)
+        return completion_dict(self._llm(call))
+
+    def embeddings(
+        self, model: str, input: str | Sequence[Any], *, user_id: str | None = None, app_id: str | None = None,
+        org_id: str | None = None, headers: Mapping[str, str] | None = None, **options: Any,
+    ) -> EmbeddingsResponse:
+        """Embeddings of ``input`` (``POST /v1/embeddings``): ``.data[i].embedding``, ``.usage``, ``.cost_usd``."""
+        call = embeddings_call(model, input, options, user_id=user_id, app_id=app_id, org_id=org_id, headers=headers)
+        return parse_embeddings(self._llm(call))
+
+    def models(self) -> list[ModelInfo]:
+        """The models the gateway serves (``GET /v1/models``), with provider and pricing when it says."""
+        return parse_models(self._llm(get_call(MODELS_PATH)))
+
+    def metrics(self, range: str = "24h", *, group_by: str | None = None) -> MetricsResponse:
+        """This token's traffic over ``range`` (``"1h"``, ``"24h"``, ``"7d"``, ``"30d"``): totals, a
+        breakdown (by provider, model, user, app, org and status, or only ``group_by``) and a
+        bucketed timeseries (``GET /v1/metrics``). [ext]"""
+        return parse_metrics(self._llm(metrics_call(range, group_by)))
+
+    def me(self) -> MeResponse:
+        """The calling token: name, project, policies, scopes and spend so far (``GET /v1/me``). [ext]"""
+        return parse_me(self._llm(get_call(ME_PATH)))
 
     def with_fallback(self, fallback: Any, *, health_timeout: float = 3.0) -> FallbackChat:
         """``with client.with_fallback(fallback_oai) as oai``: the gateway's openai client when the
@@ -622,6 +725,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         "credentials", "AsyncCredentialsResource"
     )
     policies: _ResourceProperty[AsyncPoliciesResource] = _ResourceProperty("policies", "AsyncPoliciesResource")
+    pricing: _ResourceProperty[AsyncPricingResource] = _ResourceProperty("pricing", "AsyncPricingResource")
     services: _ResourceProperty[AsyncServicesResource] = _ResourceProperty("services", "AsyncServicesResource")
     approvals: _ResourceProperty[AsyncApprovalsResource] = _ResourceProperty("approvals", "AsyncApprovalsResource")
     audit: _ResourceProperty[AsyncAuditResource] = _ResourceProperty("audit", "AsyncAuditResource")
@@ -746,27 +850,84 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         cached: openai_sdk.AsyncOpenAI = self.__dict__["_openai"]
         return cached
 
-    async def chat(self, model: str, messages: str | Mapping[str, Any] | Sequence[Any], **kwargs: Any) -> Any:
-        return await self._cached_openai().chat.completions.create(
-            model=model, messages=_messages(messages), **kwargs
-        )
+    async def _llm(self, call: LLMCall) -> httpx.Response:
+        return await run_async(llm_flow(self._config, call), self._http)
 
-    async def chat_stream(
-        self, model: str, messages: str | Mapping[str, Any] | Sequence[Any], **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        kwargs.setdefault("stream_options", {"include_usage": True})
-        stream: Any = await self._cached_openai().chat.completions.create(
-            model=model, messages=_messages(messages), stream=True, **kwargs
-        )
-        async with stream:
-            async for chunk in stream:
-                yield chunk
+    async def _open_stream(self, call: LLMCall) -> AsyncChatStream:
+        return AsyncChatStream(await self._llm(call))
 
-    async def embeddings(self, model: str, input: str | Sequence[str], **kwargs: Any) -> Any:
-        return await self._cached_openai().embeddings.create(model=model, input=cast(Any, input), **kwargs)
+    @overload
+    async def chat(
+        self, model: str, messages: Messages, *, stream: Literal[False] = False, user_id: str | None = None,
+        app_id: str | None = None, org_id: str | None = None, headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None, approval_timeout: float | None = None,
+        on_pending: OnPending | None = None, **options: Any,
+    ) -> ChatCompletion: ...
 
-    async def models(self) -> list[Any]:
-        return [m async for m in self._cached_openai().models.list()]
+    @overload
+    async def chat(
+        self, model: str, messages: Messages, *, stream: Literal[True], user_id: str | None = None,
+        app_id: str | None = None, org_id: str | None = None, headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None, approval_timeout: float | None = None,
+        on_pending: OnPending | None = None, **options: Any,
+    ) -> AsyncChatStream: ...
+
+    async def chat(
+        self, model: str, messages: Messages, *, stream: bool = False, user_id: str | None = None,
+        app_id: str | None = None, org_id: str | None = None, headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None, approval_timeout: float | None = None,
+        on_pending: OnPending | None = None, **options: Any,
+    ) -> ChatCompletion | AsyncChatStream:
+        """See :meth:`AIlinkClient.chat`; ``stream=True`` gives an :class:`~ailink.AsyncChatStream`
+        (``async for chunk in await client.chat(..., stream=True)``)."""
+        call = chat_call(model, messages, options, stream=stream, user_id=user_id, app_id=app_id, org_id=org_id,
+                         headers=headers, idempotency_key=idempotency_key, approval_timeout=approval_timeout,
+                         on_pending=on_pending)
+        if stream:
+            return await self._open_stream(call)
+        return parse_completion(await self._llm(call))
+
+    @overload
+    def chat_stream(
+        self, model: str, messages: Messages, *, as_chunks: Literal[False] = False, **kwargs: Any
+    ) -> AsyncIterator[str]: ...
+
+    @overload
+    def chat_stream(
+        self, model: str, messages: Messages, *, as_chunks: Literal[True], **kwargs: Any
+    ) -> AsyncIterator[StreamChunk]: ...
+
+    def chat_stream(
+        self, model: str, messages: Messages, *, as_chunks: bool = False, **kwargs: Any
+    ) -> AsyncIterator[str] | AsyncIterator[StreamChunk]:
+        """``async for piece in client.chat_stream(...)``; see :meth:`AIlinkClient.chat_stream`."""
+        call = chat_call_from(model, messages, kwargs, stream=True)
+        return astream_pieces(lambda: self._open_stream(call), as_chunks)
+
+    async def completions(self, model: str, messages: Messages, **kwargs: Any) -> dict[str, Any]:
+        """See :meth:`AIlinkClient.completions`."""
+        call = chat_call_from(model, messages, kwargs, stream=False)
+        return completion_dict(await self._llm(call))
+
+    async def embeddings(
+        self, model: str, input: str | Sequence[Any], *, user_id: str | None = None, app_id: str | None = None,
+        org_id: str | None = None, headers: Mapping[str, str] | None = None, **options: Any,
+    ) -> EmbeddingsResponse:
+        """See :meth:`AIlinkClient.embeddings`."""
+        call = embeddings_call(model, input, options, user_id=user_id, app_id=app_id, org_id=org_id, headers=headers)
+        return parse_embeddings(await self._llm(call))
+
+    async def models(self) -> list[ModelInfo]:
+        """See :meth:`AIlinkClient.models`."""
+        return parse_models(await self._llm(get_call(MODELS_PATH)))
+
+    async def metrics(self, range: str = "24h", *, group_by: str | None = None) -> MetricsResponse:
+        """See :meth:`AIlinkClient.metrics`. [ext]"""
+        return parse_metrics(await self._llm(metrics_call(range, group_by)))
+
+    async def me(self) -> MeResponse:
+        """See :meth:`AIlinkClient.me`. [ext]"""
+        return parse_me(await self._llm(get_call(ME_PATH)))
 
     def with_fallback(self, fallback: Any, *, health_timeout: float = 3.0) -> AsyncFallbackChat:
         """``async with client.with_fallback(fallback_oai) as oai``; see :meth:`AIlinkClient.with_fallback`."""

@@ -12,8 +12,8 @@ import httpx
 
 from ailink import _extensions
 from ailink._flow import BODY_TIMEOUT_EXTENSION
-from ailink._headers import both_spellings, missing_protocol_headers
-from ailink._retry import RetryConfig
+from ailink._headers import Identity, both_spellings, missing_protocol_headers
+from ailink._retry import RetryConfig, mark_repeatable
 from ailink._secrets import mask, scrub
 from ailink._tracing import current_trace
 
@@ -63,6 +63,8 @@ class ClientConfig:
     approval_timeout: float = 300.0
     default_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     admin_key: str | None = field(default=None, repr=False)
+    #: The client-wide user, app and organisation every data-plane request is made for.
+    identity: Identity | None = None
 
     def __post_init__(self) -> None:
         if self.approval_mode not in ("async", "blocking"):
@@ -85,10 +87,14 @@ class ClientConfig:
         approval_timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
         admin_key: str | None = None,
+        user_id: str | None = None,
+        app_id: str | None = None,
+        org_id: str | None = None,
     ) -> ClientConfig:
         """A configuration from client options, with ``AILINK_API_KEY``, ``AILINK_GATEWAY_URL``
         and ``AILINK_ADMIN_KEY`` (else their ``TRUEFLOW_`` twins, then ``http://localhost:8443``)
-        for what is not given.
+        for what is not given. ``user_id``/``app_id``/``org_id`` go on every data-plane request
+        (``X-User-Id``, ``app_id`` in ``X-Properties``, ``X-Tenant-Id``).
 
         The one place those defaults are applied: clients and framework adapters build on it.
         """
@@ -103,6 +109,7 @@ class ClientConfig:
             approval_timeout=approval_timeout if approval_timeout is not None else 300.0,
             default_headers=both_spellings(headers or {}),
             admin_key=admin_key if admin_key is not None else env_admin_key(),
+            identity=Identity(user_id, app_id, org_id) or None,
         )
 
     def __repr__(self) -> str:
@@ -154,13 +161,17 @@ class ClientConfig:
         read_timeout: float | None = None,
         approval_timeout: float | None = None,
         admin: bool = False,
+        identity: Identity | None = None,
+        repeatable: bool = False,
     ) -> httpx.Request:
         """Build one data-plane (or, with ``admin=True``, management) request.
 
         Writes always get an idempotency key (``idempotency_key``, one the caller put in the
-        headers, or a fresh one), created here once, so every retry of the request reuses it.
+        headers, or a fresh one), created here once, so every retry of the request reuses it
+        (a ``repeatable`` request, an LLM call, gets a fresh one per retry instead).
         A request that ``may_hold`` gets a read timeout above ``approval_timeout`` (default: the
         client's) when the gateway may hold it open (the real gateway does, for approvals).
+        ``identity`` (this request's user, app, organisation) wins over the client's.
         """
         method = method.upper()
         if not path.startswith("/"):
@@ -179,7 +190,7 @@ class ClientConfig:
             all_headers.update(
                 missing_protocol_headers(
                     present, method, context=current_trace(), agent_name=self.agent_name,
-                    idempotency_key=idempotency_key,
+                    idempotency_key=idempotency_key, identity=identity, default_identity=self.identity,
                 )
             )
         timeout = dict(self._timeout_extension)
@@ -187,7 +198,7 @@ class ClientConfig:
             timeout["read"] = read_timeout
         elif may_hold and not admin and self.may_be_held(url):
             timeout["read"] = self.hold_timeout_for(approval_timeout)
-        return httpx.Request(
+        request = httpx.Request(
             method,
             url,
             params={k: v for k, v in (params or {}).items() if v is not None} or None,
@@ -200,3 +211,4 @@ class ClientConfig:
                 BODY_TIMEOUT_EXTENSION: min(self.timeout, read_timeout) if read_timeout is not None else self.timeout,
             },
         )
+        return mark_repeatable(request) if repeatable else request

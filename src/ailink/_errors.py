@@ -72,6 +72,8 @@ __all__ = [
 #: Longest message an error carries (the whole answer stays on ``exc.response``).
 MAX_MESSAGE_CHARS = 1000
 
+_CAP_IN_MESSAGE = re.compile(r"(?:cap of \$|spend cap \()(\d+(?:\.\d+)?)")
+_CURRENT_IN_MESSAGE = re.compile(r"current: \$(\d+(?:\.\d+)?)")
 _POLICY_IN_MESSAGE = re.compile(r"[Bb]locked by policy '([^']+)'(?::\s*(.*))?", re.S)
 
 GATEWAY_ERROR_CODES = frozenset(
@@ -203,22 +205,35 @@ class AuthenticationError(AIlinkError):
 
 
 class SpendCapExceededError(AIlinkError):
-    """A spend cap was reached (402). ``limit``/``current`` (USD) and ``period`` when the gateway says."""
+    """A spend cap was reached (402). ``limit``/``current`` (USD) and ``period`` when the gateway says:
+    from ``error.details``, else from the real gateway's message (``... spend cap of $X exceeded
+    (current: $Y)``, ``... exceeded its spend cap (X USD)``)."""
 
     def _number(self, *names: str) -> float | None:
         for name in names:
             value = self.details.get(name)
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    continue
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 return float(value)
         return None
 
+    def _from_message(self, pattern: re.Pattern[str]) -> float | None:
+        match = pattern.search(self.message)
+        return float(match.group(1)) if match else None
+
     @property
     def limit(self) -> float | None:
-        return self._number("limit_usd", "limit")
+        found = self._number("limit_usd", "limit", "spend_cap_usd")
+        return found if found is not None else self._from_message(_CAP_IN_MESSAGE)
 
     @property
     def current(self) -> float | None:
-        return self._number("current_usd", "current")
+        found = self._number("current_usd", "current", "total_cost_usd")
+        return found if found is not None else self._from_message(_CURRENT_IN_MESSAGE)
 
     @property
     def period(self) -> str | None:

@@ -22,10 +22,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Send:
-    """Send ``request``; the flow receives the ``httpx.Response`` or gets the transport error thrown in."""
+    """Send ``request``; the flow receives the ``httpx.Response`` or gets the transport error thrown in.
+
+    With ``stream``, an event-stream answer (200 ``text/event-stream``) is handed over with its
+    body unread (the caller reads and closes it); every other answer is read whole, as without.
+    """
 
     request: httpx.Request
     stream: bool = False
+
+
+def is_event_stream(response: httpx.Response) -> bool:
+    """True for a successful server-sent-events answer (``200 text/event-stream``)."""
+    return response.status_code == 200 and response.headers.get("content-type", "").startswith("text/event-stream")
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,7 @@ def send_sync(client: httpx.Client, step: Send) -> httpx.Response:
     seconds = _body_seconds(request)
     deadline = _Deadline(request, seconds) if seconds is not None else None
     try:
-        if not step.stream or response.status_code >= 300:
+        if not (step.stream and is_event_stream(response)):
             if deadline is not None:
                 response.stream = _SyncDeadlineStream(response.stream, deadline)
             response.read()
@@ -130,7 +139,7 @@ async def send_async(client: httpx.AsyncClient, step: Send) -> httpx.Response:
     seconds = _body_seconds(request)
     deadline = _Deadline(request, seconds) if seconds is not None else None
     try:
-        if not step.stream or response.status_code >= 300:
+        if not (step.stream and is_event_stream(response)):
             if deadline is not None:
                 response.stream = _AsyncDeadlineStream(response.stream, deadline)
             await response.aread()

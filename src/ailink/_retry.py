@@ -21,9 +21,14 @@ from ailink._errors import (
     parse_retry_after,
 )
 from ailink._flow import Send, Sleep
+from ailink._headers import KEY_HEADERS
+from ailink._idempotency import new_idempotency_key
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Request extension marking a *repeatable* request: a computation (an LLM call), not an action.
+#: It is retried like a read, and each retry carries a fresh idempotency key (:func:`rekey`).
+REPEATABLE_EXTENSION = "ailink_repeatable"
 
 
 @dataclass(frozen=True, init=False)
@@ -37,7 +42,9 @@ class RetryConfig:
     stores outcomes by idempotency key (protocol §6). Never 202, 401, 402, 403, 404, 408 or 422.
     Backoff is exponential with full jitter, and ``Retry-After`` is honoured up to
     ``max_retry_after`` seconds (a longer wait is not retried: the error is raised).
-    ``max_retries``/``backoff_max`` are also accepted under the names other gateway SDKs use.
+    Repeatable requests (LLM calls, :func:`mark_repeatable`) are retried like reads, each retry
+    with a fresh idempotency key. ``max_retries``/``backoff_max`` are also accepted under the
+    names other gateway SDKs use.
     """
 
     max_retries: int = 2
@@ -97,7 +104,32 @@ def stores_outcomes(request: httpx.Request) -> bool:
 
 
 def is_write(request: httpx.Request) -> bool:
-    return request.method not in IDEMPOTENT_METHODS
+    """True when sending ``request`` may change something: a non-read method not marked repeatable."""
+    return request.method not in IDEMPOTENT_METHODS and not request.extensions.get(REPEATABLE_EXTENSION)
+
+
+def mark_repeatable(request: httpx.Request) -> httpx.Request:
+    """Mark ``request`` as a computation that may run again (an LLM call): retried like a read
+    (connection errors, 429, 5xx), never reported as *outcome unknown*, and re-keyed before each
+    retry so a gateway that stored the failed attempt's answer under its key does not replay it."""
+    request.extensions[REPEATABLE_EXTENSION] = True
+    return request
+
+
+def rekeyed(request: httpx.Request) -> httpx.Request:
+    """A repeatable ``request`` again, with a fresh idempotency key in every header that carries
+    one (any other request is returned as it is)."""
+    if not request.extensions.get(REPEATABLE_EXTENSION):
+        return request
+    present = [name for name in KEY_HEADERS if name in request.headers]
+    if not present:
+        return request
+    key = new_idempotency_key()
+    headers = request.headers.copy()
+    for name in present:
+        headers[name] = key
+    return httpx.Request(request.method, request.url, headers=headers, stream=request.stream,
+                         extensions=dict(request.extensions))
 
 
 def idempotency_key_of(request: httpx.Request) -> str | None:
@@ -194,6 +226,7 @@ def send_with_retries(
             if attempt < config.max_retries and _may_retry_failure(exc, request):
                 attempt += 1
                 yield Sleep(config.backoff(attempt))
+                request = rekeyed(request)
                 continue
             raise failure_error(exc, request) from exc
         _extensions.remember(response)
@@ -202,5 +235,6 @@ def send_with_retries(
             if retry_after is None or retry_after <= config.max_retry_after:
                 attempt += 1
                 yield Sleep(retry_after if retry_after is not None else config.backoff(attempt))
+                request = rekeyed(request)
                 continue
         return response

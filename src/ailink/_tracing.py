@@ -144,6 +144,11 @@ def _ascii(value: str) -> str:
     return value.translate(_CONTROL).encode("ascii", "backslashreplace").decode("ascii")
 
 
+def header_safe(value: str, limit: int = 255) -> str:
+    """``value`` as a header value: ASCII (escaped), no control characters, at most ``limit`` characters."""
+    return _ascii(value)[:limit]
+
+
 def trace_headers(context: TraceContext | None, *, agent_name: str | None = None) -> dict[str, str]:
     """The protocol §2 headers for one HTTP request made under ``context``."""
     headers: dict[str, str] = {"X-Request-Id": f"req_{secrets.token_hex(16)}"}

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from ailink._config import PREPARED_EXTENSION, ClientConfig
-from ailink._headers import missing_protocol_headers
+from ailink._headers import Identity, missing_protocol_headers
 from ailink._tracing import TraceContext, current_trace
 from ailink._version import USER_AGENT
 
@@ -81,6 +81,7 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         context_provider: ContextProvider | None = None,
         add_idempotency_keys: bool = True,
         verify: bool = True,
+        identity: Identity | None = None,
     ) -> None:
         self._verify = verify
         self._sync = sync_transport
@@ -93,6 +94,8 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.agent_name = agent_name
         self.context_provider = context_provider
         self.add_idempotency_keys = add_idempotency_keys
+        #: The client-wide user, app and organisation (``X-User-Id``, ``X-Properties``, ``X-Tenant-Id``).
+        self.identity = identity
 
     def _context(self) -> TraceContext | None:
         context = current_trace()
@@ -112,6 +115,7 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             context=self._context(),
             agent_name=self.agent_name,
             new_key=self.add_idempotency_keys,
+            default_identity=self.identity,
         )
         for name, value in missing.items():
             headers[name] = value
@@ -173,6 +177,7 @@ def http_client(
             agent_name=config.agent_name,
             context_provider=context_provider,
             verify=config.verify_ssl,
+            identity=config.identity,
         ),
         timeout=_timeout(config, hold),
         headers=dict(headers or {}),
@@ -194,6 +199,7 @@ def async_http_client(
             agent_name=config.agent_name,
             context_provider=context_provider,
             verify=config.verify_ssl,
+            identity=config.identity,
         ),
         timeout=_timeout(config, hold),
         headers=dict(headers or {}),

@@ -269,9 +269,9 @@ async def test_openai_sdk_through_the_gateway_carries_the_session(ailink_gateway
         completion = await oai.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
-        chunks = [c async for c in client.chat_stream("gpt-4o-mini", "stream me")]
+        chunks = [c async for c in client.chat_stream("gpt-4o-mini", "stream me", as_chunks=True)]
     assert completion.choices[0].message.content == "scripted hello"
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    text = "".join(c.text for c in chunks)
     assert "stream me" in text
     assert chunks[-1].usage is not None
     rows = ailink_gateway.audit(session_id="llm-session")

@@ -53,3 +53,47 @@ def dead_gateway_url() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+class Flavour:
+    """One seed scenario on the sync client (in a worker thread, as any caller would) or the async one."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def client(self, *args: Any, **options: Any) -> Any:
+        import ailink
+
+        cls = ailink.AsyncClient if self.kind == "async" else ailink.AIlinkClient
+        return cls(*args, **options)
+
+    async def __call__(self, client: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``client.<method>(...)``, awaited on the async client."""
+        import asyncio
+
+        if self.kind == "async":
+            return await getattr(client, method)(*args, **kwargs)
+        return await asyncio.to_thread(getattr(client, method), *args, **kwargs)
+
+    async def each(self, client: Any, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """Everything a streaming call yields (``chat(stream=True)`` or ``chat_stream``), in order."""
+        import asyncio
+        import inspect
+
+        if self.kind == "sync":
+            return await asyncio.to_thread(lambda: list(getattr(client, method)(*args, **kwargs)))
+        result = getattr(client, method)(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return [item async for item in result]
+
+    async def close(self, client: Any) -> None:
+        if self.kind == "async":
+            await client.aclose()
+        else:
+            client.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest) -> Flavour:
+    return Flavour(request.param)

@@ -20,6 +20,10 @@ to the ``model`` of proxied JSON bodies); guardrail presets (enforced: redaction
 injection, code injection, length limit, topic fence; per token or per request via
 ``X-AIlink-Guardrails``); analytics and billing usage from the audit log; experiments and webhooks.
 
+LLM usage (``_metering``, protocol §10.6): a price table per model (``/api/v1/pricing``), the cost and
+token counts of every LLM call in its audit row (``estimated_cost_usd``, ``prompt_tokens``,
+``completion_tokens``, ``provider``; also ``tenant_id`` from ``X-Tenant-Id``) and in session totals.
+
 Profiles (``create_app(profile=...)``, ``run_in_thread(profile=...)``, ``ailink dev --profile``,
 the ``ailink_gateway_real`` pytest fixture):
 
@@ -39,6 +43,9 @@ the ``ailink_gateway_real`` pytest fixture):
 | ``error.details`` | policy, approval, forwarded, ambiguous | absent |
 | management API errors | ``{"error": {...}}`` JSON | bare status code, empty body |
 | query string | forwarded upstream | dropped |
+| LLM cost | audit, ``X-AIlink-Cost-Usd``, ``usage.cost_usd`` in streams | audit only |
+| ``/v1/models`` | enriched with ``provider`` and ``pricing`` | as the upstream answers |
+| ``/v1/metrics``, ``/v1/me`` | the calling token's metrics and summary | proxied like any path |
 
 Both profiles normalise paths the same way and enforce the same bounds.
 
@@ -49,7 +56,8 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
   ``Idempotent-Replayed: true``; a request forwarded without a complete answer is stored as
   *outcome unknown* and every re-send gets 502 ``outcome_unknown``; refusals before forwarding
   store nothing and say ``details.forwarded = false``; a restart turns in-flight rows into
-  *outcome unknown*), ``details`` in errors, the extensions header.
+  *outcome unknown*), ``details`` in errors, the extensions header; the LLM rows (cost header and
+  ``usage.cost_usd``, model enrichment, ``/v1/metrics``, ``/v1/me``, the price table API).
 * Paths (both profiles): normalised once (unreserved percent-decoding, dot segments, empty segments
   and a trailing slash collapsed); 400 ``invalid_path`` for leaving the token's or a service's base
   path, NUL/control characters, encoded ``/`` or ``\\``, a raw ``\\``, and multiply-encoded dots,
@@ -79,8 +87,9 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
   presets are not emulated. Model aliases are applied (the real gateway stores but ignores them).
 * Config import validates the whole document (422, nothing written) and returns the secrets of the
   tokens it creates; the real gateway skips unknown policy names and creates unusable token stubs.
-* Experiments are stored but split no traffic; webhooks are stored but never delivered; costs and
-  LLM token counts are not metered (analytics and billing count requests and latency only).
+* Experiments are stored but split no traffic; webhooks are stored but never delivered. LLM costs
+  come from the emulator's own price table (the real gateway's pricing source is its own); the
+  approved execution of an approval-gated LLM call is audited without cost.
 * SQLite files are created owner-only (0600); ``ailink dev`` prints secrets masked and writes them
   to ``.ailink/dev.env`` (0600); the in-thread emulator never touches the host's logging.
 * Not emulated: spend caps, response cache, circuit breaking (settings are stored and reported),

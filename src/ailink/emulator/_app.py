@@ -143,6 +143,8 @@ class TraceContext:
     trace_id: str | None
     properties: Any
     user_id: str | None
+    #: ``X-Tenant-Id``: the organisation the request is made for (audit ``tenant_id``).
+    tenant_id: str | None
     external_request_id: str | None
     #: The key that re-attaches approvals (and, with the outcome store, stores outcomes).
     idempotency_key: str | None
@@ -183,7 +185,8 @@ class TraceContext:
             # deviation: X-Parent-Span-Id (the enclosing span) wins over the traceparent span id
             parent_span_id=headers.get("x-parent-span-id") or span_id,
             span_id=span_id, trace_id=trace_id, properties=properties,
-            user_id=headers.get("x-user-id"), external_request_id=headers.get("x-request-id"),
+            user_id=headers.get("x-user-id"), tenant_id=headers.get("x-tenant-id"),
+            external_request_id=headers.get("x-request-id"),
             idempotency_key=next(iter(keys), None),
             retry_switch=any(name in headers for name in RETRY_SWITCH_HEADERS),
             prefer_async=prefer_async,
@@ -193,7 +196,7 @@ class TraceContext:
         return {
             "session_id": self.session_id, "agent_name": self.agent_name, "tool_name": self.tool_name,
             "parent_span_id": self.parent_span_id, "span_id": self.span_id, "trace_id": self.trace_id,
-            "properties": self.properties, "user_id": self.user_id,
+            "properties": self.properties, "user_id": self.user_id, "tenant_id": self.tenant_id,
             "external_request_id": self.external_request_id, "idempotency_key": self.idempotency_key,
         }
 
@@ -423,7 +426,7 @@ class Emulator:
         ctx = row["context"] or {}
         self.store.add_audit({
             **{k: ctx.get(k) for k in ("session_id", "agent_name", "tool_name", "parent_span_id", "span_id",
-                                       "trace_id", "properties", "user_id", "external_request_id",
+                                       "trace_id", "properties", "user_id", "tenant_id", "external_request_id",
                                        "idempotency_key", "token_prefix", "request_id", "model")},
             "token_ref": row["token_ref"], "method": row["req_method"], "path": ctx.get("path"),
             "upstream_url": row["req_url"].split("?", 1)[0], "status_code": status,
@@ -809,12 +812,16 @@ class Emulator:
         except UpstreamFailure as failure:
             raise self._failed(call, failure, result) from None
         out_headers = [*response_headers(resp), list(UPSTREAM_MARKER)]
+        from ._metering import Meter  # [H14 LLM usage] prices LLM answers into the audit row (see _metering)
+
+        meter = Meter.start(self, call)
         if resp.headers.get("content-type", "").startswith("text/event-stream"):
-            return self._stream(call, resp, out_headers, result)
+            return self._stream(call, resp, out_headers, result, meter.stream(resp.aiter_bytes()))
         try:
             content = await self.upstream.read(resp)
         except UpstreamFailure as failure:
             raise self._failed(call, failure, result) from None
+        content, out_headers = meter.buffered(resp.status_code, out_headers, content)
         stored = Stored(resp.status_code, out_headers, content)
         if call.claim is not None:
             call.claim.complete(stored)
@@ -831,8 +838,9 @@ class Emulator:
         return exc
 
     def _stream(self, call: Call, resp: httpx.Response, headers: list[list[str]],
-                result: dict[str, Any]) -> Response:
-        """Pass an event stream through as it arrives; keep it once complete, else the key is unknown."""
+                result: dict[str, Any], chunks: AsyncIterator[bytes]) -> Response:
+        """Pass an event stream (``chunks``, read from ``resp``) through as it arrives; keep it once
+        complete, else the key is unknown."""
         collected: list[bytes] = []
         complete = False
 
@@ -841,7 +849,7 @@ class Emulator:
         async def body() -> AsyncIterator[bytes]:
             nonlocal complete
             try:
-                async for chunk in resp.aiter_bytes():  # an upstream cut propagates: the client sees it cut
+                async for chunk in chunks:  # an upstream cut propagates: the client sees it cut
                     collected.append(chunk)
                     yield chunk
                 complete = True

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ailink._secrets import redact
 
+from . import _metering
 from ._app import Emulator, GatewayError, error_response, health_routes, new_request_id
 from ._management import management_routes
 from ._mgmt._base import ManagementStore
@@ -116,6 +117,7 @@ def create_app(
     store = Store(db_path)
     recovered = store.recover_after_restart()
     ManagementStore.install(store)
+    _metering.install(store)
     if any(recovered.values()):
         logger.warning("emulator start-up: settled what a previous run left in flight: %s", recovered)
     emu = Emulator(store, key, profile=chosen, public_url=public_url, max_body_bytes=max_body_bytes,
@@ -150,9 +152,10 @@ def create_app(
 
     routes = [
         *health_routes(emu),
-        *management_routes(emu, management_table(emu)),
+        *management_routes(emu, [*management_table(emu), *_metering.pricing_routes(emu)]),
         realtime_route(emu),
         *(emu.agent_routes() if chosen.agent_approval_endpoints else []),
+        *(_metering.data_plane_routes(emu) if chosen.llm_extensions else []),
         Route("/{path:path}", emu.proxy, methods=ALL_METHODS),
     ]
     middleware = [Middleware(ExtensionsHeader, extensions=chosen.extensions)] if chosen.extensions else []

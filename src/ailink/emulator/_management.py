@@ -18,6 +18,7 @@ from starlette.routing import Route
 from ailink._secrets import mask
 
 from ._app import Emulator, GatewayError, iso, new_request_id
+from ._metering import decimal_text
 from ._mgmt._base import authorize, body_project, project_param
 from ._mgmt._tokens import log_level, token_settings
 from ._policy import PolicyError, validate_policy
@@ -126,14 +127,18 @@ def audit_page(row: dict[str, Any]) -> dict[str, Any]:
         "policies_evaluated": row["policies_evaluated"], "deny_reason": row["deny_reason"],
         "approval_id": row["approval_id"], "approval_wait_ms": row["approval_wait_ms"],
         "hitl_required": row["approval_id"] is not None, "is_streaming": bool(row["is_streaming"]),
-        "model": row["model"], "error_type": row["error_code"],
+        "model": row["model"], "error_type": row["error_code"], "tenant_id": row.get("tenant_id"),
+        "provider": row.get("provider"), "prompt_tokens": row.get("prompt_tokens"),
+        "completion_tokens": row.get("completion_tokens"),
+        "estimated_cost_usd": decimal_text(row.get("estimated_cost_usd")), "cache_hit": bool(row.get("cache_hit")),
     }
 
 
 def session_request(row: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "method", "path", "status_code", "parent_span_id", "span_id", "trace_id", "tool_name",
             "agent_name", "properties", "policy_result", "approval_id", "approval_wait_ms", "latency_ms",
-            "created_at", "request_id", "external_request_id", "idempotency_key", "model")
+            "created_at", "request_id", "external_request_id", "idempotency_key", "model", "user_id", "tenant_id",
+            "estimated_cost_usd", "prompt_tokens", "completion_tokens", "cache_hit")
     page = audit_page(row)
     return {k: page[k] for k in keys}
 
@@ -141,8 +146,9 @@ def session_request(row: dict[str, Any]) -> dict[str, Any]:
 def session_summary(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "session_id": row["session_id"], "status": row["status"], "total_requests": row["total_requests"],
-        "total_latency_ms": row["total_latency_ms"], "total_cost_usd": "0", "total_prompt_tokens": 0,
-        "total_completion_tokens": 0, "first_request_at": iso(row["first_request_at"]),
+        "total_latency_ms": row["total_latency_ms"], "total_cost_usd": decimal_text(row["total_cost_usd"]),
+        "total_prompt_tokens": row["total_prompt_tokens"], "total_completion_tokens": row["total_completion_tokens"],
+        "first_request_at": iso(row["first_request_at"]),
         "last_request_at": iso(row["last_request_at"]), "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]), "completed_at": iso(row["completed_at"]), "requests": [],
     }
@@ -400,7 +406,13 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
     def _entity(row: dict[str, Any]) -> dict[str, Any]:
         return {"session_id": row["session_id"], "status": row["status"], "created_at": iso(row["created_at"]),
                 "updated_at": iso(row["updated_at"]), "completed_at": iso(row["completed_at"]),
-                "spend_cap_usd": None, "total_cost_usd": "0", "metadata": None}
+                "spend_cap_usd": None, **_entity_totals(row["session_id"]), "metadata": None}
+
+    def _entity_totals(session_id: str) -> dict[str, Any]:
+        totals = store.session_summary(session_id) or {}
+        return {"total_cost_usd": decimal_text(totals.get("total_cost_usd")),
+                "total_tokens": (totals.get("total_prompt_tokens") or 0) + (totals.get("total_completion_tokens") or 0),
+                "total_requests": totals.get("total_requests") or 0}
 
     async def session_entity(request: Request) -> Response:
         return JSONResponse(_entity(need(store.get_session(request.path_params["sid"]), "session")))

@@ -3,7 +3,8 @@
 * ``POST /v1/chat/completions``: answers ``"Echo: <last user message>"`` unless the token has a
   scripted response queued (``POST /api/v1/emulator/llm/script``); supports ``tools``/``tool_calls``
   and ``stream: true`` (SSE chunks, a final usage chunk when ``stream_options.include_usage``,
-  always ``data: [DONE]``).
+  always ``data: [DONE]``; a scripted ``stream_error`` object ends the stream after the content
+  with ``data: {"error": <it>}`` instead, as OpenAI does when a stream fails).
 * ``POST /v1/embeddings``: vectors derived from a SHA-256 of each input (``dimensions`` default 8),
   unit length.
 * ``GET /v1/models``.
@@ -146,6 +147,7 @@ class LLMMock:
         last_user = next((_text_of(m.get("content")) for m in reversed(messages)
                           if isinstance(m, dict) and m.get("role") == "user"), "")
         scripted = self.take_scripted(request.headers.get(TOKEN_HEADER))
+        stream_error = scripted.get("stream_error") if scripted is not None else None
         content: str | None
         tool_calls: list[dict[str, Any]] = []
         if scripted is None:
@@ -178,7 +180,8 @@ class LLMMock:
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
-                self._stream(completion_id, created, model, content, tool_calls, finish, usage, include_usage),
+                self._stream(completion_id, created, model, content, tool_calls, finish, usage, include_usage,
+                             stream_error),
                 media_type="text/event-stream", headers={"cache-control": "no-cache"},
             )
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
@@ -192,7 +195,8 @@ class LLMMock:
 
     @staticmethod
     async def _stream(cid: str, created: int, model: str, content: str | None, tool_calls: list[dict[str, Any]],
-                      finish: str, usage: dict[str, int], include_usage: bool) -> AsyncIterator[bytes]:
+                      finish: str, usage: dict[str, int], include_usage: bool,
+                      stream_error: Any = None) -> AsyncIterator[bytes]:
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
             payload: dict[str, Any] = {
                 "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -212,6 +216,9 @@ class LLMMock:
             yield chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
                                          "function": {"name": call["function"]["name"], "arguments": ""}}]})
             yield chunk({"tool_calls": [{"index": i, "function": {"arguments": call["function"]["arguments"]}}]})
+        if stream_error is not None:
+            yield f"data: {json.dumps({'error': stream_error})}\n\n".encode()
+            return
         yield chunk({}, finish)
         if include_usage:
             final = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,

@@ -42,6 +42,9 @@ class Profile:
     error_details: bool
     #: Management API errors have the ``{"error": {...}}`` JSON body (else bare status codes).
     json_management_errors: bool
+    #: LLM extensions: the cost of a call in ``X-AIlink-Cost-Usd`` / ``usage.cost_usd``, provider and
+    #: pricing in ``/v1/models``, and the token's ``/v1/metrics`` and ``/v1/me`` (``_metering``).
+    llm_extensions: bool
 
 
 AILINK = Profile(
@@ -57,6 +60,7 @@ AILINK = Profile(
     forward_query=True,
     error_details=True,
     json_management_errors=True,
+    llm_extensions=True,
 )
 
 REAL = Profile(
@@ -71,6 +75,7 @@ REAL = Profile(
     forward_query=False,
     error_details=False,
     json_management_errors=False,
+    llm_extensions=False,
 )
 
 PROFILES = {p.name: p for p in (AILINK, REAL)}

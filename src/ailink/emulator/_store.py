@@ -79,6 +79,9 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "policies": {"project_id": "TEXT"},
     "credentials": {"project_id": "TEXT"},
     "services": {"project_id": "TEXT"},
+    # LLM usage (``_metering``), the organisation of a request (``X-Tenant-Id``), response cache hits
+    "audit": {"prompt_tokens": "INTEGER", "completion_tokens": "INTEGER", "estimated_cost_usd": "REAL",
+              "provider": "TEXT", "tenant_id": "TEXT", "cache_hit": "INTEGER"},
 }
 #: The project of rows created without one (the real gateway's default project id).
 DEFAULT_PROJECT = "00000000-0000-0000-0000-000000000001"
@@ -449,6 +452,9 @@ class Store:
         return self._all(
             "SELECT s.session_id, s.status, s.created_at, s.updated_at, s.completed_at, "
             "COUNT(a.seq) AS total_requests, COALESCE(SUM(a.latency_ms), 0) AS total_latency_ms, "
+            "COALESCE(SUM(a.estimated_cost_usd), 0) AS total_cost_usd, "
+            "COALESCE(SUM(a.prompt_tokens), 0) AS total_prompt_tokens, "
+            "COALESCE(SUM(a.completion_tokens), 0) AS total_completion_tokens, "
             "MIN(a.created_at) AS first_request_at, MAX(a.created_at) AS last_request_at "
             "FROM sessions s LEFT JOIN audit a ON a.session_id = s.session_id "
             "GROUP BY s.session_id ORDER BY s.updated_at DESC LIMIT ? OFFSET ?",
@@ -459,6 +465,9 @@ class Store:
         return self._one(
             "SELECT s.session_id, s.status, s.created_at, s.updated_at, s.completed_at, "
             "COUNT(a.seq) AS total_requests, COALESCE(SUM(a.latency_ms), 0) AS total_latency_ms, "
+            "COALESCE(SUM(a.estimated_cost_usd), 0) AS total_cost_usd, "
+            "COALESCE(SUM(a.prompt_tokens), 0) AS total_prompt_tokens, "
+            "COALESCE(SUM(a.completion_tokens), 0) AS total_completion_tokens, "
             "MIN(a.created_at) AS first_request_at, MAX(a.created_at) AS last_request_at "
             "FROM sessions s LEFT JOIN audit a ON a.session_id = s.session_id WHERE s.session_id = ? "
             "GROUP BY s.session_id",

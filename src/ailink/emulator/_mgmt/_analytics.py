@@ -10,7 +10,7 @@
 * ``GET /api/v1/billing/usage[?period=YYYY-MM or YYYY-MM-DD]`` → ``{org_id, period, total_requests,
   total_tokens_used, total_spend_usd, updated_at}`` for that calendar month (UTC; default: this month).
 
-The emulator does not price requests or meter LLM tokens: costs and ``total_tokens_used`` are 0.
+Costs and token counts are the ones the proxy metered into the audit rows (``_metering``).
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def routes(emu: Emulator) -> list[tuple[str, Any, list[str]]]:
         if group_by not in ("model", "token") and not (tag and len(tag) <= 64):
             raise GatewayError(400, "validation_error", "group_by must be model, token or tag:<key>")
         counts: dict[str, int] = {}
-        for row in mgmt.all("SELECT token_ref, model, properties FROM audit WHERE created_at >= ?",
+        costs: dict[str, float] = {}
+        for row in mgmt.all("SELECT token_ref, model, properties, estimated_cost_usd FROM audit WHERE created_at >= ?",
                             (time.time() - hours * 3600,)):
             if row["token_ref"] not in tokens:
                 continue
@@ -133,16 +134,21 @@ def routes(emu: Emulator) -> list[tuple[str, Any, list[str]]]:
                 value = props.get(tag) if isinstance(props, dict) else None
                 dimension = "untagged" if value is None else str(value)
             counts[dimension] = counts.get(dimension, 0) + 1
-        breakdown = [{"dimension": d, "request_count": n, "total_cost_usd": 0.0}
+            costs[dimension] = costs.get(dimension, 0.0) + (row["estimated_cost_usd"] or 0.0)
+        breakdown = [{"dimension": d, "request_count": n, "total_cost_usd": round(costs[d], 10)}
                      for d, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         return JSONResponse({"group_by": group_by, "dimension_label": tag or group_by, "hours": hours,
-                             "total_cost_usd": 0.0, "total_requests": sum(counts.values()), "breakdown": breakdown})
+                             "total_cost_usd": round(sum(costs.values()), 10), "total_requests": sum(counts.values()),
+                             "breakdown": breakdown})
 
     async def billing_usage(request: Request) -> Response:
         period, start, end = _month_bounds(request.query_params.get("period"))
-        row = mgmt.one("SELECT COUNT(*) AS n FROM audit WHERE created_at >= ? AND created_at < ?", (start, end))
-        return JSONResponse({"org_id": ORG_ID, "period": period, "total_requests": (row or {"n": 0})["n"],
-                             "total_tokens_used": 0, "total_spend_usd": 0.0, "updated_at": iso(time.time())})
+        row = mgmt.one("SELECT COUNT(*) AS n, COALESCE(SUM(prompt_tokens), 0) + COALESCE(SUM(completion_tokens), 0) "
+                       "AS tokens, COALESCE(SUM(estimated_cost_usd), 0) AS spend FROM audit "
+                       "WHERE created_at >= ? AND created_at < ?", (start, end)) or {"n": 0, "tokens": 0, "spend": 0}
+        return JSONResponse({"org_id": ORG_ID, "period": period, "total_requests": row["n"],
+                             "total_tokens_used": row["tokens"], "total_spend_usd": round(row["spend"], 10),
+                             "updated_at": iso(time.time())})
 
     return [
         ("/analytics/tokens", token_summary, ["GET"]),

@@ -182,7 +182,7 @@ _SCOPE_FAMILY = {
     "tokens": "tokens", "credentials": "credentials", "policies": "policies", "services": "services",
     "approvals": "approvals", "projects": "projects", "analytics": "analytics", "billing": "billing",
     "health": "system", "model-aliases": "model_aliases", "experiments": "experiments",
-    "webhooks": "webhooks", "config": "config",
+    "webhooks": "webhooks", "config": "config", "pricing": "billing",
 }
 
 
