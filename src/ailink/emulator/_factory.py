@@ -21,11 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ailink._secrets import redact
 
 from ._app import Emulator, GatewayError, error_response, health_routes, new_request_id
+from ._inbox import inbox_routes
 from ._management import management_routes
 from ._mgmt._base import ManagementStore
 from ._mgmt._routes import management_table
 from ._profile import EXTENSIONS_HEADER, Profile, get_profile
-from ._inbox import inbox_routes
 from ._realtime import realtime_route
 from ._store import Store
 

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -40,6 +38,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ailink._secrets import scrub
+from ailink.webhooks import sign_webhook
 
 from ._store import DEFAULT_PROJECT
 
@@ -69,11 +68,6 @@ WEBHOOK_COLUMNS = {"format": "TEXT"}
 def subscribed_events(events: list[str]) -> set[str]:
     """The events (our names) a webhook registered for ``events`` receives."""
     return {EVENT_ALIASES.get(e, e) for e in events}
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The ``x-ailink-signature`` value of ``body``: ``sha256=`` + hex HMAC-SHA256 with ``secret``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def shown_url(url: str, fmt: str = "json") -> str:
@@ -157,7 +151,16 @@ class WebhookDispatcher:
 
     def configure(self, *, urls: list[str] | None = None, slack_urls: list[str] | None = None,
                   secret: str | None = None, retry_delays: tuple[float, ...] | None = None) -> None:
-        """Global targets (every event of every project) and the retry schedule."""
+        """Global targets (every event of every project) and the retry schedule. Raises ValueError for a
+        URL that is not http(s)."""
+        for url in [*(urls or []), *(slack_urls or [])]:
+            try:
+                parts = urlsplit(url)
+                valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            except ValueError:
+                valid = False
+            if not valid:
+                raise ValueError(f"webhook URL must be http(s): {shown_url(str(url))}")
         targets = [Target(f"global-{i}", url, secret=secret or None) for i, url in enumerate(urls or [], 1)]
         targets += [Target(f"slack-{i}", url, format="slack") for i, url in enumerate(slack_urls or [], 1)]
         self.global_targets = targets
@@ -234,14 +237,14 @@ class WebhookDispatcher:
                    HEADER_PREFIX + "delivery-id": delivery_id, HEADER_PREFIX + "timestamp": str(int(time.time())),
                    HEADER_PREFIX + "event": event}
         if target.secret:
-            headers[HEADER_PREFIX + "signature"] = sign(body, target.secret)
+            headers[HEADER_PREFIX + "signature"] = sign_webhook(body, target.secret)
         status: int | None = None
         error: str | None = None
         try:
             async with self._http().stream("POST", target.url, content=body, headers=headers,
                                            timeout=target.timeout) as response:
                 status = response.status_code
-        except (httpx.HTTPError, ValueError) as exc:  # ValueError: a URL httpx cannot send
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # a URL httpx cannot send too
             error = type(exc).__name__
         delivered = status is not None and 200 <= status < 300
         if status is not None and not delivered:
@@ -344,4 +347,4 @@ def delivery_page(row: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["EVENT_ALIASES", "FORMATS", "ON_FAIL", "SILENT_EVENTS", "Target", "WebhookDispatcher", "delivery_page",
-           "shown_url", "sign", "slack_message", "subscribed_events"]
+           "shown_url", "slack_message", "subscribed_events"]

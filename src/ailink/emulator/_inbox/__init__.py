@@ -22,7 +22,6 @@ import asyncio
 import json
 import secrets
 import time
-import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ailink._display import visible
 from ailink._models import Session
 from ailink._secrets import mask
 from ailink._session_tree import build_span_tree
@@ -64,24 +64,7 @@ HISTORY_STATUSES = "approved,rejected,expired,cancelled"
 HEARTBEAT_SECONDS = 15.0
 MAX_REASON = 2000
 AUDIT_PAGE = 50
-#: Characters that change how text around them is shown (direction overrides, zero-width marks).
-_INVISIBLE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
-
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def visible(value: Any, keep_newlines: bool = False) -> str:
-    """``value`` as text with control, format and direction characters shown as ``⟨U+202E⟩``."""
-    text = "" if value is None else str(value)
-    out = []
-    for ch in text:
-        if keep_newlines and ch in "\n\t":
-            out.append(ch)
-        elif unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
-            out.append(f"⟨U+{ord(ch):04X}⟩")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _environment() -> jinja2.Environment:
@@ -273,7 +256,7 @@ class Inbox:
         from .._management import audit_page, with_decisions
 
         q = request.query_params
-        filters = {k: (q.get(k) or "").strip() or None for k in ("session_id", "agent_name", "status")}
+        filters: dict[str, Any] = {k: (q.get(k) or "").strip() or None for k in ("session_id", "agent_name", "status")}
         try:
             offset = max(0, min(10**9, int(q.get("offset") or 0)))
         except ValueError:
@@ -321,7 +304,11 @@ class Inbox:
         return RedirectResponse("/ui/approvals", status_code=303)
 
     def routes(self) -> list[Route]:
-        page, live = self.page, (lambda h: self.page(h, api=True))
+        page = self.page
+
+        def live(handler: Handler) -> Handler:
+            return self.page(handler, api=True)
+
         return [
             Route("/", self.browser_root, methods=["GET"]),
             Route("/ui", self.home, methods=["GET"]),

@@ -188,7 +188,7 @@ def routes(emu: Emulator) -> list[tuple[str, Any, list[str]]]:
         url = _http_url((await emu.json_body(request)).get("url"), "url")
         return JSONResponse(await dispatcher.test(Target("test", url)))
 
-    def page(request: Request) -> dict[str, int]:
+    def page(request: Request) -> dict[str, Any]:
         return {"limit": _int_param(request, "limit", 50, 1, 500), "offset": _int_param(request, "offset", 0, 0, 10**9)}
 
     async def deliveries(request: Request) -> Response:
