@@ -33,12 +33,19 @@ class _Scrub(logging.Filter):
         return True
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The handler ``AILINK_LOG`` adds (marked so it is added once)."""
+class _StderrHandler(logging.Handler):
+    """The handler ``AILINK_LOG`` adds: writes to whatever ``sys.stderr`` is at the time."""
 
     def __init__(self) -> None:
-        super().__init__(sys.stderr)
+        super().__init__()
         self.setFormatter(logging.Formatter(FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
 
 
 def configure(level: str | None = None) -> None:

@@ -46,7 +46,8 @@ def _park(gw: EmulatorGateway, token: str, body: dict[str, object] | None = None
         resp = c.post("/v1/charges?source=agent", json=body or HOSTILE,
                       headers=bearer(token, Prefer="respond-async", **{
                           "X-Session-Id": "s-inbox", "X-AIlink-Agent-Name": "billing-bot",
-                          "X-AIlink-Tool-Name": "create_charge", "X-Real-Authorization": "Bearer sk-upstream-secret-99"}))
+                          "X-AIlink-Tool-Name": "create_charge",
+                          "X-Real-Authorization": "Bearer sk-upstream-secret-99"}))
     assert resp.status_code == 202, resp.text
     return str(resp.json()["approval_id"])
 

@@ -16,7 +16,6 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ailink._secrets import mask
@@ -85,15 +84,14 @@ class EventHub:
                 logger.exception("emulator: expiring approvals failed")
 
     # ------------------------------------------------------------------ subscribers
-    @contextlib.contextmanager
-    def subscribe(self) -> Iterator[asyncio.Queue[dict[str, Any]]]:
-        """A queue receiving every event envelope while the ``with`` block lasts."""
+    def add_subscriber(self) -> asyncio.Queue[dict[str, Any]]:
+        """A queue receiving every event envelope from now on, until :meth:`remove_subscriber`."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self._subscribers.add(queue)
-        try:
-            yield queue
-        finally:
-            self._subscribers.discard(queue)
+        return queue
+
+    def remove_subscriber(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(queue)
 
     # ------------------------------------------------------------------ publishing
     def publish(self, event: str, details: dict[str, Any], token_ref: str | None = None) -> dict[str, Any]:

@@ -103,7 +103,8 @@ def serve(host: str = "127.0.0.1", port: int = 8443, db_path: str = str(DEFAULT_
     """Run the emulator in the foreground (blocking) until interrupted."""
     url = f"http://{host}:{port}"
     app = create_app(db_path, admin_key, seed=seed, public_url=url, profile=profile)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_keep_alive=65)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_keep_alive=65,
+                timeout_graceful_shutdown=2)
 
 
 def _admin_key_file(key: str | None, directory: Path) -> tuple[str, Path | None]:
@@ -198,7 +199,7 @@ def main_dev(argv: list[str] | None = None) -> int:
     out.flush()
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                    timeout_keep_alive=65)
+                    timeout_keep_alive=65, timeout_graceful_shutdown=2)  # open inbox pages end the wait
     except KeyboardInterrupt:
         pass
     return 0

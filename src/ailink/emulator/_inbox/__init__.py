@@ -31,6 +31,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ailink._display import visible
 from ailink._models import Session
@@ -271,26 +272,29 @@ class Inbox:
 
     # ------------------------------------------------------------------ live
     async def events(self, request: Request) -> Response:
-        """Server-sent events: one ``change`` message per approval event (the page re-fetches)."""
+        """Server-sent events: one ``change`` message per approval event (the page re-fetches).
+
+        The subscription starts before the answer's headers leave, so a page that saw the stream
+        open and then re-fetched has missed nothing."""
+        queue = self.emu.events.add_subscriber()
 
         async def stream() -> AsyncIterator[bytes]:
-            with self.emu.events.subscribe() as queue:
-                yield b"retry: 2000\n: connected\n\n"
-                while True:
-                    try:
-                        envelope = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-                    except asyncio.TimeoutError:
-                        yield b": ping\n\n"
-                        continue
-                    if envelope.get("event_type") == "closed":
-                        return
-                    details = envelope.get("details") or {}
-                    data = json.dumps({"event": envelope.get("event_type"), "approval_id": details.get("approval_id"),
-                                       "status": details.get("status")})
-                    yield f"event: change\ndata: {data}\n\n".encode()
+            yield b"retry: 2000\n: connected\n\n"
+            while True:
+                try:
+                    envelope = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                except asyncio.TimeoutError:
+                    yield b": ping\n\n"
+                    continue
+                if envelope.get("event_type") == "closed":
+                    return
+                details = envelope.get("details") or {}
+                data = json.dumps({"event": envelope.get("event_type"), "approval_id": details.get("approval_id"),
+                                   "status": details.get("status")})
+                yield f"event: change\ndata: {data}\n\n".encode()
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={**SECURITY_HEADERS, "x-accel-buffering": "no"})
+        return _EventStream(stream(), lambda: self.emu.events.remove_subscriber(queue),
+                            media_type="text/event-stream", headers={**SECURITY_HEADERS, "x-accel-buffering": "no"})
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -332,6 +336,20 @@ class Inbox:
         if "authorization" not in request.headers and "text/html" in request.headers.get("accept", ""):
             return RedirectResponse("/ui/approvals", status_code=303)
         return await self.emu.proxy(request)
+
+
+class _EventStream(StreamingResponse):
+    """A streaming answer that ends its event subscription however the stream ends."""
+
+    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()
 
 
 def _iso(ts: float | None) -> str | None:

@@ -9,6 +9,7 @@
   var skew = isNaN(serverNow) ? 0 : serverNow - Date.now();
   var refreshing = false;
   var again = false;
+  var waiting = [];
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
@@ -83,16 +84,16 @@
       });
   }
 
-  function refresh() {
-    if (refreshing) { again = true; return; }
+  function refresh(done) {
+    if (refreshing) { again = true; if (done) { waiting.push(done); } return; }
     var regions = Array.prototype.slice.call(document.querySelectorAll("[data-live]"));
-    if (!regions.length) { return; }
     refreshing = true;
     Promise.all(regions.map(load)).catch(function () { /* the next event retries */ }).then(function () {
       refreshing = false;
       body.setAttribute("data-refreshed", String(Date.now()));
       tick();
-      if (again) { again = false; refresh(); }
+      if (done) { done(); }
+      if (again) { again = false; var later = waiting; waiting = []; refresh(function () { later.forEach(function (f) { f(); }); }); }
     });
   }
 
@@ -103,12 +104,15 @@
     var source = new EventSource(url);
     source.addEventListener("open", function () {
       if (state) { state.classList.add("on"); state.title = "Live updates: connected"; }
-      body.setAttribute("data-live-connected", "true");
+      // catch up on whatever happened between this page's rendering and the stream's start
+      refresh(function () { body.setAttribute("data-live-connected", "true"); });
     });
     source.addEventListener("error", function () {
       if (state) { state.classList.remove("on"); state.title = "Live updates: reconnecting"; }
+      body.removeAttribute("data-live-connected");
     });
     source.addEventListener("change", function () { refresh(); });
+    window.addEventListener("pagehide", function () { source.close(); });
   }
 
   localTimes(document);
