@@ -81,19 +81,19 @@ def render_session(session: Any) -> Any:
     from rich.text import Text
     from rich.tree import Tree
 
-    from ailink._display import visible
+    from ailink._display import shown
     from ailink._session_tree import SpanNode, build_span_tree, describe_request
 
     def add(branch: Any, node: SpanNode) -> None:
         for request in node.requests:
             style = "green" if (request.status_code or 0) < 400 else "red"
-            branch.add(Text(visible(describe_request(request)), style=style))
+            branch.add(Text(shown(describe_request(request)), style=style))
         for child in node.children:
-            label = Text(visible(child.label), style="bold") + Text(f" {visible(child.span_id)}", style="dim")
+            label = Text(shown(child.label), style="bold") + Text(f" {shown(child.span_id)}", style="dim")
             add(branch.add(label), child)
 
     root = build_span_tree(session)
-    tree = Tree(Text(visible(root.label), style="bold cyan"))
+    tree = Tree(Text(shown(root.label), style="bold cyan"))
     add(tree, root)
     return tree
 

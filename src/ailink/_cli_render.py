@@ -3,7 +3,8 @@
 Tables go to a terminal as rich tables; when the terminal is too narrow the least important
 columns are dropped (never the id), and the id column never wraps or shortens. Anywhere else (a
 pipe, a file) they are plain aligned text with every value whole. Agent-controlled text passes
-:func:`ailink._display.visible` and is printed as text, never as markup.
+:func:`ailink._display.shown` (secrets masked, control characters visible) and is printed as text,
+never as markup.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ailink._display import until, visible
+from ailink._display import shown, until
 
 #: Rich's table: one space of padding each side of a cell plus one border column per column.
 _CELL_OVERHEAD = 3
@@ -43,7 +44,7 @@ def _fits(columns: Sequence[Column], rows: Sequence[Sequence[str]], keep: set[in
 
 def print_table(console: Any, title: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> None:
     """A table whose id column is always whole (see the module docstring)."""
-    cells = [[visible(v) for v in row] for row in rows]
+    cells = [[shown(v) for v in row] for row in rows]
     if not console.is_terminal:
         widths = [max([len(c.title), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
         lines = ["  ".join(c.title.upper().ljust(widths[i]) for i, c in enumerate(columns)).rstrip()]
@@ -58,9 +59,9 @@ def print_table(console: Any, title: str, columns: Sequence[Column], rows: Seque
         if _fits(columns, cells, keep, console.width):
             break
         keep.discard(i)
-    shown = [i for i in range(len(columns)) if i in keep]
+    kept = [i for i in range(len(columns)) if i in keep]
     table = Table(title=title, title_justify="left")
-    for i in shown:
+    for i in kept:
         column = columns[i]
         if column.is_id:
             widest = max([len(column.title), *(len(r[i]) for r in cells)])
@@ -68,7 +69,7 @@ def print_table(console: Any, title: str, columns: Sequence[Column], rows: Seque
         else:
             table.add_column(column.title, overflow="fold")
     for row in cells:
-        table.add_row(*(Text(row[i]) for i in shown))
+        table.add_row(*(Text(row[i]) for i in kept))
     console.print(table)
     dropped = [columns[i].title for i in range(len(columns)) if i not in keep]
     if dropped:
@@ -119,23 +120,23 @@ def print_approval(console: Any, item: Any) -> None:
     width = max(len(label) for label, _ in facts)
     for label, value in facts:
         if value not in (None, ""):
-            console.print(Text(f"{label.rjust(width)}  ", style="dim") + Text(visible(value)))
+            console.print(Text(f"{label.rjust(width)}  ", style="dim") + Text(shown(value)))
     params = request.get("query_params") or []
     if params:
         console.print(Text("\nquery", style="bold"))
         for key, value in params:
-            console.print(Text(f"  {visible(key)} = {visible(value)}"))
+            console.print(Text(f"  {shown(key)} = {shown(value)}"))
     headers = request.get("headers") or {}
     if headers:
         console.print(Text("\nheaders", style="bold"))
         for key, value in headers.items():
-            console.print(Text(f"  {visible(key)}: {visible(value)}"))
+            console.print(Text(f"  {shown(key)}: {shown(value)}"))
     console.print(Text("\nbody", style="bold"))
     if request.get("body_is_json"):
         text = json.dumps(request.get("body_json"), indent=2, ensure_ascii=False)
     else:
         text = request.get("body") or summary.body_preview or "(none)"
-    console.print(Text(visible(text, keep_newlines=True)), soft_wrap=True)
+    console.print(Text(shown(text, keep_newlines=True)), soft_wrap=True)
     if item.status == "pending":
         console.print(Text(f"\nDecide: ailink approvals approve {item.id} --reason '...'  |  "
                            f"ailink approvals reject {item.id} --reason '...'", style="dim"))

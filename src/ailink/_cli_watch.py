@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ailink._cli_render import Column, approval_rows, print_approval
-from ailink._display import visible
+from ailink._display import shown
 from ailink._errors import AIlinkError
 
 KeyReader = Callable[[float], "str | None"]
@@ -90,13 +90,13 @@ class Watcher:
             table.add_column(column.title, no_wrap=column.is_id, min_width=widest, overflow="fold")
         for n, row in enumerate(rows):
             marker = "›" if n == self.selected else " "
-            table.add_row(marker, *(Text(visible(row[i])) for i in keep),
+            table.add_row(marker, *(Text(shown(row[i])) for i in keep),
                           style="reverse" if n == self.selected else None)
         if not rows:
             table.add_row(" ", Text("No approvals are waiting.", style="dim"), *([""] * (len(keep) - 1)))
         parts: list[Any] = [table, Text(KEY_HELP, style="dim")]
         if self.message:
-            parts.append(Text(visible(self.message)))
+            parts.append(Text(shown(self.message)))
         return Group(*parts)
 
     def current(self) -> Any | None:

@@ -3,7 +3,8 @@
 An agent chooses request bodies, paths, tool and agent names. Shown raw, a control character can
 rewrite a terminal (ANSI escapes), and direction or zero-width characters can make a page or a
 line read differently from what will be sent. :func:`visible` keeps the text and makes such
-characters visible; escaping for the medium (HTML, rich markup) stays the caller's job.
+characters visible, and :func:`shown` also masks secrets; escaping for the medium (HTML, rich
+markup) stays the caller's job.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def visible(value: Any, *, keep_newlines: bool = False) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def shown(value: Any, *, keep_newlines: bool = False) -> str:
+    """:func:`visible` text with every secret masked (:func:`ailink._secrets.scrub`): what a page or a
+    terminal may show of agent-controlled or stored text."""
+    from ailink._secrets import scrub
+
+    return visible(scrub("" if value is None else str(value)), keep_newlines=keep_newlines)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -65,4 +74,4 @@ def until(value: Any, now: datetime | None = None) -> str:
     return f"in {duration(left)}" if left > 0 else "passed"
 
 
-__all__ = ["HIDDEN_CATEGORIES", "duration", "parse_time", "until", "visible"]
+__all__ = ["HIDDEN_CATEGORIES", "duration", "parse_time", "shown", "until", "visible"]

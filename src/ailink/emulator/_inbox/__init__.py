@@ -33,7 +33,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ailink._display import visible
+from ailink._display import shown
 from ailink._models import Session
 from ailink._secrets import mask
 from ailink._session_tree import build_span_tree
@@ -72,8 +72,8 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                              autoescape=jinja2.select_autoescape(["html"], default=True),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["visible"] = visible
-    env.filters["block"] = lambda v: visible(v, keep_newlines=True)
+    env.filters["visible"] = shown  # control characters made visible, secrets masked
+    env.filters["block"] = lambda v: shown(v, keep_newlines=True)
     env.filters["duration"] = _duration
     env.filters["q"] = lambda v: quote(str(v), safe="")
     return env
@@ -386,4 +386,4 @@ def inbox_routes(emu: Emulator) -> list[Route]:
     return Inbox(emu).routes()
 
 
-__all__ = ["CSP", "Inbox", "inbox_routes", "visible"]
+__all__ = ["CSP", "Inbox", "inbox_routes"]
