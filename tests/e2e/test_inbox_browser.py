@@ -36,7 +36,7 @@ NEEDS_APPROVAL = {
 }
 QUICK_EXPIRY = {"name": "quick-expiry", "rules": [{
     "when": {"field": "request.path", "op": "eq", "value": "/v1/refunds"},
-    "then": {"action": "require_approval", "timeout": "3s"}}]}
+    "then": {"action": "require_approval", "timeout": "5s"}}]}
 #: The flags that work on this kind of machine (no sandbox as root, no background network).
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -167,11 +167,12 @@ def test_approve_in_the_browser_and_the_agent_call_completes_once(gateway: Emula
     for expected in (apr_id, "POST", "/v1/charges", "charges-over-1000", "billing-bot", "create_charge",
                      "browser-run-1", '"amount": 125000', "Annual plan renewal"):
         assert expected in text, expected
-    countdown = card.find_element(By.CSS_SELECTOR, "time.countdown")
-    first = countdown.text
+    countdown = f"#approval-{apr_id} time.countdown"
+    first = browser.find_element(By.CSS_SELECTOR, countdown).text
     assert re.fullmatch(r"expires in \d+:\d\d", first), first
-    _until(browser, lambda d: countdown.text != first)  # it counts down by itself
+    _until(browser, lambda d: d.find_element(By.CSS_SELECTOR, countdown).text != first)  # it counts down by itself
     assert browser.find_element(By.ID, "pending-count").text == "1"
+    card = _card(browser, apr_id)
     card.find_element(By.NAME, "reason").send_keys("Renewal confirmed with the customer")
     _screenshot(browser, "inbox-pending.png", tmp_path)
 
