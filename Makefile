@@ -10,7 +10,7 @@ export OTEL_SDK_DISABLED := true
 export CREWAI_TRACING_ENABLED := false
 export CREWAI_TESTING := true
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install browser demo test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/crewai/pyproject.toml integrations/llamaindex/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,19 @@ typecheck: install
 	cd integrations/crewai && ../../$(BIN)/mypy --strict crewai_ailink
 	cd integrations/llamaindex && ../../$(BIN)/mypy --strict --namespace-packages --explicit-package-bases llama_index
 
-pytest: install
+# Chromium and ChromeDriver for the inbox's browser test, from the distribution's packages when missing
+# (quiet; nothing to do where they are installed; needs root or password-less sudo to install).
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		echo "make browser: installing chromium and chromium-driver (apt-get) for the inbox's browser test"; \
+		{ $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver; } >/dev/null 2>&1 \
+		|| echo "make browser: could not install them; the browser test will say what is missing"; \
+	else echo "make browser: no chromium/chromedriver and no apt-get; the browser test will say what is missing"; fi
+
+pytest: install browser
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest

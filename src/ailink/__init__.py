@@ -46,6 +46,9 @@ _EXPORTS: dict[str, str] = {
     "ToolOutcome": "ailink._tools",
     "GatewayTool": "ailink._tools",
     "gateway_tool": "ailink._tools",
+    # webhooks
+    "verify_webhook": "ailink.webhooks",
+    "WebhookVerificationError": "ailink.webhooks",
     # models (also in ailink.types)
     "Token": "ailink._models",
     "TokenCreateResponse": "ailink._models",
@@ -273,5 +276,9 @@ if TYPE_CHECKING:
         PRESET_PII_REDACTION as PRESET_PII_REDACTION,
         PRESET_PROMPT_INJECTION as PRESET_PROMPT_INJECTION,
         PRESET_TOPIC_FENCE as PRESET_TOPIC_FENCE,
+    )
+    from ailink.webhooks import (
+        verify_webhook as verify_webhook,
+        WebhookVerificationError as WebhookVerificationError,
     )
     # isort: on

@@ -27,6 +27,7 @@ from ailink._errors import (
     parse_retry_after,
 )
 from ailink._flow import Notify, Sleep, monotonic
+from ailink._logs import logger
 from ailink._retry import answer_error, idempotency_key_of, is_write, send_with_retries
 
 LONG_POLL_SECONDS = 50
@@ -83,6 +84,8 @@ class PendingApproval:
     policy: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     retry_after: float | None = None
+    #: The reviewers' page of this approval, when the gateway names one (the emulator's inbox).
+    review_url: str | None = None
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> PendingApproval:
@@ -101,6 +104,7 @@ class PendingApproval:
             policy=_str_or_none(body.get("policy")),
             summary=summary if isinstance(summary, dict) else {},
             retry_after=parse_retry_after(response.headers.get("retry-after")),
+            review_url=_str_or_none(body.get("review_url")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +115,7 @@ class PendingApproval:
             "policy": self.policy,
             "summary": dict(self.summary),
             "idempotency_key": self.idempotency_key,
+            "review_url": self.review_url,
         }
 
     def describe(self) -> str:
@@ -119,6 +124,36 @@ class PendingApproval:
         what = f"{method} {path}".strip() or "the request"
         policy = f" (policy '{self.policy}')" if self.policy else ""
         return f"{what} is waiting for human approval {self.approval_id}{policy}"
+
+
+def decide_hint(approval_id: str, review_url: str | None = None) -> str:
+    """How a person decides ``approval_id``: the CLI commands, and the inbox page when known."""
+    hint = f"ailink approvals approve {approval_id} --reason '...' (or: ailink approvals reject {approval_id})"
+    return hint + (f", or in the inbox: {review_url}" if review_url else "")
+
+
+def _log_parked(approval_id: str, pending: PendingApproval | None, timeout: float) -> None:
+    what = f"{pending.summary.get('method', '')} {pending.summary.get('path', '')}".strip() if pending else ""
+    policy = f" (policy '{pending.policy}')" if pending and pending.policy else ""
+    expires = f", expires {pending.expires_at.isoformat()}" if pending and pending.expires_at else ""
+    logger.info("%s is waiting for human approval %s%s%s; waiting up to %g s. Decide with: %s",
+                what or "a call", approval_id, policy, expires, timeout,
+                decide_hint(approval_id, pending.review_url if pending else None))
+
+
+def _log_not_waiting(request: httpx.Request, response: httpx.Response) -> None:
+    try:
+        parked = PendingApproval.from_response(response)
+    except MalformedResponseError:
+        return  # the caller gets the answer as it is
+    logger.info("%s %s was parked for human approval %s (not waiting). Decide with: %s", request.method,
+                request.url.path, parked.approval_id, decide_hint(parked.approval_id, parked.review_url))
+
+
+def _log_outcome(result: ApprovalResult, waited: float) -> None:
+    reason = f": {result.reason}" if result.reason else ""
+    log = logger.info if result.approved else logger.warning
+    log("approval %s %s after %.1f s%s", result.approval_id, result.status.value, waited, reason)
 
 
 def is_pending_response(response: httpx.Response) -> bool:
@@ -264,8 +299,35 @@ def wait_for_decision(
     ``min(timeout, expires_at)`` and bounds every request of the wait. Past it the approval is
     withdrawn (``withdraw_on_timeout``) so it cannot run later, and :class:`ApprovalTimeoutError`
     is raised (a timeout is never an approval). Losing contact with the gateway raises an error
-    marked *outcome unknown*. ``on_pending`` fires once, when the wait starts.
+    marked *outcome unknown*. ``on_pending`` fires once, when the wait starts. The ``ailink``
+    logger says when the wait starts (with how to decide) and how it ended.
     """
+    start = clock()
+    _log_parked(approval_id, pending, timeout)
+    try:
+        result = yield from _wait(config, approval_id, timeout=timeout, pending=pending, on_pending=on_pending,
+                                  withdraw_on_timeout=withdraw_on_timeout, idempotency_key=idempotency_key,
+                                  clock=clock, rng=rng)
+    except AIlinkError as error:
+        logger.warning("approval %s: the wait ended after %.1f s without a result: %s", approval_id,
+                       clock() - start, error.message)
+        raise
+    _log_outcome(result, clock() - start)
+    return result
+
+
+def _wait(
+    config: ClientConfig,
+    approval_id: str,
+    *,
+    timeout: float,
+    pending: PendingApproval | None = None,
+    on_pending: Callable[[PendingApproval], Any] | None = None,
+    withdraw_on_timeout: bool = True,
+    idempotency_key: str | None = None,
+    clock: Callable[[], float] = monotonic,
+    rng: random.Random | None = None,
+) -> Generator[Any, Any, ApprovalResult]:
     rng = rng or random.Random()
     key = idempotency_key or (pending.idempotency_key if pending else None)
     start = clock()
@@ -384,6 +446,7 @@ def proxied_call(
         key = idempotency_key_of(request)
         if is_pending_response(response):
             if not wait:
+                _log_not_waiting(request, response)
                 return response
             pending = PendingApproval.from_response(response)
             result = yield from wait_for_decision(
@@ -391,6 +454,7 @@ def proxied_call(
                 on_pending=on_pending, idempotency_key=key,
             )
             response = result.raise_for_status()
+        logger.debug("%s %s → HTTP %s", request.method, request.url.path, response.status_code)
         if response.status_code >= 400:
             raise answer_error(response, request)
         return response

@@ -159,12 +159,15 @@ class Service(_Model):
 
 
 class RequestSummary(_Model):
-    """What an approval is about: the request's method, path, agent and upstream."""
+    """What an approval is about: the request's method, path, agent, upstream, tool and session."""
 
     method: str | None = None
     path: str | None = None
     agent: str | None = None
     upstream: str | None = None
+    tool_name: str | None = None
+    session_id: str | None = None
+    body_preview: str | None = None
 
 
 class ApprovalRequest(_Model):
@@ -180,6 +183,15 @@ class ApprovalRequest(_Model):
     created_at: str | None = None
     reviewed_at: str | None = None
     updated: bool | None = None
+    policy: str | None = None
+    #: Who decided and through which channel (``inbox``, ``cli``, ``api``, ``sdk``, ``agent``, ``expiry``).
+    reviewed_by: str | None = None
+    review_channel: str | None = None
+    decided_at: str | None = None
+    #: The whole request as the gateway will send it (method, path, query, headers, body), secrets hidden.
+    request: dict[str, Any] | None = None
+    #: The reviewers' page of this approval, when the gateway has one (the emulator's inbox).
+    review_url: str | None = None
 
     @property
     def summary_text(self) -> str:
@@ -250,6 +262,12 @@ class SessionRequest(_Model):
     approval_id: str | None = None
     approval_wait_ms: float | None = None
     latency_ms: float | None = None
+    deny_reason: str | None = None
+    #: The decision of the request's approval, who made it, through which channel, and why.
+    hitl_decision: str | None = None
+    reviewed_by: str | None = None
+    review_channel: str | None = None
+    review_reason: str | None = None
 
 
 class Session(_Model):

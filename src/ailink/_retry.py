@@ -23,6 +23,7 @@ from ailink._errors import (
 from ailink._flow import Send, Sleep
 from ailink._headers import KEY_HEADERS
 from ailink._idempotency import new_idempotency_key
+from ailink._logs import logger
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -225,7 +226,9 @@ def send_with_retries(
         except (httpx.TransportError, httpx.DecodingError) as exc:
             if attempt < config.max_retries and _may_retry_failure(exc, request):
                 attempt += 1
-                yield Sleep(config.backoff(attempt))
+                delay = config.backoff(attempt)
+                _log_retry(request, attempt, config, delay, type(exc).__name__)
+                yield Sleep(delay)
                 request = rekeyed(request)
                 continue
             raise failure_error(exc, request) from exc
@@ -234,7 +237,15 @@ def send_with_retries(
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             if retry_after is None or retry_after <= config.max_retry_after:
                 attempt += 1
-                yield Sleep(retry_after if retry_after is not None else config.backoff(attempt))
+                delay = retry_after if retry_after is not None else config.backoff(attempt)
+                code = error_code(response)
+                why = f"HTTP {response.status_code}" + (f" {code}" if code else "")
+                _log_retry(request, attempt, config, delay, why)
+                yield Sleep(delay)
                 request = rekeyed(request)
                 continue
         return response
+
+
+def _log_retry(request: httpx.Request, attempt: int, config: RetryConfig, delay: float, why: str) -> None:
+    logger.info("retry %d of %d for %s in %.2f s (%s)", attempt, config.max_retries, _target(request), delay, why)

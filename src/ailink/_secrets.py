@@ -10,7 +10,8 @@ from typing import Any
 #: Prefixes of the secrets this toolkit knows: virtual tokens (both gateway generations), the
 #: emulator's admin keys, provider keys.
 SECRET_PREFIXES = ("ailink_v1_", "tf_v1_", "ailink_admin_", "sk-")
-_SECRET_PATTERN = re.compile(r"(ailink_v1_|tf_v1_|ailink_admin_|sk-)[A-Za-z0-9_\-]{4,}")
+# ``sk-`` only where a word starts (``task-list`` is no key); the longer prefixes anywhere.
+_SECRET_PATTERN = re.compile(r"(ailink_v1_|tf_v1_|ailink_admin_|(?<![A-Za-z0-9])sk-)[A-Za-z0-9_\-]{4,}")
 # ``scheme://user:password@`` or ``scheme://credential@``: everything up to the last '@' of the
 # authority (a raw '@' in a password is common enough).
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#@]*(?:@[^\s/?#@]*)*)@")

@@ -65,13 +65,18 @@ def build_span_tree(session: Session) -> SpanNode:
 
 
 def describe_request(request: SessionRequest) -> str:
-    """One line for a request: method, path, status, policy outcome, approval wait, latency."""
+    """One line for a request: method, path, status, policy outcome, approval wait, who decided and why, latency."""
     parts = [f"{request.method or '?'} {request.path or '?'}", f"→ {request.status_code}"]
     if request.policy_result:
         parts.append(f"policy: {request.policy_result}")
     if request.approval_id:
         waited = f", waited {request.approval_wait_ms / 1000:.1f} s" if request.approval_wait_ms else ""
         parts.append(f"approval {request.approval_id}{waited}")
+    if request.hitl_decision:
+        who = f" by {request.reviewed_by}" if request.reviewed_by else ""
+        via = f" via {request.review_channel}" if request.review_channel else ""
+        why = f': "{request.review_reason}"' if request.review_reason else ""
+        parts.append(f"{request.hitl_decision}{who}{via}{why}")
     if request.latency_ms is not None:
         parts.append(f"{request.latency_ms:.0f} ms")
     return " · ".join(parts)

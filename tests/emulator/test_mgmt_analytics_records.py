@@ -1,4 +1,4 @@
-"""Analytics and billing from the audit log; experiments and webhooks (stored and listed)."""
+"""Analytics and billing from the audit log; experiments and webhook subscriptions (deliveries: test_webhooks)."""
 
 from __future__ import annotations
 
@@ -92,29 +92,32 @@ def test_experiments_are_stored_listed_and_stopped(ailink_gateway: EmulatorGatew
             assert a.post("/api/v1/experiments", json=bad).status_code == code, bad
 
 
-def test_webhooks_are_stored_listed_tested_and_deleted(ailink_gateway: EmulatorGateway) -> None:
+def test_webhooks_are_stored_listed_tested_and_deleted(ailink_gateway: EmulatorGateway, closed_port_url: str) -> None:
+    hook_url = closed_port_url + "/ailink"  # nothing listens there: deliveries fail, on loopback
     with admin(ailink_gateway) as a:
-        created = a.post("/api/v1/webhooks", json={"url": "https://hooks.example.com/ailink",
-                                                   "events": ["approval_requested"], "secret": "s3cret-value"})
+        created = a.post("/api/v1/webhooks", json={"url": hook_url, "events": ["approval_requested"],
+                                                   "secret": "s3cret-value"})
         assert created.status_code == 201
         hook = created.json()
         assert hook["signing_secret"] == "s3cret-value" and hook["events"] == ["approval_requested"]
-        generated = a.post("/api/v1/webhooks", json={"url": "https://hooks.example.com/all"}).json()
-        assert generated["signing_secret"].startswith("whsec_") and len(generated["events"]) == 5
+        generated = a.post("/api/v1/webhooks", json={"url": closed_port_url + "/all", "format": "slack"}).json()
+        assert generated["signing_secret"].startswith("whsec_") and generated["format"] == "slack"
+        assert generated["events"] == ["approval.requested", "approval.decided", "approval.expired", "policy.denied"]
         listed = a.get("/api/v1/webhooks").json()
         assert [h["id"] for h in listed] == [hook["id"], generated["id"]]
         assert "signing_secret" not in json.dumps(listed) and "s3cret-value" not in json.dumps(listed)
-        assert a.get(f"/api/v1/webhooks/{hook['id']}").json()["url"] == "https://hooks.example.com/ailink"
+        assert a.get(f"/api/v1/webhooks/{hook['id']}").json()["url"] == hook_url
         test = a.post(f"/api/v1/webhooks/{hook['id']}/test").json()
-        assert test["success"] is False and test["delivered"] is False
+        assert test["success"] is False and test["delivered"] is False and "ConnectError" in test["message"]
         (delivery,) = a.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json()
-        assert delivery["id"] == test["delivery_id"] and delivery["event_type"] == "test"
-        assert a.post("/api/v1/webhooks/test", json={"url": "https://hooks.example.com/x"}).json()["delivered"] is False
+        assert delivery["id"] == test["delivery_id"] and delivery["event_type"] == "webhook.test"
+        assert delivery["status"] == "failed" and delivery["attempts"] == 1
+        assert a.post("/api/v1/webhooks/test", json={"url": closed_port_url}).json()["delivered"] is False
         assert a.delete(f"/api/v1/webhooks/{hook['id']}").status_code == 204
         assert a.get(f"/api/v1/webhooks/{hook['id']}").status_code == 404
         assert [h["id"] for h in a.get("/api/v1/webhooks").json()] == [generated["id"]]
         for bad in ({"url": "not-a-url"}, {"url": "https://x.example", "events": ["everything"]},
-                    {"url": "https://x.example", "secret": "short"}):
+                    {"url": "https://x.example", "secret": "short"}, {"url": "https://x.example", "format": "xml"}):
             assert a.post("/api/v1/webhooks", json=bad).status_code == 422, bad
 
 

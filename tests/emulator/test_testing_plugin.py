@@ -117,7 +117,9 @@ def test_ailink_dev_command(tmp_path: Path) -> None:
     port = sock.getsockname()[1]
     sock.close()
     code = "import sys; from ailink.emulator import main_dev; sys.exit(main_dev(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, "--port", str(port), "--seed", "demo", "--profile", "real"],
+    slack = "http://127.0.0.1:9/services/T000/B000/SLACKSECRETPATH"  # loopback, closed: nothing is sent anywhere
+    proc = subprocess.Popen([sys.executable, "-c", code, "--port", str(port), "--seed", "demo", "--profile", "real",
+                             "--webhook", "http://127.0.0.1:9/hooks", "--slack-webhook", slack],
                             cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "AILINK_ADMIN_KEY": ""})
@@ -144,6 +146,9 @@ def test_ailink_dev_command(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert f"http://127.0.0.1:{port}" in out and "profile real" in out
+    assert f"inbox:     http://127.0.0.1:{port}/ui" in out
+    assert "webhook:   http://127.0.0.1:9/hooks (json)" in out and "webhook:   http://127.0.0.1/… (slack)" in out
+    assert "SLACKSECRETPATH" not in out  # a Slack webhook URL is a secret
     assert str(Path(".ailink") / "admin_key") in out
     assert key not in out
     env_file = tmp_path / ".ailink" / "dev.env"

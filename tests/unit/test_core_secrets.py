@@ -166,3 +166,12 @@ def test_debug_logs_never_contain_secrets(caplog: pytest.LogCaptureFixture, loop
     for record in caplog.records:
         assert_clean(record.getMessage())
         assert_clean(repr(record.args))
+
+
+def test_ordinary_words_that_contain_sk_dash_are_not_keys() -> None:
+    # a reviewer must see "/v1/task-lists" as it will be sent, while real keys stay masked
+    for text in ("/v1/task-lists", "mask-rules", "desk-booking-2026"):
+        assert scrub(text) == text and redact(text) == text
+    assert scrub(f"Bearer {UPSTREAM_KEY}") == "Bearer " + mask(UPSTREAM_KEY)
+    assert scrub(f'{{"key": "{UPSTREAM_KEY}"}}') == f'{{"key": "{mask(UPSTREAM_KEY)}"}}'
+    assert scrub("x" + TOKEN).endswith("…")  # the long prefixes stay masked anywhere

@@ -24,6 +24,14 @@ LLM usage (``_metering``, protocol §10.6): a price table per model (``/api/v1/p
 token counts of every LLM call in its audit row (``estimated_cost_usd``, ``prompt_tokens``,
 ``completion_tokens``, ``provider``; also ``tenant_id`` from ``X-Tenant-Id``) and in session totals.
 
+For reviewers (issue 18): the inbox at ``/ui`` (``_inbox``: admin key to sign in, then a session
+cookie with CSRF protection; pending approvals updated live over server-sent events, history,
+sessions, audit), events (``_events``: ``approval.requested``/``decided``/``expired``,
+``policy.denied``; an expiry timer expires approvals on time) delivered to webhooks (``_webhooks``:
+signed, retried, logged, never on the request path; Slack format; the policy action ``webhook``),
+and the reviewer's view of a request (``_review``: the whole request, secrets hidden). Decisions
+record who decided and through which channel.
+
 Profiles (``create_app(profile=...)``, ``run_in_thread(profile=...)``, ``ailink dev --profile``,
 the ``ailink_gateway_real`` pytest fixture):
 
@@ -87,13 +95,22 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
   presets are not emulated. Model aliases are applied (the real gateway stores but ignores them).
 * Config import validates the whole document (422, nothing written) and returns the secrets of the
   tokens it creates; the real gateway skips unknown policy names and creates unusable token stubs.
-* Experiments are stored but split no traffic; webhooks are stored but never delivered. LLM costs
+* Experiments are stored but split no traffic. LLM costs
   come from the emulator's own price table (the real gateway's pricing source is its own); the
   approved execution of an approval-gated LLM call is audited without cost.
+* Webhooks: registered ones are delivered (the real gateway stores them but sends proxy events only to
+  ``TRUEFLOW_WEBHOOK_URLS``, unsigned); events use this project's names (``approval.requested``, ...,
+  the real gateway's ``approval_requested``/``policy_violation`` are accepted as aliases); the token
+  in an event is masked; the ``webhook`` action never refuses a request (``on_fail: deny`` is recorded
+  only).
+* ``/ui`` and its sub-paths are the inbox, and ``GET /`` from a browser (``Accept: text/html``, no
+  ``Authorization``) redirects there: those paths are not proxied (the real gateway has no inbox).
+* Approval pages show the whole stored request (secret-named headers and fields hidden), the
+  reviewer and the channel; decisions may name them (``reviewed_by``, ``channel``).
 * SQLite files are created owner-only (0600); ``ailink dev`` prints secrets masked and writes them
   to ``.ailink/dev.env`` (0600); the in-thread emulator never touches the host's logging.
 * Not emulated: spend caps, response cache, circuit breaking (settings are stored and reported),
-  load balancing, MCP, post-phase policies, actions other than allow/deny/require_approval/rate_limit,
+  load balancing, MCP, post-phase policies, actions other than allow/deny/require_approval/rate_limit/webhook,
   the ``X-TrueFlow-``/``tf_v1_`` header generation.
 """
 

@@ -31,12 +31,14 @@ from starlette.types import Receive, Scope, Send
 from ailink._secrets import mask
 
 from ._bounds import JSONRefused, NotJSON, cap, idempotency_key_problem, load_json
+from ._events import EventHub
 from ._mock_llm import LLMMock
 from ._mock_payments import PaymentsMock
 from ._outcomes import UPSTREAM_MARKER, KeyClaim, Stored, fingerprint
 from ._paths import PathRefused, ProxyPath, join_url, normalise
 from ._policy import NO_BODY, MatchedAction, RequestFacts, effective_duration, evaluate, reads_body
 from ._profile import Profile
+from ._review import review_url
 from ._store import Store, new_id
 from ._upstream import Upstream, UpstreamFailure, response_headers, upstream_request_headers
 
@@ -262,11 +264,14 @@ class Emulator:
         self._executed: dict[str, asyncio.Event] = {}
         self._rate: dict[str, deque[float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Approval and policy events for the inbox's live view and webhooks (``_events``, ``_webhooks``).
+        self.events = EventHub(self)
 
     # ------------------------------------------------------------------ plumbing
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        await self.events.aclose()
         await self.upstream.aclose()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
@@ -334,8 +339,9 @@ class Emulator:
     def refresh_approval(self, apr_id: str) -> dict[str, Any] | None:
         row = self.store.get_approval(apr_id)
         if row and row["status"] == "pending" and row["expires_at"] <= time.time():
-            if self.store.transition_approval(apr_id, "expired", "approval timed out"):
+            if self.store.transition_approval(apr_id, "expired", "approval timed out", channel="expiry"):
                 self.notify_decided(apr_id)
+                self.events.approval_settled(apr_id)
             row = self.store.get_approval(apr_id)
         return row
 
@@ -363,10 +369,13 @@ class Emulator:
                 assert row is not None
                 return row
 
-    def decide(self, apr_id: str, status: str, reason: str | None) -> bool:
-        updated = self.store.transition_approval(apr_id, status, reason)
+    def decide(self, apr_id: str, status: str, reason: str | None, *, reviewed_by: str | None = None,
+               channel: str | None = None) -> bool:
+        """Decide a pending approval (False when it was not pending), recording who and through which channel."""
+        updated = self.store.transition_approval(apr_id, status, reason, reviewed_by=reviewed_by, channel=channel)
         if updated:
             self.notify_decided(apr_id)
+            self.events.approval_settled(apr_id)
             if status == "approved" and self.profile.outcome_store:
                 self.spawn(self.ensure_executed(apr_id))
         return updated
@@ -539,6 +548,7 @@ class Emulator:
                 denied = policy_denied("SessionLifecycle", f"Session '{call.ctx.session_id}' is {session['status']} "
                                                            "— cannot accept new requests")
                 self._audit(call, 403, policy_result="denied", deny_reason=denied.message, error_code=denied.code)
+                self._denied_event(call, "SessionLifecycle", denied)
                 raise denied
         if self.profile.outcome_store and call.key is not None:
             answer = await self._claim_or_answer(call)
@@ -560,7 +570,9 @@ class Emulator:
         )
         approval: MatchedAction | None = None
         shadow: list[str] = []
-        for m in evaluate(policies, facts):
+        matches = list(evaluate(policies, facts))
+        self.events.webhooks.policy_matches(call, matches)  # the ``webhook`` action, in the background
+        for m in matches:
             kind = m.action.get("action")
             if m.mode == "shadow":
                 if kind in ("deny", "require_approval", "rate_limit"):
@@ -569,6 +581,7 @@ class Emulator:
             if kind == "deny":
                 exc = policy_denied(m.policy_name, str(m.action.get("message") or "request blocked by policy"))
                 self._audit(call, 403, policy_result="denied", deny_reason=cap(exc.message), error_code=exc.code)
+                self._denied_event(call, m.policy_name, exc)
                 raise exc
             if kind == "rate_limit":
                 self._check_rate_limit(call, m)
@@ -579,6 +592,11 @@ class Emulator:
         if approval is not None:
             return await self._gate(call, approval)
         return await self._forward(call)
+
+    def _denied_event(self, call: Call, policy: str, exc: GatewayError) -> None:
+        self.events.policy_denied(token_ref=call.token["ref"], policy=policy,
+                                  reason=str((exc.details or {}).get("reason") or exc.message), method=call.method,
+                                  path=call.path, context=call.ctx.audit_fields(), request_id=call.rid)
 
     def _apply_request_transforms(self, call: Call) -> None:
         """Model aliases and guardrails (``_mgmt._transforms``) rewrite the body, or refuse it with
@@ -706,7 +724,7 @@ class Emulator:
 
     def _create_approval(self, call: Call, approval: MatchedAction, timeout: float) -> dict[str, Any]:
         preview = call.body.decode("utf-8", "replace")
-        return self.store.create_approval({
+        row = self.store.create_approval({
             "token_ref": call.token["ref"], "idempotency_key": call.key, "policy_name": approval.policy_name,
             "summary": {"method": call.method, "path": call.path, "agent": call.ctx.agent_name,
                         "upstream": call.audit["upstream_url"], "tool_name": call.ctx.tool_name,
@@ -717,8 +735,10 @@ class Emulator:
             "context": {**call.ctx.audit_fields(), "path": call.path,
                         "policies_evaluated": call.audit.get("policies_evaluated"),
                         "token_prefix": call.audit["token_prefix"], "request_id": call.rid,
-                        "model": call.audit.get("model")},
+                        "model": call.audit.get("model"), "query": call.query},
         })
+        self.events.approval_requested(row)
+        return row
 
     async def outcome_response(self, row: dict[str, Any], call: Call | None, *, replayed: bool,
                                audit: bool = False) -> Response:
@@ -777,6 +797,7 @@ class Emulator:
             "expires_at": iso(row["expires_at"]), "poll_url": poll, "idempotency_key": row["idempotency_key"],
             "policy": row["policy_name"],
             "summary": {"method": row["summary"].get("method"), "path": row["summary"].get("path")},
+            "review_url": review_url(self.public_url, apr_id),
         }
         return JSONResponse(body, status_code=202, headers={
             "location": poll, "retry-after": "2", "preference-applied": "respond-async", "x-request-id": rid,
@@ -889,6 +910,7 @@ class Emulator:
             "created_at": iso(row["created_at"]), "result_url": f"/v1/approvals/{row['id']}/result",
             "policy": row["policy_name"], "idempotency_key": row["idempotency_key"],
             "summary": {"method": row["summary"].get("method"), "path": row["summary"].get("path")},
+            "review_url": review_url(self.public_url, row["id"]),
         }
 
     async def agent_get_approval(self, request: Request) -> Response:
@@ -917,7 +939,7 @@ class Emulator:
     async def agent_cancel_approval(self, request: Request) -> Response:
         rid = request.state.request_id = new_request_id()
         _, row = self._own_approval(request)
-        updated = self.decide(row["id"], "cancelled", "withdrawn by the agent")
+        updated = self.decide(row["id"], "cancelled", "withdrawn by the agent", reviewed_by="agent", channel="agent")
         row = self.store.get_approval(row["id"]) or row
         return JSONResponse({**self.approval_status(row), "updated": updated}, headers={"x-request-id": rid})
 

@@ -22,6 +22,7 @@ from ailink._secrets import redact
 
 from . import _metering
 from ._app import Emulator, GatewayError, error_response, health_routes, new_request_id
+from ._inbox import inbox_routes
 from ._management import management_routes
 from ._mgmt._base import ManagementStore
 from ._mgmt._routes import management_table
@@ -100,6 +101,10 @@ def create_app(
     upstream_timeout: float = 60.0,
     profile: str | Profile = "ailink",
     retry_backoff: float = 0.5,
+    webhooks: list[str] | None = None,
+    webhook_secret: str | None = None,
+    slack_webhooks: list[str] | None = None,
+    webhook_retry_delays: tuple[float, ...] | None = None,
 ) -> Starlette:
     """The emulator as an ASGI app.
 
@@ -109,6 +114,9 @@ def create_app(
     call) exists so tests can provoke upstream timeouts quickly. ``profile`` is ``"ailink"`` (every
     protocol extension) or ``"real"`` (behaves like the real gateway; see the package docstring);
     ``retry_backoff`` is the base delay of the ``real`` profile's gateway-side retries (0.5 s there).
+    ``webhooks`` (URLs, signed with ``webhook_secret`` when given) and ``slack_webhooks`` (Slack
+    incoming-webhook URLs) receive every event; ``webhook_retry_delays`` are the seconds between
+    delivery attempts (default 1, 5, 25). The reviewers' inbox is served at ``/ui`` (admin key to sign in).
     """
     if seed not in (None, "demo"):
         raise ValueError(f"unknown seed {seed!r} (known: 'demo')")
@@ -122,6 +130,9 @@ def create_app(
         logger.warning("emulator start-up: settled what a previous run left in flight: %s", recovered)
     emu = Emulator(store, key, profile=chosen, public_url=public_url, max_body_bytes=max_body_bytes,
                    upstream_timeout=upstream_timeout, retry_backoff=retry_backoff)
+    emu.events.webhooks.install()
+    emu.events.webhooks.configure(urls=webhooks, slack_urls=slack_webhooks, secret=webhook_secret,
+                                  retry_delays=webhook_retry_delays)
     demo = seed_demo(store) if seed == "demo" else None
 
     def answer(scope: Scope, exc: GatewayError) -> Response:
@@ -144,6 +155,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        emu.events.start()
         try:
             yield
         finally:
@@ -152,6 +164,7 @@ def create_app(
 
     routes = [
         *health_routes(emu),
+        *inbox_routes(emu),
         *management_routes(emu, [*management_table(emu), *_metering.pricing_routes(emu)]),
         realtime_route(emu),
         *(emu.agent_routes() if chosen.agent_approval_endpoints else []),

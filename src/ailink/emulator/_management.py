@@ -22,11 +22,30 @@ from ._metering import decimal_text
 from ._mgmt._base import authorize, body_project, project_param
 from ._mgmt._tokens import log_level, token_settings
 from ._policy import PolicyError, validate_policy
+from ._review import API_CHANNELS, request_view, review_url
 from ._store import DEFAULT_PROJECT
 
 Handler = Callable[[Request], Awaitable[Response]]
 INJECTION_MODES = ("bearer", "basic", "header", "query")
 SESSION_TRANSITIONS = {("active", "paused"), ("active", "completed"), ("paused", "active"), ("paused", "completed")}
+
+
+MAX_REASON = 2000
+MAX_REVIEWER = 200
+
+
+def _reviewer(request: Request, doc: dict[str, Any]) -> tuple[str, str]:
+    """Who decides and through which channel: ``reviewed_by`` (default: the caller's key) and
+    ``channel`` (``api``, ``cli`` or ``sdk``; default ``api``; ``inbox`` is set by the inbox only)."""
+    name = doc.get("reviewed_by")
+    if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > MAX_REVIEWER):
+        raise GatewayError(422, "validation_error", f"reviewed_by must be a name of at most {MAX_REVIEWER} characters")
+    channel = doc.get("channel", "api")
+    if channel not in API_CHANNELS:
+        raise GatewayError(422, "validation_error", f"channel must be one of {', '.join(API_CHANNELS)}")
+    principal = getattr(request.state, "principal", None)
+    default = "admin" if principal is None or principal.key_id is None else f"api key {principal.key_id}"
+    return (name.strip() if isinstance(name, str) else default), channel
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -102,15 +121,36 @@ def service_page(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def approval_page(emu: Emulator, row: dict[str, Any]) -> dict[str, Any]:
+    """An approval as reviewers see it: the summary, the whole request (``request``, secrets hidden),
+    who decided through which channel, and the inbox page (``review_url``)."""
     token = emu.store.token_by_id(row["token_ref"])
+    summary = row["summary"] or {}
     return {
         "id": row["id"], "token_id": mask(token["token"]) if token else None, "token_ref": row["token_ref"],
-        "project_id": None, "idempotency_key": row["idempotency_key"], "request_summary": row["summary"],
-        "status": row["status"], "policy": row["policy_name"], "reason": row["reason"], "reviewed_by": None,
+        "token_name": token["name"] if token else None,
+        "project_id": None, "idempotency_key": row["idempotency_key"], "request_summary": summary,
+        "status": row["status"], "policy": row["policy_name"], "reason": row["reason"],
+        "reviewed_by": row.get("reviewed_by"), "review_channel": row.get("review_channel"),
         "reviewed_at": iso(row["decided_at"]), "decided_at": iso(row["decided_at"]),
         "expires_at": iso(row["expires_at"]), "created_at": iso(row["created_at"]),
         "executed": row["exec_state"] == "done", "result_status": row["resp_status"],
+        "agent": summary.get("agent"), "tool_name": summary.get("tool_name"), "session_id": summary.get("session_id"),
+        "request": request_view(row), "review_url": review_url(emu.public_url, row["id"]),
     }
+
+
+def with_decisions(store: Any, pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Audit pages with the decision of their approval: ``hitl_decision``, ``reviewed_by``,
+    ``review_channel``, ``review_reason`` (who decided, through which channel, and why)."""
+    approvals = store.approvals_by_ids(p["approval_id"] for p in pages if p.get("approval_id"))
+    for page in pages:
+        row = approvals.get(page.get("approval_id") or "")
+        decided = row is not None and row["status"] != "pending"
+        page["hitl_decision"] = row["status"] if decided else None
+        page["reviewed_by"] = row.get("reviewed_by") if decided else None
+        page["review_channel"] = row.get("review_channel") if decided else None
+        page["review_reason"] = row.get("reason") if decided else None
+    return pages
 
 
 def audit_page(row: dict[str, Any]) -> dict[str, Any]:
@@ -134,13 +174,17 @@ def audit_page(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def session_request(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "method", "path", "status_code", "parent_span_id", "span_id", "trace_id", "tool_name",
-            "agent_name", "properties", "policy_result", "approval_id", "approval_wait_ms", "latency_ms",
-            "created_at", "request_id", "external_request_id", "idempotency_key", "model", "user_id", "tenant_id",
-            "estimated_cost_usd", "prompt_tokens", "completion_tokens", "cache_hit")
-    page = audit_page(row)
-    return {k: page[k] for k in keys}
+SESSION_REQUEST_KEYS = ("id", "method", "path", "status_code", "parent_span_id", "span_id", "trace_id", "tool_name",
+                        "agent_name", "properties", "policy_result", "approval_id", "approval_wait_ms", "latency_ms",
+                        "created_at", "request_id", "external_request_id", "idempotency_key", "model", "user_id",
+                        "tenant_id", "estimated_cost_usd", "prompt_tokens", "completion_tokens", "cache_hit",
+                        "deny_reason", "hitl_decision", "reviewed_by", "review_channel", "review_reason")
+
+
+def session_requests(store: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A session's requests (audit rows, oldest first) with their approvals' decisions."""
+    pages = with_decisions(store, [audit_page(r) for r in rows])
+    return [{k: page.get(k) for k in SESSION_REQUEST_KEYS} for page in pages]
 
 
 def session_summary(row: dict[str, Any]) -> dict[str, Any]:
@@ -368,12 +412,13 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
         if decision is None:
             raise GatewayError(400, "validation_error", "decision must be 'approved' or 'rejected'")
         reason = doc.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            raise GatewayError(422, "validation_error", "reason must be a string")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
+            raise GatewayError(422, "validation_error", f"reason must be a string of at most {MAX_REASON} characters")
+        reviewer, channel = _reviewer(request, doc)
         row = emu.refresh_approval(apr_id)
         if row is None:  # deviation: the real gateway answers 200 updated=false
             raise GatewayError(404, "approval_not_found", "No such approval request")
-        updated = emu.decide(apr_id, decision, reason)
+        updated = emu.decide(apr_id, decision, reason, reviewed_by=reviewer, channel=channel)
         row = store.get_approval(apr_id) or row
         return JSONResponse({"id": apr_id, "status": row["status"], "updated": updated})
 
@@ -384,10 +429,11 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
             session_id=request.query_params.get("session_id"), agent_name=request.query_params.get("agent_name"),
             status=request.query_params.get("status"),
         )
-        return JSONResponse([audit_page(r) for r in rows])
+        return JSONResponse(with_decisions(store, [audit_page(r) for r in rows]))
 
     async def get_audit(request: Request) -> Response:
-        return JSONResponse(audit_page(need(store.get_audit(request.path_params["aid"]), "audit log")))
+        row = need(store.get_audit(request.path_params["aid"]), "audit log")
+        return JSONResponse(with_decisions(store, [audit_page(row)])[0])
 
     # ---------------------------------------------------------------- sessions
     async def list_sessions(request: Request) -> Response:
@@ -399,8 +445,7 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
         sid = request.path_params["sid"]
         row = need(store.session_summary(sid), "session")
         out = session_summary(row)
-        out["requests"] = [session_request(r) for r in store.list_audit(limit=10_000, offset=0, session_id=sid,
-                                                                         order="ASC")]
+        out["requests"] = session_requests(store, store.list_audit(limit=10_000, offset=0, session_id=sid, order="ASC"))
         return JSONResponse(out)
 
     def _entity(row: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import re2
 
@@ -22,9 +23,10 @@ OPS = {
     "eq", "neq", "gt", "gte", "lt", "lte", "in", "glob", "regex", "contains", "exists",
     "starts_with", "ends_with",
 }
-ACTIONS = {"allow", "deny", "require_approval", "rate_limit"}
+ACTIONS = {"allow", "deny", "require_approval", "rate_limit", "webhook"}
 # Accepted by the real gateway; the emulator stores them but does not enforce them.
-IGNORED_ACTIONS = {"log", "tag", "throttle", "transform", "override", "webhook"}
+IGNORED_ACTIONS = {"log", "tag", "throttle", "transform", "override"}
+WEBHOOK_ON_FAIL = ("allow", "deny", "log")
 RATE_LIMIT_KEYS = {"per_token", "per_agent", "global"}
 _DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -162,6 +164,25 @@ def _validate_action(action: Any, where: str) -> None:
             raise PolicyError(f"{where}.key: one of {', '.join(sorted(RATE_LIMIT_KEYS))}")
     elif kind == "deny" and "message" in action and not isinstance(action["message"], str):
         raise PolicyError(f"{where}.message: must be a string")
+    elif kind == "webhook":
+        _validate_webhook(action, where)
+
+
+def _validate_webhook(action: dict[str, Any], where: str) -> None:
+    """``{"action": "webhook", "url": http(s) URL, "timeout_ms": 1..60000 (5000), "on_fail": allow|deny|log}``."""
+    url = action.get("url")
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        valid = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise PolicyError(f"{where}.url: must be an http(s) URL")
+    timeout = action.get("timeout_ms", 5000)
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 60000:
+        raise PolicyError(f"{where}.timeout_ms: an integer from 1 to 60000")
+    if action.get("on_fail", "allow") not in WEBHOOK_ON_FAIL:
+        raise PolicyError(f"{where}.on_fail: one of {', '.join(WEBHOOK_ON_FAIL)}")
 
 
 def validate_rules(rules: Any) -> None:

@@ -25,6 +25,7 @@ from ailink._secrets import mask
 
 from ._factory import DemoSeed, create_app
 from ._profile import PROFILES
+from ._webhooks import shown_url
 
 DEFAULT_DIR = Path(".ailink")
 DEV_ENV_FILE = "dev.env"
@@ -102,7 +103,8 @@ def serve(host: str = "127.0.0.1", port: int = 8443, db_path: str = str(DEFAULT_
     """Run the emulator in the foreground (blocking) until interrupted."""
     url = f"http://{host}:{port}"
     app = create_app(db_path, admin_key, seed=seed, public_url=url, profile=profile)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_keep_alive=65)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_keep_alive=65,
+                timeout_graceful_shutdown=2)
 
 
 def _admin_key_file(key: str | None, directory: Path) -> tuple[str, Path | None]:
@@ -137,6 +139,10 @@ def write_dev_env(directory: Path, values: dict[str, str]) -> Path:
     return path
 
 
+def _env_list(name: str) -> list[str]:
+    return [u.strip() for u in os.environ.get(name, "").split(",") if u.strip()]
+
+
 def main_dev(argv: list[str] | None = None) -> int:
     """``ailink dev``: run the local gateway emulator."""
     parser = argparse.ArgumentParser(prog="ailink dev", description="Run the local AIlink gateway emulator.")
@@ -148,10 +154,22 @@ def main_dev(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", choices=["demo"], default=None, help="create demo service, policies and tokens")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="ailink",
                         help="'ailink': every protocol extension (default); 'real': behave like the real gateway")
+    parser.add_argument("--webhook", action="append", default=_env_list("AILINK_WEBHOOK_URLS"), metavar="URL",
+                        help="send every event (approval.requested/decided/expired, policy.denied) to URL; "
+                             "repeatable (default: $AILINK_WEBHOOK_URLS, comma-separated)")
+    parser.add_argument("--webhook-secret", default=os.environ.get("AILINK_WEBHOOK_SECRET"),
+                        help="sign --webhook deliveries with this secret (default: $AILINK_WEBHOOK_SECRET)")
+    parser.add_argument("--slack-webhook", action="append", default=_env_list("AILINK_SLACK_WEBHOOK_URL"),
+                        metavar="URL", help="post events to a Slack incoming webhook, with a link to the inbox "
+                                            "(default: $AILINK_SLACK_WEBHOOK_URL)")
     args = parser.parse_args(argv)
     key, key_path = _admin_key_file(args.admin_key, DEFAULT_DIR)
     url = f"http://{args.host}:{args.port}"
-    app = create_app(args.db, key, seed=args.seed, public_url=url, profile=args.profile)
+    try:
+        app = create_app(args.db, key, seed=args.seed, public_url=url, profile=args.profile, webhooks=args.webhook,
+                         webhook_secret=args.webhook_secret, slack_webhooks=args.slack_webhook)
+    except ValueError as exc:
+        parser.error(str(exc))
     demo: DemoSeed | None = app.state.demo_seed
     secrets_env = {"AILINK_GATEWAY_URL": url, "AILINK_ADMIN_KEY": key}
     if demo is not None:
@@ -160,6 +178,7 @@ def main_dev(argv: list[str] | None = None) -> int:
     env_path = write_dev_env(DEFAULT_DIR, secrets_env)
     out = sys.stdout
     print(f"AIlink emulator (profile {args.profile}) listening on {url}", file=out)
+    print(f"  inbox:     {url}/ui  (sign in with the admin key; approve and reject from the browser)", file=out)
     print(f"  database:  {args.db}", file=out)
     if key_path is not None:
         print(f"  admin key: {mask(key)} (in {key_path})", file=out)
@@ -170,6 +189,9 @@ def main_dev(argv: list[str] | None = None) -> int:
               f"{', '.join(demo.policy_ids) or '(existing)'}", file=out)
         print(f"  demo payments token: {mask(demo.payments_token)} (AILINK_API_KEY)", file=out)
         print(f"  demo LLM token:      {mask(demo.llm_token)} (AILINK_LLM_TOKEN)", file=out)
+    for target in app.state.emulator.events.webhooks.global_targets:
+        signed = " (signed)" if target.secret else ""
+        print(f"  webhook:   {shown_url(target.url, target.format)} ({target.format}){signed}", file=out)
     print(f"  secrets:   {env_path} (owner-only); load them into your shell with:", file=out)
     print(f"    source {env_path}", file=out)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -177,7 +199,7 @@ def main_dev(argv: list[str] | None = None) -> int:
     out.flush()
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                    timeout_keep_alive=65)
+                    timeout_keep_alive=65, timeout_graceful_shutdown=2)  # open inbox pages end the wait
     except KeyboardInterrupt:
         pass
     return 0

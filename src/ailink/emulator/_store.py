@@ -82,6 +82,7 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
     # LLM usage (``_metering``), the organisation of a request (``X-Tenant-Id``), response cache hits
     "audit": {"prompt_tokens": "INTEGER", "completion_tokens": "INTEGER", "estimated_cost_usd": "REAL",
               "provider": "TEXT", "tenant_id": "TEXT", "cache_hit": "INTEGER"},
+    "approvals": {"reviewed_by": "TEXT", "review_channel": "TEXT"},
 }
 #: The project of rows created without one (the real gateway's default project id).
 DEFAULT_PROJECT = "00000000-0000-0000-0000-000000000001"
@@ -158,15 +159,20 @@ class Store:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
             for table, columns in ADDED_COLUMNS.items():
-                existing = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
-                for column, decl in columns.items():
-                    if column not in existing:
-                        self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                self.ensure_columns(table, columns)
 
     def ensure_schema(self, sql: str) -> None:
         """Create further tables (``CREATE TABLE IF NOT EXISTS ...``) owned by other emulator modules."""
         with self._lock:
             self._conn.executescript(sql)
+
+    def ensure_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Add ``columns`` (name → SQL type) that ``table`` lacks: databases created before them migrate in place."""
+        with self._lock:
+            existing = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            for column, decl in columns.items():
+                if column not in existing:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def close(self) -> None:
         with self._lock:
@@ -325,23 +331,44 @@ class Store:
         return self._one("SELECT * FROM approvals WHERE id = ?", (apr_id,))
 
     def list_approvals(self, status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
-        if status:
+        """Newest first; ``status`` is one status or a comma list (``"approved,rejected"``)."""
+        statuses = [s.strip() for s in status.split(",") if s.strip()] if status else []
+        if statuses:
+            marks = ", ".join("?" for _ in statuses)
             return self._all(
-                "SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC LIMIT ? OFFSET ?",
-                (status, limit, offset),
+                f"SELECT * FROM approvals WHERE status IN ({marks}) ORDER BY created_at DESC LIMIT ? OFFSET ?",
+                (*statuses, limit, offset),
             )
         return self._all("SELECT * FROM approvals ORDER BY created_at DESC LIMIT ? OFFSET ?", (limit, offset))
+
+    def approvals_by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The approvals named in ``ids`` (unknown ids are left out), by id."""
+        wanted = sorted(set(ids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._all(f"SELECT * FROM approvals WHERE id IN ({marks})", chunk):
+                found[row["id"]] = row
+        return found
 
     def pending_expired(self, now: float) -> list[str]:
         rows = self._all("SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= ?", (now,))
         return [r["id"] for r in rows]
 
-    def transition_approval(self, apr_id: str, new_status: str, reason: str | None = None) -> bool:
-        """pending → new_status, atomically; False when it was no longer pending."""
+    def next_expiry(self) -> float | None:
+        """When the next pending approval expires (``None``: nothing is pending)."""
+        row = self._one("SELECT MIN(expires_at) AS due FROM approvals WHERE status = 'pending'")
+        return row["due"] if row else None
+
+    def transition_approval(self, apr_id: str, new_status: str, reason: str | None = None, *,
+                            reviewed_by: str | None = None, channel: str | None = None) -> bool:
+        """pending → new_status, atomically, with who decided and through which channel; False when it
+        was no longer pending."""
         return self._exec(
-            "UPDATE approvals SET status = ?, reason = COALESCE(?, reason), decided_at = ? "
-            "WHERE id = ? AND status = 'pending'",
-            (new_status, reason, time.time(), apr_id),
+            "UPDATE approvals SET status = ?, reason = COALESCE(?, reason), decided_at = ?, reviewed_by = ?, "
+            "review_channel = ? WHERE id = ? AND status = 'pending'",
+            (new_status, reason, time.time(), reviewed_by, channel, apr_id),
         ) > 0
 
     def approval_by_key(self, token_ref: str, key: str) -> dict[str, Any] | None:

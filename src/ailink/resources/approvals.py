@@ -20,26 +20,31 @@ def _get(approval_id: str) -> Call[ApprovalRequest]:
     return Call("GET", f"/api/v1/approvals/{seg(approval_id)}", one(ApprovalRequest))
 
 
-def _decide(approval_id: str, action: str, reason: str | None = None) -> Call[ApprovalDecision]:
+def _decide(approval_id: str, action: str, reason: str | None = None, *, reviewed_by: str | None = None,
+            channel: str | None = None) -> Call[ApprovalDecision]:
     """Decide: ``action`` is ``"approved"``/``"approve"`` or ``"rejected"``/``"reject"``.
 
-    ``updated`` is False when the approval was no longer pending.
+    ``reviewed_by`` names the person deciding and ``channel`` how (``"api"``, ``"cli"``, ``"sdk"``);
+    the emulator records both with the decision (audit, sessions, webhooks). ``updated`` is False
+    when the approval was no longer pending.
     """
     decision = _DECISIONS.get(str(action).lower())
     if decision is None:
         raise ValueError("action must be 'approved' (or 'approve') or 'rejected' (or 'reject')")
     return Call("POST", f"/api/v1/approvals/{seg(approval_id)}/decision", one(ApprovalDecision),
-                json=body(decision=decision, reason=reason))
+                json=body(decision=decision, reason=reason, reviewed_by=reviewed_by, channel=channel))
 
 
-def _approve(approval_id: str, reason: str | None = None) -> Call[ApprovalDecision]:
+def _approve(approval_id: str, reason: str | None = None, *, reviewed_by: str | None = None,
+             channel: str | None = None) -> Call[ApprovalDecision]:
     """Approve: the gateway then sends the request upstream once."""
-    return _decide(approval_id, "approved", reason)
+    return _decide(approval_id, "approved", reason, reviewed_by=reviewed_by, channel=channel)
 
 
-def _reject(approval_id: str, reason: str | None = None) -> Call[ApprovalDecision]:
+def _reject(approval_id: str, reason: str | None = None, *, reviewed_by: str | None = None,
+            channel: str | None = None) -> Call[ApprovalDecision]:
     """Reject: the request is never sent."""
-    return _decide(approval_id, "rejected", reason)
+    return _decide(approval_id, "rejected", reason, reviewed_by=reviewed_by, channel=channel)
 
 
 class ApprovalsResource(SyncResource):

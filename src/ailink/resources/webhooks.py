@@ -20,9 +20,13 @@ from ailink.resources._base import (
 __all__ = ["AsyncWebhooksResource", "WebhooksResource"]
 
 
-def _create(url: str, events: list[str] | None = None, secret: str | None = None) -> Call[dict[str, Any]]:
-    """Subscribe ``url`` to ``events`` (all when omitted); ``secret`` signs the deliveries."""
-    return Call("POST", "/api/v1/webhooks", as_dict, json=body(url=url, events=events, signing_secret=secret))
+def _create(url: str, events: list[str] | None = None, secret: str | None = None, *,
+            payload_format: str | None = None) -> Call[dict[str, Any]]:
+    """Subscribe ``url`` to ``events`` (all when omitted); ``secret`` signs the deliveries (check them
+    with :func:`ailink.verify_webhook`). ``payload_format="slack"`` sends Slack incoming-webhook
+    messages instead of the JSON event (emulator)."""
+    return Call("POST", "/api/v1/webhooks", as_dict,
+                json=body(url=url, events=events, signing_secret=secret, format=payload_format))
 
 
 def _list() -> Call[list[dict[str, Any]]]:
@@ -46,7 +50,8 @@ def _test(webhook_id: str) -> Call[dict[str, Any]]:
 
 
 def _deliveries(webhook_id: str, limit: int = 50, offset: int = 0) -> Call[list[dict[str, Any]]]:
-    """Delivery attempts, newest first."""
+    """The delivery log, newest first: each delivery's event, status (``pending``, ``delivered``,
+    ``failed``), attempts, last answer status and error, and the payload sent."""
     return Call("GET", f"/api/v1/webhooks/{seg(webhook_id)}/deliveries", as_list,
                 params={"limit": limit, "offset": offset})
 

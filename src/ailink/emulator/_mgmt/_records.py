@@ -1,4 +1,4 @@
-"""Experiments and webhooks: stored and listed; the emulator neither splits traffic nor delivers events.
+"""Experiments (stored and listed; no traffic is split) and webhook subscriptions (delivered by ``_webhooks``).
 
 * ``POST /api/v1/experiments`` ``{name, variants: [{name, weight, model?, set_body_fields?}] (>= 2),
   scope?: project|org, condition?, project_id?}`` → 201 ``{id, name, status: "running", scope,
@@ -7,12 +7,16 @@
   variants: [{variant, total_requests, avg_latency_ms, total_cost_usd, avg_tokens, error_count,
   error_rate}]}`` (all zero: no traffic is split); ``POST /experiments/{id}/stop`` → ``{id, status:
   "stopped"}`` (stopping a stopped experiment answers the same).
-* ``POST /api/v1/webhooks`` ``{url, events?, secret?, project_id?}`` → 201 ``{id, project_id, url,
-  events, is_active, created_at, signing_secret}`` (the secret is shown only here; generated when not
-  given); ``GET /webhooks``; ``GET``/``DELETE /webhooks/{id}`` (``DELETE`` → 204);
-  ``POST /webhooks/{id}/test`` and the real gateway's ``POST /webhooks/test`` ``{url}`` record a test
-  event and answer ``{success: false, delivered: false, message, delivery_id?}``;
-  ``GET /webhooks/{id}/deliveries?limit&offset`` lists the recorded events.
+* ``POST /api/v1/webhooks`` ``{url, events?, secret? (or signing_secret), format?: json|slack,
+  project_id?}`` → 201 ``{id, project_id, url, events, format, is_active, created_at, signing_secret}``
+  (the secret is shown only here; generated when not given); events: ``approval.requested``,
+  ``approval.decided``, ``approval.expired``, ``policy.denied`` (all when omitted), and the real
+  gateway's names (``approval_requested``, ``policy_violation`` are aliases; the others are accepted
+  and never sent); ``GET /webhooks``; ``GET``/``DELETE /webhooks/{id}`` (``DELETE`` → 204);
+  ``POST /webhooks/{id}/test`` and the real gateway's ``POST /webhooks/test`` ``{url}`` deliver a
+  ``webhook.test`` event once, now → ``{success, delivered, status_code, message, delivery_id}``;
+  ``GET /webhooks/{id}/deliveries?limit&offset`` (also for the global targets ``global-N``/``slack-N``)
+  and ``GET /webhooks/deliveries?webhook_id&event&status&limit&offset`` list the delivery log.
 """
 
 from __future__ import annotations
@@ -25,12 +29,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .._app import Emulator, GatewayError, iso
+from .._events import EVENTS
 from .._management import _http_url, _int_param
+from .._webhooks import EVENT_ALIASES, FORMATS, SILENT_EVENTS, Target
 from ._base import ManagementStore, body_project, new_uuid, project_param
 
-WEBHOOK_EVENTS = ("policy_violation", "rate_limit_exceeded", "spend_cap_exceeded", "approval_requested",
-                  "anomaly_detected")
-NOT_DELIVERED = "the emulator records webhook events but does not deliver them"
+WEBHOOK_EVENTS = (*EVENTS, *EVENT_ALIASES, *SILENT_EVENTS)
 
 
 def _variants(value: Any) -> list[dict[str, Any]]:
@@ -66,7 +70,8 @@ def experiment_page(row: dict[str, Any]) -> dict[str, Any]:
 
 def webhook_page(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "project_id": row["project_id"], "url": row["url"], "events": row["events"],
-            "is_active": bool(row["is_active"]), "created_at": iso(row["created_at"])}
+            "format": row.get("format") or "json", "is_active": bool(row["is_active"]),
+            "created_at": iso(row["created_at"])}
 
 
 def routes(emu: Emulator) -> list[tuple[str, Any, list[str]]]:
@@ -142,16 +147,20 @@ def routes(emu: Emulator) -> list[tuple[str, Any, list[str]]]:
         url = _http_url(doc.get("url"), "url")
         events = doc.get("events")
         if events is None:
-            events = list(WEBHOOK_EVENTS)
+            events = list(EVENTS)
         if not isinstance(events, list) or not events or not all(e in WEBHOOK_EVENTS for e in events):
             raise GatewayError(422, "validation_error",
                                f"events must be a non-empty list of: {', '.join(WEBHOOK_EVENTS)}")
-        secret = doc.get("secret")
-        if secret is not None and (not isinstance(secret, str) or len(secret) < 8):
-            raise GatewayError(422, "validation_error", "secret must be a string of at least 8 characters")
+        secret = doc.get("secret", doc.get("signing_secret"))
+        if secret is not None and (not isinstance(secret, str) or not 8 <= len(secret) <= 512):
+            raise GatewayError(422, "validation_error", "secret must be a string of 8 to 512 characters")
+        fmt = doc.get("format", "json")
+        if fmt not in FORMATS:
+            raise GatewayError(422, "validation_error", f"format must be one of {', '.join(FORMATS)}")
         row = mgmt.insert("webhooks", {
             "id": new_uuid(), "project_id": body_project(emu, doc), "url": url, "events": list(dict.fromkeys(events)),
             "secret": secret or "whsec_" + secrets.token_hex(24), "is_active": 1, "created_at": time.time(),
+            "format": fmt,
         })
         return JSONResponse({**webhook_page(row), "signing_secret": row["secret"]}, status_code=201)
 
@@ -168,31 +177,30 @@ def routes(emu: Emulator) -> list[tuple[str, Any, list[str]]]:
         mgmt.update("webhooks", "id", row["id"], {"is_active": 0})
         return Response(status_code=204)
 
-    def record_test(hook_id: str, url: str) -> str:
-        delivery_id = new_uuid()
-        mgmt.insert("webhook_deliveries", {
-            "id": delivery_id, "webhook_id": hook_id, "event_type": "test", "status": "not_delivered",
-            "payload": {"event_type": "test", "url": url, "timestamp": iso(time.time())}, "created_at": time.time(),
-        })
-        return delivery_id
+    dispatcher = emu.events.webhooks
 
     async def test_webhook(request: Request) -> Response:
         row = webhook(request.path_params["wid"])
-        return JSONResponse({"success": False, "delivered": False, "message": NOT_DELIVERED,
-                             "delivery_id": record_test(row["id"], row["url"])})
+        target = Target(row["id"], row["url"], secret=row["secret"], format=row.get("format") or "json")
+        return JSONResponse(await dispatcher.test(target))
 
     async def test_url(request: Request) -> Response:
-        _http_url((await emu.json_body(request)).get("url"), "url")
-        return JSONResponse({"success": False, "delivered": False, "message": NOT_DELIVERED})
+        url = _http_url((await emu.json_body(request)).get("url"), "url")
+        return JSONResponse(await dispatcher.test(Target("test", url)))
+
+    def page(request: Request) -> dict[str, Any]:
+        return {"limit": _int_param(request, "limit", 50, 1, 500), "offset": _int_param(request, "offset", 0, 0, 10**9)}
 
     async def deliveries(request: Request) -> Response:
-        row = webhook(request.path_params["wid"])
-        rows = mgmt.all("SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY created_at DESC "
-                        "LIMIT ? OFFSET ?", (row["id"], _int_param(request, "limit", 50, 1, 500),
-                                             _int_param(request, "offset", 0, 0, 10**9)))
-        return JSONResponse([{"id": r["id"], "webhook_id": r["webhook_id"], "event_type": r["event_type"],
-                              "status": r["status"], "payload": r["payload"], "created_at": iso(r["created_at"])}
-                             for r in rows])
+        hook_id = request.path_params["wid"]
+        if dispatcher.target(hook_id) is None:  # a global target, else a registered webhook
+            hook_id = webhook(hook_id)["id"]
+        return JSONResponse(dispatcher.deliveries(webhook_id=hook_id, **page(request)))
+
+    async def all_deliveries(request: Request) -> Response:
+        q = request.query_params
+        return JSONResponse(dispatcher.deliveries(webhook_id=q.get("webhook_id"), event=q.get("event"),
+                                                  status=q.get("status"), **page(request)))
 
     return [
         ("/experiments", list_experiments, ["GET"]), ("/experiments", create_experiment, ["POST"]),
@@ -200,7 +208,7 @@ def routes(emu: Emulator) -> list[tuple[str, Any, list[str]]]:
         ("/experiments/{eid}/results", experiment_results, ["GET"]),
         ("/experiments/{eid}/stop", stop_experiment, ["POST"]),
         ("/webhooks", list_webhooks, ["GET"]), ("/webhooks", create_webhook, ["POST"]),
-        ("/webhooks/test", test_url, ["POST"]),
+        ("/webhooks/test", test_url, ["POST"]), ("/webhooks/deliveries", all_deliveries, ["GET"]),
         ("/webhooks/{wid}", get_webhook, ["GET"]), ("/webhooks/{wid}", delete_webhook, ["DELETE"]),
         ("/webhooks/{wid}/test", test_webhook, ["POST"]), ("/webhooks/{wid}/deliveries", deliveries, ["GET"]),
     ]
