@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 from urllib.parse import quote
 
 import httpx
+from typing_extensions import TypedDict, Unpack
 
 from ailink._approval import (
     ApprovalResult,
@@ -26,16 +27,11 @@ from ailink._config import ApprovalMode, ClientConfig
 from ailink._errors import AIlinkError, APIConnectionError, APITimeoutError, AuthenticationError
 from ailink._flow import Flow, run_async, run_sync
 from ailink._idempotency import check_idempotency_key, derive_idempotency_key
+from ailink._openai_compat import MISSING_TOKEN, fail_closed_retries, openai_settings
 from ailink._retry import IDEMPOTENT_METHODS, RetryConfig, answer_error, send_with_retries
 from ailink._secrets import mask, scrub
 from ailink._tracing import TraceContext, trace
-from ailink._transport import (
-    AsyncGatewayHTTPClient,
-    GatewayHTTPClient,
-    TracingTransport,
-    async_http_client,
-    http_client,
-)
+from ailink._transport import AsyncGatewayHTTPClient, GatewayHTTPClient, TracingTransport
 
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
@@ -70,6 +66,36 @@ T = TypeVar("T")
 R = TypeVar("R")
 TransportT = TypeVar("TransportT")
 OnPending = Callable[[PendingApproval], Any]
+
+
+class RequestOptions(TypedDict, total=False):
+    """The keyword arguments of the request verbs (``request``, ``get``, ``post``, ``put``, ``patch``, ``delete``).
+
+    ``json``, ``content``, ``params``, ``headers``: the request; ``idempotency_key``: the key of a
+    write (default: a fresh key, reused by retries); ``wait_for_approval``: block until a human
+    decides (returns the final response or raises); ``approval_timeout``: how long to wait;
+    ``on_pending``: called once when the wait starts.
+    """
+
+    params: Mapping[str, Any] | None
+    json: Any
+    content: bytes | str | None
+    headers: Mapping[str, str] | None
+    idempotency_key: str | None
+    wait_for_approval: bool
+    approval_timeout: float | None
+    on_pending: OnPending | None
+
+
+def _request_options(method: str, options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``options``, refusing a keyword no request verb takes (a typo must not go unnoticed)."""
+    unknown = sorted(set(options) - set(RequestOptions.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument(s) {', '.join(map(repr, unknown))} for a {method.upper()} request; "
+            f"expected: {', '.join(RequestOptions.__annotations__)}"
+        )
+    return options
 
 
 def normalize_messages(messages: str | Mapping[str, Any] | Sequence[Any]) -> list[dict[str, Any]]:
@@ -312,7 +338,7 @@ class _ClientBase(Generic[TransportT]):
             },
         )
 
-    def _with_run_key(self, method: str, path: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _with_run_key(self, method: str, path: str, kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
         """Give a write without its own key the key derived from the client-wide ``idempotency_key``.
 
         The key is derived from the run key and the request (method, path, query, body): the same
@@ -394,22 +420,18 @@ class _ClientBase(Generic[TransportT]):
             raise answer_error(response)
         return response
 
-    def _openai_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "api_key": self._config.api_key or "missing-ailink-token",
-            "base_url": self._config.gateway_url + "/v1",
-            "max_retries": 0,
-            "default_headers": dict(self._config.default_headers),
-            **kwargs,
-        }
+    def _openai_kwargs(self, kwargs: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
+        settings = openai_settings(self._config, max_retries=kwargs.pop("max_retries", None))
+        http = settings.async_http_client() if asynchronous else settings.http_client()
+        return {**settings.sdk_options(), "http_client": http, **kwargs}
 
     def _anthropic_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         # The gateway reads the virtual token from ``Authorization: Bearer``; an explicit credential
         # also keeps the SDK from reading (and sending) ANTHROPIC_API_KEY from the environment.
         return {
-            "auth_token": self._config.api_key or "missing-ailink-token",
+            "auth_token": self._config.api_key or MISSING_TOKEN,
             "base_url": self._config.gateway_url,
-            "max_retries": 0,
+            "max_retries": fail_closed_retries(kwargs.pop("max_retries", None)),
             "timeout": self._config.hold_timeout,
             "default_headers": dict(self._config.default_headers),
             **kwargs,
@@ -471,39 +493,44 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
         """A management-API client (``X-Admin-Key``; ``AILINK_ADMIN_KEY`` when not given)."""
         return AdminClient(admin_key, gateway_url, **options)
 
-    def _execute(self, call: Call[T], /) -> T:
-        return run_sync(self._call_flow(call), self._http)
+    def _drive(self, flow: Flow[T], /) -> T:
+        """Run a sans-I/O flow of the core (requests, resources, tools) on this client's connections."""
+        return run_sync(flow, self._http)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send a proxied request; see :meth:`post` for the keyword arguments.
+    def _execute(self, call: Call[T], /) -> T:
+        return self._drive(self._call_flow(call))
+
+    def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """Send a proxied request; the keyword arguments are :class:`RequestOptions`.
 
         A write without its own ``idempotency_key`` gets a fresh key, or, on a client created with
         ``idempotency_key=RUN``, a key derived from ``RUN`` and the request (method, path, query,
         body): re-running the same script with the same ``RUN`` re-attaches each action to its
         first execution or approval instead of repeating it.
         """
-        return run_sync(self._request_flow(method, path, **self._with_run_key(method, path, kwargs)), self._http)
+        kwargs = self._with_run_key(method, path, _request_options(method, options))
+        return self._drive(self._request_flow(method, path, **kwargs))
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
+    def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """GET through the gateway (see :meth:`request`)."""
+        return self.request("GET", path, **options)
 
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        """POST through the gateway.
+    def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """POST through the gateway (see :meth:`request`; ``wait_for_approval=True`` blocks until a
+        human decides and returns the final response or raises)."""
+        return self.request("POST", path, **options)
 
-        Keyword arguments: ``json``, ``content``, ``params``, ``headers``, ``idempotency_key``
-        (default: a fresh key, reused by retries), ``wait_for_approval`` (block until a human
-        decides; returns the final response or raises), ``approval_timeout``, ``on_pending``.
-        """
-        return self.request("POST", path, **kwargs)
+    def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """PUT through the gateway (see :meth:`request`)."""
+        return self.request("PUT", path, **options)
 
-    def put(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PUT", path, **kwargs)
+    def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """PATCH through the gateway (see :meth:`request`)."""
+        return self.request("PATCH", path, **options)
 
-    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kwargs)
+    def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """DELETE through the gateway (see :meth:`request`)."""
+        return self.request("DELETE", path, **options)
 
     def wait_for_approval(
         self,
@@ -519,11 +546,11 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
         withdrawn, so it cannot run later, and :class:`ApprovalTimeoutError` is raised; with
         ``withdraw_on_timeout=False`` it stays pending and the error says so (outcome unknown).
         """
-        return run_sync(self._wait_flow(approval_id, timeout, on_pending, withdraw_on_timeout), self._http)
+        return self._drive(self._wait_flow(approval_id, timeout, on_pending, withdraw_on_timeout))
 
     def withdraw_approval(self, approval_id: str) -> None:
         """Withdraw a pending request (the approval becomes ``cancelled``)."""
-        run_sync(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"), self._http)
+        self._drive(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"))
 
     def health(self, timeout: float = 5.0) -> dict[str, Any]:
         """``{"status": "ok"|"unhealthy", "gateway_url", "http_status"}`` from ``/healthz`` (below 500
@@ -545,9 +572,7 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
     def openai(self, **kwargs: Any) -> openai_sdk.OpenAI:
         """The official openai SDK pointed at ``{gateway}/v1`` with ``max_retries=0`` and session headers."""
         module = _import_openai()
-        client: openai_sdk.OpenAI = module.OpenAI(
-            http_client=http_client(self._config, hold=True), **self._openai_kwargs(kwargs)
-        )
+        client: openai_sdk.OpenAI = module.OpenAI(**self._openai_kwargs(kwargs, asynchronous=False))
         return client
 
     def anthropic(self, **kwargs: Any) -> anthropic_sdk.Anthropic:
@@ -672,27 +697,37 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         """An async management-API client."""
         return AsyncAdminClient(admin_key, gateway_url, **options)
 
+    async def _adrive(self, flow: Flow[T], /) -> T:
+        """Run a sans-I/O flow of the core (requests, resources, tools) on this client's connections."""
+        return await run_async(flow, self._http)
+
     async def _aexecute(self, call: Call[T], /) -> T:
-        return await run_async(self._call_flow(call), self._http)
+        return await self._adrive(self._call_flow(call))
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """Send a proxied request; see :meth:`AIlinkClient.request`."""
-        return await run_async(self._request_flow(method, path, **self._with_run_key(method, path, kwargs)), self._http)
+        kwargs = self._with_run_key(method, path, _request_options(method, options))
+        return await self._adrive(self._request_flow(method, path, **kwargs))
 
-    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("GET", path, **kwargs)
+    async def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """GET through the gateway (see :meth:`AIlinkClient.request`)."""
+        return await self.request("GET", path, **options)
 
-    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("POST", path, **kwargs)
+    async def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """POST through the gateway (see :meth:`AIlinkClient.post`)."""
+        return await self.request("POST", path, **options)
 
-    async def put(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("PUT", path, **kwargs)
+    async def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """PUT through the gateway (see :meth:`AIlinkClient.request`)."""
+        return await self.request("PUT", path, **options)
 
-    async def patch(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("PATCH", path, **kwargs)
+    async def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """PATCH through the gateway (see :meth:`AIlinkClient.request`)."""
+        return await self.request("PATCH", path, **options)
 
-    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("DELETE", path, **kwargs)
+    async def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """DELETE through the gateway (see :meth:`AIlinkClient.request`)."""
+        return await self.request("DELETE", path, **options)
 
     async def wait_for_approval(
         self,
@@ -703,11 +738,11 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         withdraw_on_timeout: bool = True,
     ) -> ApprovalResult:
         """Wait for the decision on ``approval_id`` (see :meth:`AIlinkClient.wait_for_approval`)."""
-        return await run_async(self._wait_flow(approval_id, timeout, on_pending, withdraw_on_timeout), self._http)
+        return await self._adrive(self._wait_flow(approval_id, timeout, on_pending, withdraw_on_timeout))
 
     async def withdraw_approval(self, approval_id: str) -> None:
         """Withdraw a pending request (the approval becomes ``cancelled``)."""
-        await run_async(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"), self._http)
+        await self._adrive(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"))
 
     async def health(self, timeout: float = 5.0) -> dict[str, Any]:
         """See :meth:`AIlinkClient.health`."""
@@ -728,9 +763,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
     def openai(self, **kwargs: Any) -> openai_sdk.AsyncOpenAI:
         """The official async openai SDK pointed at the gateway (``max_retries=0``, session headers)."""
         module = _import_openai()
-        client: openai_sdk.AsyncOpenAI = module.AsyncOpenAI(
-            http_client=async_http_client(self._config, hold=True), **self._openai_kwargs(kwargs)
-        )
+        client: openai_sdk.AsyncOpenAI = module.AsyncOpenAI(**self._openai_kwargs(kwargs, asynchronous=True))
         return client
 
     def anthropic(self, **kwargs: Any) -> anthropic_sdk.AsyncAnthropic:

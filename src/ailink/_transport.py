@@ -149,11 +149,6 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             await transport.aclose()
 
 
-def _timeout(config: ClientConfig, hold: bool) -> httpx.Timeout:
-    read = config.hold_timeout if hold else config.timeout
-    return httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0), read=read)
-
-
 def http_client(
     config: ClientConfig,
     *,
@@ -174,7 +169,7 @@ def http_client(
             context_provider=context_provider,
             verify=config.verify_ssl,
         ),
-        timeout=_timeout(config, hold),
+        timeout=config.http_timeout(hold=hold),
         headers=dict(headers or {}),
     )
 
@@ -195,6 +190,6 @@ def async_http_client(
             context_provider=context_provider,
             verify=config.verify_ssl,
         ),
-        timeout=_timeout(config, hold),
+        timeout=config.http_timeout(hold=hold),
         headers=dict(headers or {}),
     )
