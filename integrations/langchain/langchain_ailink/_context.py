@@ -8,11 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from ailink import TraceContext, current_trace, span_id_from, span_path_properties
-from langchain_ailink.callbacks import AIlinkCallbackHandler
-
-#: Metadata key a caller sets (``config={"metadata": {...}}``) to choose the session id.
-SESSION_METADATA_KEY = "ailink_session_id"
+from ailink.adapters import TraceContext, current_trace, span_id_from, span_path_properties
+from langchain_ailink.callbacks import SESSION_METADATA_KEY, AIlinkCallbackHandler
 #: Metadata key for the end user the run acts for (sent as ``X-User-Id``).
 USER_METADATA_KEY = "ailink_user_id"
 _LANGGRAPH_KEYS = ("langgraph_node", "langgraph_step")

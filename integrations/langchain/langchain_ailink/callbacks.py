@@ -10,11 +10,12 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from ailink import span_id_from
+from ailink.adapters import span_id_from
 
-__all__ = ["AIlinkCallbackHandler", "RunInfo"]
+__all__ = ["SESSION_METADATA_KEY", "AIlinkCallbackHandler", "RunInfo"]
 
-_SESSION_KEY = "ailink_session_id"
+#: Metadata key a caller sets (``config={"metadata": {...}}``) to choose the session id.
+SESSION_METADATA_KEY = "ailink_session_id"
 
 
 def _run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> str | None:
@@ -88,7 +89,7 @@ class AIlinkCallbackHandler(BaseCallbackHandler):
         label = f"{kind}:{name}" if kind and name else (name or kind or "run")
         with self._lock:
             parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
-            explicit = metadata.get(_SESSION_KEY) or metadata.get("thread_id")
+            explicit = metadata.get(SESSION_METADATA_KEY) or metadata.get("thread_id")
             if explicit:
                 session, chosen = str(explicit), True
             elif parent is not None:

@@ -18,7 +18,7 @@ from langchain_core.runnables.config import ensure_config, var_child_runnable_co
 from langchain_openai import ChatOpenAI
 from pydantic import field_serializer, model_validator
 
-from ailink import ClientConfig, TraceContext, async_http_client, http_client
+from ailink.adapters import ClientConfig, TraceContext, openai_settings
 from langchain_ailink._context import RunScope, resolve_scope
 
 __all__ = ["ChatAIlink", "current_run_trace"]
@@ -167,8 +167,8 @@ class ChatAIlink(ChatOpenAI):
     ``token`` is the AIlink token (``AILINK_API_KEY`` when omitted), ``gateway_url`` the gateway
     (``AILINK_GATEWAY_URL``, then ``http://localhost:8443``); requests go to ``{gateway}/v1`` with
     the session headers of the current LangChain run, added at the httpx transport. The read
-    timeout covers a request the gateway holds while a human decides, and ``max_retries``
-    defaults to 0 so an approval timeout is never re-sent as a second approval.
+    timeout covers a request the gateway holds while a human decides, and ``max_retries`` is 0
+    (anything else is refused) so an approval timeout is never re-sent as a second approval.
     """
 
     gateway_url: str | None = None
@@ -202,20 +202,21 @@ class ChatAIlink(ChatOpenAI):
             agent_name=values.get("agent_name"),
             approval_timeout=float(timeout) if timeout is not None else None,
         )
+        settings = openai_settings(config, context_provider=current_run_trace, max_retries=values.get("max_retries"))
         if (token is not None or key_field is None) and config.api_key is not None:
             # the AIlink token (given, or AILINK_API_KEY) is the API key the SDK sends
             values.pop("openai_api_key", None)
-            values["api_key"] = config.api_key
+            values["api_key"] = settings.api_key
         values["gateway_url"] = config.gateway_url
         if values.get("base_url") is None and values.get("openai_api_base") is None:
-            values["base_url"] = config.gateway_url + "/v1"
-        values.setdefault("max_retries", 0)
+            values["base_url"] = settings.base_url
+        values["max_retries"] = settings.max_retries
         if values.get("http_client") is None:
-            values["http_client"] = http_client(config, context_provider=current_run_trace, hold=True)
+            values["http_client"] = settings.http_client()
         if values.get("http_async_client") is None:
-            values["http_async_client"] = async_http_client(config, context_provider=current_run_trace, hold=True)
+            values["http_async_client"] = settings.async_http_client()
         if values.get("timeout") is None and values.get("request_timeout") is None:
-            values["timeout"] = values["http_client"].timeout
+            values["timeout"] = settings.timeout
         return values
 
     @field_serializer("request_timeout", when_used="json")
