@@ -10,6 +10,7 @@ from uuid import UUID
 
 from ailink.adapters import TraceContext, current_trace, span_id_from, span_path_properties
 from langchain_ailink.callbacks import SESSION_METADATA_KEY, AIlinkCallbackHandler
+
 #: Metadata key for the end user the run acts for (sent as ``X-User-Id``).
 USER_METADATA_KEY = "ailink_user_id"
 _LANGGRAPH_KEYS = ("langgraph_node", "langgraph_step")
