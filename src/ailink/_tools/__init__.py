@@ -6,7 +6,14 @@ included, as a sans-I/O flow, and the :class:`ToolDriver` contract of adapters; 
 :class:`GatewayTool`, which runs the flow on a client; ``options``: the options every one-liner takes.
 """
 
-from ailink._tools.action import MAX_ARGUMENT_DEPTH, CallContext, ParsedCall, ToolAction, nests_deeper_than
+from ailink._tools.action import (
+    MAX_ARGUMENT_DEPTH,
+    CallContext,
+    ParsedCall,
+    ToolAction,
+    call_arguments,
+    nests_deeper_than,
+)
 from ailink._tools.flow import (
     CANNOT_PAUSE,
     ApprovalHandling,
@@ -36,6 +43,7 @@ __all__ = [
     "ToolDriver",
     "ToolOutcome",
     "ToolResult",
+    "call_arguments",
     "gateway_tool",
     "invalid_arguments_result",
     "nests_deeper_than",

@@ -126,6 +126,15 @@ def nests_deeper_than(value: Any, limit: int = MAX_ARGUMENT_DEPTH) -> bool:
     return False
 
 
+def call_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """The raw arguments of a tool function called as ``f(*args, **kwargs)``: the keywords, or the
+    positional value(s) a caller passed (``tool.run('{"method": ...}')``), which
+    :meth:`ToolAction.parse` reads or refuses as not an object."""
+    if not args:
+        return dict(kwargs)
+    return args[0] if len(args) == 1 and not kwargs else [*args, dict(kwargs)]
+
+
 def _path_allowed(method: str, path: str, patterns: Sequence[str]) -> bool:
     for pattern in patterns:
         verb, _, glob = pattern.partition(" ")
