@@ -10,6 +10,7 @@ from typing import Any
 
 from ailink._config import DEFAULT_GATEWAY_URL
 from ailink._secrets import scrub
+from ailink._session_tree import render_session
 
 ADMIN_KEY_FILE = Path(".ailink") / "admin_key"
 
@@ -42,25 +43,6 @@ def _admin(args: argparse.Namespace) -> Any:
     from ailink._client import AdminClient
 
     return AdminClient(admin_key=_admin_key(args.admin_key), gateway_url=args.gateway_url)
-
-
-def render_session(session: Any) -> Any:
-    """A rich Tree of the session's spans and requests."""
-    from rich.tree import Tree
-
-    from ailink._session_tree import SpanNode, build_span_tree, describe_request
-
-    def add(branch: Any, node: SpanNode) -> None:
-        for request in node.requests:
-            style = "green" if (request.status_code or 0) < 400 else "red"
-            branch.add(f"[{style}]{describe_request(request)}[/{style}]")
-        for child in node.children:
-            add(branch.add(f"[bold]{child.label}[/bold] [dim]{child.span_id}[/dim]"), child)
-
-    root = build_span_tree(session)
-    tree = Tree(f"[bold cyan]{root.label}[/bold cyan]")
-    add(tree, root)
-    return tree
 
 
 def _cmd_approvals(args: argparse.Namespace) -> int:
@@ -126,6 +108,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ailink._demo.runner import demo_frameworks
+
     parser = argparse.ArgumentParser(prog="ailink", description="AIlink agent toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("dev", help="run the local gateway emulator (ailink dev --help)", add_help=False)
@@ -153,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_gateway(show)
 
     demo = sub.add_parser("demo", help="run the end-to-end demo on an in-process emulator")
-    demo.add_argument("--framework", default="langchain", choices=["langchain", "crewai", "llamaindex"])
+    demo.add_argument("--framework", default="langchain", choices=demo_frameworks())
     demo.add_argument(
         "--auto-approve", action="store_true", help="approve automatically (also without a TTY or with CI=true)"
     )

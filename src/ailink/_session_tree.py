@@ -1,4 +1,4 @@
-"""Rebuild an agent run's step tree from a session's requests (pure; rendered by the CLI)."""
+"""Rebuild an agent run's step tree from a session's requests (pure), and render it (CLI, demo, notebooks)."""
 
 from __future__ import annotations
 
@@ -75,3 +75,20 @@ def describe_request(request: SessionRequest) -> str:
     if request.latency_ms is not None:
         parts.append(f"{request.latency_ms:.0f} ms")
     return " · ".join(parts)
+
+
+def render_session(session: Session) -> Any:
+    """A rich ``Tree`` of the session's spans and requests (needs the emulator extra's ``rich``)."""
+    from rich.tree import Tree
+
+    def add(branch: Any, node: SpanNode) -> None:
+        for request in node.requests:
+            style = "green" if (request.status_code or 0) < 400 else "red"
+            branch.add(f"[{style}]{describe_request(request)}[/{style}]")
+        for child in node.children:
+            add(branch.add(f"[bold]{child.label}[/bold] [dim]{child.span_id}[/dim]"), child)
+
+    root = build_span_tree(session)
+    tree = Tree(f"[bold cyan]{root.label}[/bold cyan]")
+    add(tree, root)
+    return tree
