@@ -98,8 +98,8 @@ def test_a_timeout_is_never_an_approval(driver: FrameworkDriver, make_env: Calla
 def _in_child(driver: FrameworkDriver, phase: str, env: Env, state: Path) -> Run:
     """One half of the pause scenario in a process of its own (the state file is all it shares)."""
     path = os.pathsep.join(filter(None, [str(HARNESS.parent), os.environ.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, str(HARNESS), str(driver.source), phase, json.dumps(asdict(env)), str(state)],
-                          capture_output=True, text=True, timeout=240, env={**os.environ, "PYTHONPATH": path})
+    command = [sys.executable, str(HARNESS), str(driver.source), phase, json.dumps(asdict(env)), str(state)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env={**os.environ, "PYTHONPATH": path})
     assert done.returncode == 0, done.stderr[-4000:]
     return Run.from_json(done.stdout.strip().splitlines()[-1])
 

@@ -37,7 +37,8 @@ class LangChainDriver(FrameworkDriver):
                        "callbacks": [AIlinkCallbackHandler(), events]}
         result = agent.invoke(value, config)
         messages = result["messages"]
-        calls = [Seen.of(m.status == "error", str(m.content), m.artifact) for m in messages if isinstance(m, ToolMessage)]
+        tool_messages = [m for m in messages if isinstance(m, ToolMessage)]
+        calls = [Seen.of(m.status == "error", str(m.content), m.artifact) for m in tool_messages]
         interrupts = result.get("__interrupt__") or []
         final = messages[-1].content if isinstance(messages[-1], AIMessage) and not interrupts else ""
         return Run(calls, events.seen, str(final), interrupts[0].value["approval_id"] if interrupts else None)
