@@ -264,6 +264,16 @@ class _ClientBase(Generic[TransportT]):
     def _setup(self, transport: TransportT | None) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def from_config(cls: type[_Self], config: ClientConfig, *, transport: TransportT | None = None) -> _Self:
+        """A client with exactly ``config`` (e.g. the settings of a client of the other kind)."""
+        client = object.__new__(cls)
+        client._config = config
+        client._owns_http = True
+        client._run_key = None
+        client._setup(transport)
+        return client
+
     # -- configuration ---------------------------------------------------------------------
     @property
     def settings(self) -> ClientConfig:
@@ -362,44 +372,25 @@ class _ClientBase(Generic[TransportT]):
         if call.admin:
             require_admin_key(self._config, f"{call.method} {call.path} (management API)")
             return (yield from management_flow(self._config, call))
-        kwargs = self._with_run_key(
-            call.method, call.path,
-            {"params": call.params, "json": call.json, "content": call.content, "headers": call.headers},
-        )
-        response = yield from self._request_flow(call.method, call.path, wait_for_approval=True, **kwargs)
+        options = {"params": call.params, "json": call.json, "content": call.content, "headers": call.headers,
+                   "wait_for_approval": True}
+        response = yield from self._request_flow(call.method, call.path,
+                                                 self._with_run_key(call.method, call.path, options))
         return read_answer(call, response)
 
     # -- flows -----------------------------------------------------------------------------
-    def _request_flow(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        content: bytes | str | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        wait_for_approval: bool = False,
-        approval_timeout: float | None = None,
-        on_pending: OnPending | None = None,
-    ) -> Flow[httpx.Response]:
+    def _request_flow(self, method: str, path: str, options: Mapping[str, Any]) -> Flow[httpx.Response]:
+        """One proxied request with :class:`RequestOptions` (see :meth:`AIlinkClient.request`)."""
         config = self._config
-        approval_timeout = approval_timeout or config.approval_timeout
+        approval_timeout = options.get("approval_timeout") or config.approval_timeout
         request = config.build_request(
-            method,
-            path,
-            params=params,
-            json=json,
-            content=content,
-            headers=headers,
-            idempotency_key=idempotency_key,
+            method, path, params=options.get("params"), json=options.get("json"), content=options.get("content"),
+            headers=options.get("headers"), idempotency_key=options.get("idempotency_key"),
             approval_timeout=approval_timeout,
         )
         return (
-            yield from proxied_call(
-                config, request, wait=wait_for_approval, approval_timeout=approval_timeout, on_pending=on_pending
-            )
+            yield from proxied_call(config, request, wait=bool(options.get("wait_for_approval")),
+                                    approval_timeout=approval_timeout, on_pending=options.get("on_pending"))
         )
 
     def _wait_flow(
@@ -479,16 +470,6 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
         )
 
     @classmethod
-    def from_config(cls, config: ClientConfig, *, transport: httpx.BaseTransport | None = None) -> AIlinkClient:
-        """A client with exactly ``config`` (e.g. the config of an async client)."""
-        client = object.__new__(cls)
-        client._config = config
-        client._owns_http = True
-        client._run_key = None
-        client._setup(transport)
-        return client
-
-    @classmethod
     def admin(cls, admin_key: str | None = None, gateway_url: str | None = None, **options: Any) -> AdminClient:
         """A management-API client (``X-Admin-Key``; ``AILINK_ADMIN_KEY`` when not given)."""
         return AdminClient(admin_key, gateway_url, **options)
@@ -509,7 +490,7 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
         first execution or approval instead of repeating it.
         """
         kwargs = self._with_run_key(method, path, _request_options(method, options))
-        return self._drive(self._request_flow(method, path, **kwargs))
+        return self._drive(self._request_flow(method, path, kwargs))
 
     def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """GET through the gateway (see :meth:`request`)."""
@@ -681,16 +662,6 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         )
 
     @classmethod
-    def from_config(cls, config: ClientConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> AsyncClient:
-        """An async client with exactly ``config`` (e.g. the config of a sync client)."""
-        client = object.__new__(cls)
-        client._config = config
-        client._owns_http = True
-        client._run_key = None
-        client._setup(transport)
-        return client
-
-    @classmethod
     def admin(
         cls, admin_key: str | None = None, gateway_url: str | None = None, **options: Any
     ) -> AsyncAdminClient:
@@ -707,7 +678,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
     async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """Send a proxied request; see :meth:`AIlinkClient.request`."""
         kwargs = self._with_run_key(method, path, _request_options(method, options))
-        return await self._adrive(self._request_flow(method, path, **kwargs))
+        return await self._adrive(self._request_flow(method, path, kwargs))
 
     async def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """GET through the gateway (see :meth:`AIlinkClient.request`)."""

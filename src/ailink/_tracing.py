@@ -7,14 +7,18 @@ import contextvars
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "SPAN_PATH_PROPERTY",
     "TraceContext",
+    "aiterate_within",
     "current_trace",
+    "iterate_within",
     "new_span_id",
     "span_id_from",
     "span_path_properties",
@@ -167,3 +171,40 @@ def trace_headers(context: TraceContext | None, *, agent_name: str | None = None
     if context.tool_name:
         headers["X-AIlink-Tool-Name"] = headers["X-TrueFlow-Tool-Name"] = _ascii(context.tool_name)[:255]
     return headers
+
+
+_DONE: Any = object()
+
+
+def iterate_within(chunks: Iterator[T], context: Callable[[], contextlib.AbstractContextManager[Any]]) -> Iterator[T]:
+    """Yield ``chunks``, entering ``context()`` only while the producer runs, never across a ``yield``:
+    a framework's run context reaches the requests a stream makes and never leaks into its consumer."""
+    try:
+        while True:
+            with context():
+                chunk = next(chunks, _DONE)
+            if chunk is _DONE:
+                return
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+async def aiterate_within(
+    chunks: AsyncIterator[T], context: Callable[[], contextlib.AbstractContextManager[Any]]
+) -> AsyncIterator[T]:
+    """The async twin of :func:`iterate_within`."""
+    try:
+        while True:
+            with context():
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+            yield chunk
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

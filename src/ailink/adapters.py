@@ -35,7 +35,15 @@ from ailink._tools import (
     invalid_arguments_result,
     nests_deeper_than,
 )
-from ailink._tracing import TraceContext, current_trace, new_span_id, span_id_from, span_path_properties
+from ailink._tracing import (
+    TraceContext,
+    aiterate_within,
+    current_trace,
+    iterate_within,
+    new_span_id,
+    span_id_from,
+    span_path_properties,
+)
 from ailink._transport import ContextProvider, TracingTransport, async_http_client, http_client
 
 __all__ = [
@@ -58,6 +66,7 @@ __all__ = [
     "ToolResult",
     "TraceContext",
     "TracingTransport",
+    "aiterate_within",
     "async_http_client",
     "call_arguments",
     "canonical_json",
@@ -67,6 +76,7 @@ __all__ = [
     "gateway_tool",
     "http_client",
     "invalid_arguments_result",
+    "iterate_within",
     "nests_deeper_than",
     "new_span_id",
     "openai_settings",

@@ -42,8 +42,7 @@ def crewai_tool(*, on_approval: Literal["wait"] = "wait", **options: Unpack[Gate
     from crewai_ailink._tool import AIlinkTool
 
     gateway = gateway_tool(**options)
-    action = gateway.action
-    return AIlinkTool(name=action.name, description=action.description, args_schema=action.args_model, gateway=gateway)
+    return AIlinkTool(**gateway.tool_fields(), gateway=gateway)
 
 
 def crewai_llm(

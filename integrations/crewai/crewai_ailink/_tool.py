@@ -117,9 +117,7 @@ class AIlinkTool(BaseTool):
     @classmethod
     def _defaults_from_gateway(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("gateway"), GatewayTool):
-            action = data["gateway"].action
-            data = {"name": action.name, "description": action.description, "args_schema": action.args_model,
-                    **data}
+            data = {**data["gateway"].tool_fields(), **data}
         return data
 
     def model_post_init(self, __context: Any) -> None:

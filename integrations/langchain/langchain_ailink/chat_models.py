@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallbackManager, CallbackManagerForLLMRun
@@ -18,7 +18,7 @@ from langchain_core.runnables.config import ensure_config, var_child_runnable_co
 from langchain_openai import ChatOpenAI
 from pydantic import field_serializer, model_validator
 
-from ailink.adapters import ClientConfig, TraceContext, openai_settings
+from ailink.adapters import ClientConfig, TraceContext, aiterate_within, iterate_within, openai_settings
 from langchain_ailink._context import RunScope, resolve_scope
 
 __all__ = ["ChatAIlink", "current_run_trace"]
@@ -31,7 +31,7 @@ _llm_scope: contextvars.ContextVar[RunScope | None] = contextvars.ContextVar("la
 
 @dataclass(frozen=True)
 class _StreamRun:
-    """The run of a direct ``stream()``/``astream()`` call (LangChain does not pass its manager on)."""
+    """What is known of a model run (a direct ``stream()``/``astream()`` call gets no run manager)."""
 
     run_id: uuid.UUID
     parent_run_id: uuid.UUID | None
@@ -58,27 +58,17 @@ def _stream_config(config: RunnableConfig | None) -> tuple[RunnableConfig, _Stre
 
 
 def _scope_of(run_manager: _RunManager | None, model: str | None) -> RunScope | None:
-    outer = var_child_runnable_config.get() or {}
+    """The scope of the model run being sent: from its run manager, else from a direct stream's run."""
     if run_manager is not None:
-        return resolve_scope(
-            run_id=run_manager.run_id,
-            parent_run_id=run_manager.parent_run_id,
-            metadata=run_manager.metadata,
-            handlers=run_manager.handlers,
-            configurable=outer.get("configurable"),
-            extra={"llm": model},
-        )
-    run = _stream_run.get()
+        configurable = (var_child_runnable_config.get() or {}).get("configurable") or {}
+        run: _StreamRun | None = _StreamRun(run_manager.run_id, run_manager.parent_run_id, run_manager.metadata,
+                                            run_manager.handlers, configurable)
+    else:
+        run = _stream_run.get()
     if run is None:
         return None
-    return resolve_scope(
-        run_id=run.run_id,
-        parent_run_id=run.parent_run_id,
-        metadata=run.metadata,
-        handlers=run.handlers,
-        configurable=run.configurable,
-        extra={"llm": model},
-    )
+    return resolve_scope(run_id=run.run_id, parent_run_id=run.parent_run_id, metadata=run.metadata,
+                         handlers=run.handlers, configurable=run.configurable, extra={"llm": model})
 
 
 def _scope_from_config() -> RunScope | None:
@@ -111,10 +101,6 @@ def current_run_trace() -> TraceContext | None:
     return scope.trace_context() if scope is not None else None
 
 
-_DONE: Any = object()
-T = TypeVar("T")
-
-
 @contextlib.contextmanager
 def _with_var(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
     token = var.set(value)
@@ -126,39 +112,6 @@ def _with_var(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
 
 def _in_scope(scope: RunScope | None) -> contextlib.AbstractContextManager[None]:
     return _with_var(_llm_scope, scope)
-
-
-def _iterate_within(chunks: Iterator[T], context: Callable[[], contextlib.AbstractContextManager[Any]]) -> Iterator[T]:
-    """Yield ``chunks``, entering ``context()`` only while the producer runs (never across a yield)."""
-    try:
-        while True:
-            with context():
-                chunk = next(chunks, _DONE)
-            if chunk is _DONE:
-                return
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-
-
-async def _aiterate_within(
-    chunks: AsyncIterator[T], context: Callable[[], contextlib.AbstractContextManager[Any]]
-) -> AsyncIterator[T]:
-    """The async twin of :func:`_iterate_within`."""
-    try:
-        while True:
-            with context():
-                try:
-                    chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    return
-            yield chunk
-    finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 class ChatAIlink(ChatOpenAI):
@@ -257,7 +210,7 @@ class ChatAIlink(ChatOpenAI):
         config, run = _stream_config(config)
         chunks = super().stream(input, config, stop=stop, **kwargs)
         # only while LangChain runs: nothing leaks between chunks
-        yield from _iterate_within(chunks, lambda: _with_var(_stream_run, run))
+        yield from iterate_within(chunks, lambda: _with_var(_stream_run, run))
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
@@ -265,7 +218,7 @@ class ChatAIlink(ChatOpenAI):
         """``ChatOpenAI.astream``; the requests carry this model run's session and span."""
         config, run = _stream_config(config)
         chunks = super().astream(input, config, stop=stop, **kwargs)
-        async for chunk in _aiterate_within(chunks, lambda: _with_var(_stream_run, run)):
+        async for chunk in aiterate_within(chunks, lambda: _with_var(_stream_run, run)):
             yield chunk
 
     # -- publish the run being sent, for the transport's context provider ---------------------
@@ -298,7 +251,7 @@ class ChatAIlink(ChatOpenAI):
     ) -> Iterator[ChatGenerationChunk]:
         scope = _scope_of(run_manager, self.model_name)
         chunks = super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
-        yield from _iterate_within(chunks, lambda: _in_scope(scope))  # only while the SDK runs
+        yield from iterate_within(chunks, lambda: _in_scope(scope))  # only while the SDK runs
 
     async def _astream(
         self,
@@ -309,5 +262,5 @@ class ChatAIlink(ChatOpenAI):
     ) -> AsyncIterator[ChatGenerationChunk]:
         scope = _scope_of(run_manager, self.model_name)
         chunks = super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs)
-        async for chunk in _aiterate_within(chunks, lambda: _in_scope(scope)):
+        async for chunk in aiterate_within(chunks, lambda: _in_scope(scope)):
             yield chunk

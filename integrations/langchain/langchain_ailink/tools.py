@@ -180,9 +180,7 @@ class AIlinkTool(BaseTool):
     @classmethod
     def _from_gateway(cls, values: Any) -> Any:
         if isinstance(values, dict) and isinstance(values.get("gateway"), GatewayTool):
-            action = values["gateway"].action
-            values = {"name": action.name, "description": action.description, "args_schema": action.args_model,
-                      **values}
+            values = {**values["gateway"].tool_fields(), **values}
         return values
 
     @model_validator(mode="after")
@@ -328,5 +326,4 @@ def langchain_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Gatewa
     ``on_approval="interrupt"`` pauses a LangGraph graph instead of waiting in the tool.
     """
     gateway = gateway_tool(**options)
-    action = gateway.action
-    return AIlinkTool(name=action.name, description=action.description, gateway=gateway, on_approval=on_approval)
+    return AIlinkTool(**gateway.tool_fields(), gateway=gateway, on_approval=on_approval)

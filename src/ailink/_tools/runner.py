@@ -62,6 +62,12 @@ class GatewayTool:
     def __repr__(self) -> str:
         return f"GatewayTool(name={self.action.name!r}, gateway_url={scrub(self.config.gateway_url)!r})"
 
+    def tool_fields(self) -> dict[str, Any]:
+        """What a framework's tool class is described by: ``name``, ``description`` and ``args_schema``
+        (the pydantic model of the arguments)."""
+        action = self.action
+        return {"name": action.name, "description": action.description, "args_schema": action.args_model}
+
     @property
     def client(self) -> AIlinkClient:
         if self._client is None:

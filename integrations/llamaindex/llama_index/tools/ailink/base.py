@@ -160,11 +160,12 @@ def llamaindex_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Gatew
     gateway = gateway_tool(**options)
     track_root_spans()
     functions = _GatewayFunctions(gateway, on_approval)
-    action = gateway.action
+    fields = gateway.tool_fields()
     return FunctionTool.from_defaults(
         fn=functions.call,
         async_fn=functions.acall,
-        tool_metadata=ToolMetadata(name=action.name, description=action.description, fn_schema=action.args_model),
+        tool_metadata=ToolMetadata(name=fields["name"], description=fields["description"],
+                                   fn_schema=fields["args_schema"]),
         callback=functions.to_output,
         async_callback=functions.ato_output,
         # Direct calls (``tool(method=..., path=...)``) run without a workflow Context.
