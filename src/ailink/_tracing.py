@@ -7,7 +7,7 @@ import contextvars
 import hashlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -88,6 +88,23 @@ _current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar("
 def current_trace() -> TraceContext | None:
     """The trace context of the running code, if any."""
     return _current.get()
+
+
+def choose_session(explicit: object, *chosen: object, fallbacks: Iterable[object] = ()) -> tuple[str, bool]:
+    """A framework call's session id, and whether the caller chose it (then it is stable across
+    re-executions and belongs in idempotency keys).
+
+    First non-empty value wins: ``explicit`` (what the caller set through the framework: run
+    metadata, a tag), an open :func:`trace` block, ``chosen`` (the framework's own stable ids, such as
+    a thread id); else the first of ``fallbacks`` (per-execution ids: a run id, the root of the run
+    tree), else a new id; the last two are not chosen.
+    """
+    outer = current_trace()
+    for value in (explicit, outer.session_id if outer is not None else None, *chosen):
+        if value not in (None, ""):
+            return str(value), True
+    fallback = next((str(v) for v in fallbacks if v not in (None, "")), None)
+    return fallback or f"sess_{secrets.token_hex(12)}", False
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from ailink._tools import (
 from ailink._tracing import (
     TraceContext,
     aiterate_within,
+    choose_session,
     current_trace,
     iterate_within,
     new_span_id,
@@ -70,6 +71,7 @@ __all__ = [
     "async_http_client",
     "call_arguments",
     "canonical_json",
+    "choose_session",
     "current_trace",
     "derive_idempotency_key",
     "fail_closed_retries",

@@ -182,3 +182,49 @@ def test_a_driver_and_the_direct_options_do_not_mix() -> None:
     gateway = GatewayTool(ACTION)
     with pytest.raises(TypeError, match="not both"):
         gateway.run(CHARGE, CTX, Recorded(), wait=False)
+
+
+# -- helpers every adapter shares ------------------------------------------------------------
+
+
+def test_choose_session_takes_the_callers_choice_then_a_trace_block_then_the_frameworks() -> None:
+    import ailink
+    from ailink.adapters import choose_session
+
+    assert choose_session("meta", "thread", fallbacks=("run",)) == ("meta", True)
+    assert choose_session(None, "thread", fallbacks=("run",)) == ("thread", True)
+    assert choose_session("", None, fallbacks=(None, "root-run")) == ("root-run", False)
+    with ailink.trace(session_id="from-trace"):
+        assert choose_session(None, "thread") == ("from-trace", True)
+        assert choose_session("meta", "thread") == ("meta", True)
+    fresh, chosen = choose_session(None)
+    assert fresh.startswith("sess_") and not chosen and fresh != choose_session(None)[0]
+
+
+def test_iterate_within_enters_the_context_only_while_the_producer_runs() -> None:
+    import contextlib
+    import contextvars
+
+    from ailink.adapters import iterate_within
+
+    var: contextvars.ContextVar[str | None] = contextvars.ContextVar("v", default=None)
+    seen_by_producer: list[str | None] = []
+
+    def producer() -> Any:
+        for i in range(3):
+            seen_by_producer.append(var.get())
+            yield i
+
+    @contextlib.contextmanager
+    def scoped() -> Any:
+        token = var.set("run")
+        try:
+            yield
+        finally:
+            var.reset(token)
+
+    seen_by_consumer = []
+    for item in iterate_within(producer(), scoped):
+        seen_by_consumer.append((item, var.get()))
+    assert seen_by_producer == ["run", "run", "run"]
+    assert seen_by_consumer == [(0, None), (1, None), (2, None)]

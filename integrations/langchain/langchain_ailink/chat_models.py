@@ -18,15 +18,15 @@ from langchain_core.runnables.config import ensure_config, var_child_runnable_co
 from langchain_openai import ChatOpenAI
 from pydantic import field_serializer, model_validator
 
-from ailink.adapters import ClientConfig, TraceContext, aiterate_within, iterate_within, openai_settings
-from langchain_ailink._context import RunScope, resolve_scope
+from ailink.adapters import CallContext, ClientConfig, TraceContext, aiterate_within, iterate_within, openai_settings
+from langchain_ailink._context import resolve_scope
 
 __all__ = ["ChatAIlink", "current_run_trace"]
 
 _RunManager = CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun
 
 # The scope of the chat-model run whose request is being sent (set only around the SDK call).
-_llm_scope: contextvars.ContextVar[RunScope | None] = contextvars.ContextVar("langchain_ailink_llm", default=None)
+_llm_scope: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("langchain_ailink_llm", default=None)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def _stream_config(config: RunnableConfig | None) -> tuple[RunnableConfig, _Stre
     return config, _StreamRun(run_id, parent, metadata, handlers, dict(config.get("configurable") or {}))
 
 
-def _scope_of(run_manager: _RunManager | None, model: str | None) -> RunScope | None:
+def _scope_of(run_manager: _RunManager | None, model: str | None) -> CallContext | None:
     """The scope of the model run being sent: from its run manager, else from a direct stream's run."""
     if run_manager is not None:
         configurable = (var_child_runnable_config.get() or {}).get("configurable") or {}
@@ -71,7 +71,7 @@ def _scope_of(run_manager: _RunManager | None, model: str | None) -> RunScope | 
                          handlers=run.handlers, configurable=run.configurable, extra={"llm": model})
 
 
-def _scope_from_config() -> RunScope | None:
+def _scope_from_config() -> CallContext | None:
     """The scope of the innermost LangChain run of the calling code (a node, a tool, a chain)."""
     config = var_child_runnable_config.get()
     if not config:
@@ -98,7 +98,7 @@ def current_run_trace() -> TraceContext | None:
     innermost run of the calling code, from LangChain's ``var_child_runnable_config``.
     """
     scope = _llm_scope.get() or _scope_from_config()
-    return scope.trace_context() if scope is not None else None
+    return scope.trace() if scope is not None else None
 
 
 @contextlib.contextmanager
@@ -110,7 +110,7 @@ def _with_var(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
         var.reset(token)
 
 
-def _in_scope(scope: RunScope | None) -> contextlib.AbstractContextManager[None]:
+def _in_scope(scope: CallContext | None) -> contextlib.AbstractContextManager[None]:
     return _with_var(_llm_scope, scope)
 
 

@@ -12,7 +12,7 @@ import contextvars
 import json
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from langchain_core.callbacks import (
@@ -252,19 +252,10 @@ class AIlinkTool(BaseTool):
             handlers=run_manager.handlers, configurable=configurable,
             extra={"tool": self.name, "tool_call_id": tool_call_id},
         )
-        # without a ToolCall: a graph task's checkpoint namespace survives resume; else the run id
+        # without a ToolCall: a graph task's checkpoint namespace survives resume; else the run id. A root
+        # run id as session changes per invocation: the key then rests on the call id alone (stable_session)
         call_id = tool_call_id or (in_graph and run_manager.metadata.get("checkpoint_ns")) or str(run_manager.run_id)
-        context = CallContext(
-            session_id=scope.session_id,
-            parent_span_id=scope.span_id,
-            call_id=str(call_id),
-            properties=scope.properties,
-            idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY),
-            user_id=scope.user_id,
-            # a root run id changes per invocation: the key then rests on the call id alone, so
-            # re-invoking the same ToolCall re-attaches with or without session config
-            stable_session=scope.session_chosen,
-        )
+        context = replace(scope, call_id=str(call_id), idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY))
         driver = LangChainDriver(
             ids={"tool_call_id": tool_call_id, "session_id": scope.session_id},
             child_config=patch_config(config, callbacks=run_manager.get_child()),

@@ -42,7 +42,7 @@ class CallContext:
     user_id: str | None = None
     stable_session: bool = True
 
-    def trace(self, tool_name: str) -> TraceContext:
+    def trace(self, tool_name: str | None = None) -> TraceContext:
         """The trace context requests of this call are sent under (inherits an open trace block)."""
         outer = current_trace() or TraceContext()
         return outer.child(

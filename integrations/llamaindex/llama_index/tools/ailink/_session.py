@@ -34,7 +34,7 @@ from llama_index_instrumentation.dispatcher import active_instrument_tags, instr
 from llama_index_instrumentation.span import BaseSpan, active_span_id
 from llama_index_instrumentation.span_handlers import BaseSpanHandler
 
-from ailink.adapters import CallContext, TraceContext, current_trace, span_id_from, span_path_properties
+from ailink.adapters import CallContext, TraceContext, choose_session, span_id_from, span_path_properties
 
 __all__ = [
     "RUN_ID_TAG",
@@ -179,19 +179,8 @@ def _root_span(span_id: str) -> str:
 def _session() -> tuple[str, bool]:
     """The session id of the running code and whether the caller chose it (see the module docstring)."""
     tags = active_instrument_tags.get()
-    session = tags.get(SESSION_TAG)
-    if isinstance(session, str) and session:
-        return session, True
-    outer = current_trace()
-    if outer is not None and outer.session_id:
-        return outer.session_id, True
-    run_id = tags.get(RUN_ID_TAG)
-    if isinstance(run_id, str) and run_id:
-        return run_id, False
     span = active_span_id.get()
-    if span:
-        return _root_span(span), False
-    return f"sess_{secrets.token_hex(12)}", False
+    return choose_session(tags.get(SESSION_TAG), fallbacks=(tags.get(RUN_ID_TAG), _root_span(span) if span else None))
 
 
 def current_session_id() -> str:
