@@ -105,13 +105,15 @@ class GatewayTool:
     ) -> Flow[ToolResult]:
         if driver is not None and (on_pending is not None or not wait):
             raise TypeError("pass driver= or wait=/on_pending=, not both")
+        context = context or CallContext()
         call, key, invalid = self.prepare(args, context)
         if call is None:
             assert invalid is not None
             return invalid
         flow = tool_flow(self.config, self.action, call, key, driver or HookDriver(on_pending, wait=wait),
                          approval_timeout=self.approval_timeout)
-        return (yield from flow)
+        with trace_context(context.trace(self.action.name)):  # the call's requests carry its session and span
+            return (yield from flow)
 
     def run(
         self,
@@ -123,9 +125,7 @@ class GatewayTool:
         on_pending: OnPending | None = None,
     ) -> ToolResult:
         """Execute one call (blocking); the driver's methods run in the calling thread."""
-        context = context or CallContext()
-        with trace_context(context.trace(self.action.name)):
-            return self.client._drive(self._flow(args, context, driver, wait, on_pending))
+        return self.client._drive(self._flow(args, context, driver, wait, on_pending))
 
     async def arun(
         self,
@@ -137,6 +137,4 @@ class GatewayTool:
         on_pending: OnPending | None = None,
     ) -> ToolResult:
         """Execute one call (asyncio); awaitables the driver's methods return are awaited."""
-        context = context or CallContext()
-        with trace_context(context.trace(self.action.name)):
-            return await self.async_client._adrive(self._flow(args, context, driver, wait, on_pending))
+        return await self.async_client._adrive(self._flow(args, context, driver, wait, on_pending))
