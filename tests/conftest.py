@@ -36,7 +36,7 @@ def demo_gateway() -> Iterator[Any]:
 @pytest.fixture
 def demo_env(demo_gateway: Any) -> Callable[..., Any]:
     """``demo_env(session_id, approval_timeout=20)``: the ``DemoEnv`` a demo scenario runs against."""
-    from ailink._demo.contract import DemoEnv
+    from ailink.demo import DemoEnv
 
     def make(session_id: str, approval_timeout: float = 20) -> DemoEnv:
         seed = demo_gateway.running.seed

@@ -3,10 +3,12 @@
 ``import ailink`` is light: the clients and errors load on first use, and neither openai nor
 any agent framework is ever imported by it. The public names are listed once, in ``_EXPORTS``
 (name → module); ``__all__`` derives from it, and a test keeps the type-checking imports below in step.
+What only framework-adapter authors need lives in :mod:`ailink.adapters`.
 """
 
 from __future__ import annotations
 
+import warnings
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -27,25 +29,13 @@ _EXPORTS: dict[str, str] = {
     "ApprovalResult": "ailink._approval",
     "ApprovalStatus": "ailink._approval",
     "PendingApproval": "ailink._approval",
-    # tracing and idempotency
+    # tracing
     "TraceContext": "ailink._tracing",
     "trace": "ailink._tracing",
     "current_trace": "ailink._tracing",
-    "span_id_from": "ailink._tracing",
-    "span_path_properties": "ailink._tracing",
-    "new_span_id": "ailink._tracing",
-    "derive_idempotency_key": "ailink._idempotency",
-    "canonical_json": "ailink._idempotency",
-    "TracingTransport": "ailink._transport",
-    "http_client": "ailink._transport",
-    "async_http_client": "ailink._transport",
-    # tool actions
-    "ToolAction": "ailink._tools",
-    "CallContext": "ailink._tools",
+    # what a framework tool's call ended with
     "ToolResult": "ailink._tools",
     "ToolOutcome": "ailink._tools",
-    "GatewayTool": "ailink._tools",
-    "gateway_tool": "ailink._tools",
     # webhooks
     "verify_webhook": "ailink.webhooks",
     "WebhookVerificationError": "ailink.webhooks",
@@ -128,13 +118,25 @@ _EXPORTS: dict[str, str] = {
     "ValidationError": "ailink._errors",
 }
 
+#: Adapter-author names that moved to :mod:`ailink.adapters`: still importable from ``ailink`` for
+#: one release (with a ``DeprecationWarning``), listed in neither ``__all__`` nor ``dir(ailink)``.
+_MOVED_TO_ADAPTERS = frozenset({
+    "CallContext", "GatewayTool", "ToolAction", "gateway_tool", "TracingTransport", "http_client",
+    "async_http_client", "span_id_from", "span_path_properties", "new_span_id", "derive_idempotency_key",
+    "canonical_json",
+})
+
 __all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'ailink' has no attribute {name!r}")
+        if name not in _MOVED_TO_ADAPTERS:
+            raise AttributeError(f"module 'ailink' has no attribute {name!r}")
+        warnings.warn(f"ailink.{name} moved to ailink.adapters.{name}; the old name goes away in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(import_module("ailink.adapters"), name)
     value = getattr(import_module(module), name)
     globals()[name] = value
     return value
@@ -194,10 +196,6 @@ if TYPE_CHECKING:
         AsyncHealthPoller as AsyncHealthPoller,
         HealthPoller as HealthPoller,
     )
-    from ailink._idempotency import (
-        canonical_json as canonical_json,
-        derive_idempotency_key as derive_idempotency_key,
-    )
     from ailink._llm import (
         AsyncChatStream as AsyncChatStream,
         ChatStream as ChatStream,
@@ -246,25 +244,13 @@ if TYPE_CHECKING:
         RetryConfig as RetryConfig,
     )
     from ailink._tools import (
-        CallContext as CallContext,
-        gateway_tool as gateway_tool,
-        GatewayTool as GatewayTool,
-        ToolAction as ToolAction,
         ToolOutcome as ToolOutcome,
         ToolResult as ToolResult,
     )
     from ailink._tracing import (
         current_trace as current_trace,
-        new_span_id as new_span_id,
-        span_id_from as span_id_from,
-        span_path_properties as span_path_properties,
         trace as trace,
         TraceContext as TraceContext,
-    )
-    from ailink._transport import (
-        async_http_client as async_http_client,
-        http_client as http_client,
-        TracingTransport as TracingTransport,
     )
     from ailink.resources.guardrails import (
         PRESET_CODE_INJECTION as PRESET_CODE_INJECTION,

@@ -423,6 +423,55 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def claim(error: AIlinkError, request: httpx.Request) -> AIlinkError:
+    """Mark ``error``, met while sending ``request``, as the request's: it carries the request's
+    idempotency key, and a malformed answer to a write is *outcome unknown* (the write may have
+    happened). Returns ``error``."""
+    key = idempotency_key_of(request)
+    error.idempotency_key = error.idempotency_key or key
+    if isinstance(error, MalformedResponseError) and is_write(request):
+        error.mark_outcome_unknown(key, resend_helps=False)
+    return error
+
+
+def _checked(response: httpx.Response, request: httpx.Request) -> httpx.Response:
+    if response.status_code >= 400:
+        raise answer_error(response, request)
+    return response
+
+
+def send_proxied(
+    config: ClientConfig, request: httpx.Request, *, stream: bool = False
+) -> Generator[Any, Any, httpx.Response]:
+    """Send one proxied request: its final answer, or the gateway's 202 when a human must decide first.
+
+    An error answer raises its typed error (see :func:`claim` for the key it should carry). The
+    answer's ``request`` is the one last sent (a repeatable request gets a fresh key per retry).
+    """
+    response = yield from send_with_retries(request, config.retry, stream=stream)
+    if is_pending_response(response):
+        return response
+    logger.debug("%s %s → HTTP %s", request.method, request.url.path, response.status_code)
+    return _checked(response, response.request)
+
+
+def await_decision(
+    config: ClientConfig,
+    request: httpx.Request,
+    pending: PendingApproval,
+    *,
+    approval_timeout: float,
+    on_pending: Callable[[PendingApproval], Any] | None = None,
+) -> Generator[Any, Any, httpx.Response]:
+    """Wait for the decision on the parked ``request``: the approved answer, or the typed error of
+    any other ending (rejected, timed out, lost contact: outcome unknown)."""
+    result = yield from wait_for_decision(
+        config, pending.approval_id, timeout=approval_timeout, pending=pending,
+        on_pending=on_pending, idempotency_key=idempotency_key_of(request),
+    )
+    return _checked(result.raise_for_status(), request)
+
+
 def proxied_call(
     config: ClientConfig,
     request: httpx.Request,
@@ -439,27 +488,18 @@ def proxied_call(
     action may have happened. With ``stream``, an event-stream answer comes back with its body
     unread (see :class:`~ailink._flow.Send`); an approved request's stored answer is read whole.
     """
-    key = idempotency_key_of(request)
     try:
-        response = yield from send_with_retries(request, config.retry, stream=stream)
+        response = yield from send_proxied(config, request, stream=stream)
         request = response.request  # a repeatable request gets a fresh key for each retry
-        key = idempotency_key_of(request)
         if is_pending_response(response):
             if not wait:
                 _log_not_waiting(request, response)
                 return response
             pending = PendingApproval.from_response(response)
-            result = yield from wait_for_decision(
-                config, pending.approval_id, timeout=approval_timeout, pending=pending,
-                on_pending=on_pending, idempotency_key=key,
+            response = yield from await_decision(
+                config, request, pending, approval_timeout=approval_timeout, on_pending=on_pending
             )
-            response = result.raise_for_status()
-        logger.debug("%s %s → HTTP %s", request.method, request.url.path, response.status_code)
-        if response.status_code >= 400:
-            raise answer_error(response, request)
         return response
     except AIlinkError as error:
-        error.idempotency_key = error.idempotency_key or key
-        if isinstance(error, MalformedResponseError) and is_write(request):
-            error.mark_outcome_unknown(key, resend_helps=False)
+        claim(error, request)
         raise

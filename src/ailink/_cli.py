@@ -11,6 +11,7 @@ from typing import Any
 
 from ailink._config import DEFAULT_GATEWAY_URL
 from ailink._secrets import scrub
+from ailink._session_tree import render_session
 from ailink._version import __version__
 
 ADMIN_KEY_FILE = Path(".ailink") / "admin_key"
@@ -74,28 +75,6 @@ def _reviewer(args: argparse.Namespace) -> str | None:
 
 def _dump(value: Any) -> Any:
     return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-
-
-def render_session(session: Any) -> Any:
-    """A rich Tree of the session's spans and requests (agent-controlled text printed as text)."""
-    from rich.text import Text
-    from rich.tree import Tree
-
-    from ailink._display import shown
-    from ailink._session_tree import SpanNode, build_span_tree, describe_request
-
-    def add(branch: Any, node: SpanNode) -> None:
-        for request in node.requests:
-            style = "green" if (request.status_code or 0) < 400 else "red"
-            branch.add(Text(shown(describe_request(request)), style=style))
-        for child in node.children:
-            label = Text(shown(child.label), style="bold") + Text(f" {shown(child.span_id)}", style="dim")
-            add(branch.add(label), child)
-
-    root = build_span_tree(session)
-    tree = Tree(Text(shown(root.label), style="bold cyan"))
-    add(tree, root)
-    return tree
 
 
 # ---------------------------------------------------------------------- approvals
@@ -230,6 +209,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- the parser
 def build_parser() -> argparse.ArgumentParser:
+    from ailink._demo.runner import demo_frameworks
+
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="ailink", description="AIlink agent toolkit", epilog=ENVIRONMENT_HELP,
                                      formatter_class=formatter)
@@ -288,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     a_show.add_argument("id")
 
     demo = sub.add_parser("demo", help="run the end-to-end demo on an in-process emulator")
-    demo.add_argument("--framework", default="langchain", choices=["langchain", "crewai", "llamaindex"])
+    demo.add_argument("--framework", default="langchain", choices=demo_frameworks())
     demo.add_argument(
         "--auto-approve", action="store_true", help="approve automatically (also without a TTY or with CI=true)"
     )

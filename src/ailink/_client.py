@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from urllib.parse import quote
 
 import httpx
+from typing_extensions import TypedDict, Unpack
 
 from ailink._approval import (
     ApprovalResult,
@@ -51,16 +52,11 @@ from ailink._llm import (
     parse_models,
     stream_pieces,
 )
+from ailink._openai_compat import MISSING_TOKEN, fail_closed_retries, openai_settings
 from ailink._retry import IDEMPOTENT_METHODS, RetryConfig, answer_error, send_with_retries
 from ailink._secrets import mask, scrub
 from ailink._tracing import TraceContext, trace
-from ailink._transport import (
-    AsyncGatewayHTTPClient,
-    GatewayHTTPClient,
-    TracingTransport,
-    async_http_client,
-    http_client,
-)
+from ailink._transport import AsyncGatewayHTTPClient, GatewayHTTPClient, TracingTransport
 
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
@@ -104,6 +100,36 @@ T = TypeVar("T")
 R = TypeVar("R")
 TransportT = TypeVar("TransportT")
 OnPending = Callable[[PendingApproval], Any]
+
+
+class RequestOptions(TypedDict, total=False):
+    """The keyword arguments of the request verbs (``request``, ``get``, ``post``, ``put``, ``patch``, ``delete``).
+
+    ``json``, ``content``, ``params``, ``headers``: the request; ``idempotency_key``: the key of a
+    write (default: a fresh key, reused by retries); ``wait_for_approval``: block until a human
+    decides (returns the final response or raises); ``approval_timeout``: how long to wait;
+    ``on_pending``: called once when the wait starts.
+    """
+
+    params: Mapping[str, Any] | None
+    json: Any
+    content: bytes | str | None
+    headers: Mapping[str, str] | None
+    idempotency_key: str | None
+    wait_for_approval: bool
+    approval_timeout: float | None
+    on_pending: OnPending | None
+
+
+def _request_options(method: str, options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``options``, refusing a keyword no request verb takes (a typo must not go unnoticed)."""
+    unknown = sorted(set(options) - set(RequestOptions.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument(s) {', '.join(map(repr, unknown))} for a {method.upper()} request; "
+            f"expected: {', '.join(RequestOptions.__annotations__)}"
+        )
+    return options
 
 
 def _import_openai() -> Any:
@@ -267,6 +293,16 @@ class _ClientBase(Generic[TransportT]):
     def _setup(self, transport: TransportT | None) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def from_config(cls: type[_Self], config: ClientConfig, *, transport: TransportT | None = None) -> _Self:
+        """A client with exactly ``config`` (e.g. the settings of a client of the other kind)."""
+        client = object.__new__(cls)
+        client._config = config
+        client._owns_http = True
+        client._run_key = None
+        client._setup(transport)
+        return client
+
     # -- configuration ---------------------------------------------------------------------
     @property
     def settings(self) -> ClientConfig:
@@ -341,7 +377,7 @@ class _ClientBase(Generic[TransportT]):
             },
         )
 
-    def _with_run_key(self, method: str, path: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _with_run_key(self, method: str, path: str, kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
         """Give a write without its own key the key derived from the client-wide ``idempotency_key``.
 
         The key is derived from the run key and the request (method, path, query, body): the same
@@ -365,44 +401,25 @@ class _ClientBase(Generic[TransportT]):
         if call.admin:
             require_admin_key(self._config, f"{call.method} {call.path} (management API)")
             return (yield from management_flow(self._config, call))
-        kwargs = self._with_run_key(
-            call.method, call.path,
-            {"params": call.params, "json": call.json, "content": call.content, "headers": call.headers},
-        )
-        response = yield from self._request_flow(call.method, call.path, wait_for_approval=True, **kwargs)
+        options = {"params": call.params, "json": call.json, "content": call.content, "headers": call.headers,
+                   "wait_for_approval": True}
+        response = yield from self._request_flow(call.method, call.path,
+                                                 self._with_run_key(call.method, call.path, options))
         return read_answer(call, response)
 
     # -- flows -----------------------------------------------------------------------------
-    def _request_flow(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        content: bytes | str | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        wait_for_approval: bool = False,
-        approval_timeout: float | None = None,
-        on_pending: OnPending | None = None,
-    ) -> Flow[httpx.Response]:
+    def _request_flow(self, method: str, path: str, options: Mapping[str, Any]) -> Flow[httpx.Response]:
+        """One proxied request with :class:`RequestOptions` (see :meth:`AIlinkClient.request`)."""
         config = self._config
-        approval_timeout = approval_timeout or config.approval_timeout
+        approval_timeout = options.get("approval_timeout") or config.approval_timeout
         request = config.build_request(
-            method,
-            path,
-            params=params,
-            json=json,
-            content=content,
-            headers=headers,
-            idempotency_key=idempotency_key,
+            method, path, params=options.get("params"), json=options.get("json"), content=options.get("content"),
+            headers=options.get("headers"), idempotency_key=options.get("idempotency_key"),
             approval_timeout=approval_timeout,
         )
         return (
-            yield from proxied_call(
-                config, request, wait=wait_for_approval, approval_timeout=approval_timeout, on_pending=on_pending
-            )
+            yield from proxied_call(config, request, wait=bool(options.get("wait_for_approval")),
+                                    approval_timeout=approval_timeout, on_pending=options.get("on_pending"))
         )
 
     def _wait_flow(
@@ -423,22 +440,18 @@ class _ClientBase(Generic[TransportT]):
             raise answer_error(response)
         return response
 
-    def _openai_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "api_key": self._config.api_key or "missing-ailink-token",
-            "base_url": self._config.gateway_url + "/v1",
-            "max_retries": 0,
-            "default_headers": dict(self._config.default_headers),
-            **kwargs,
-        }
+    def _openai_kwargs(self, kwargs: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
+        settings = openai_settings(self._config, max_retries=kwargs.pop("max_retries", None))
+        http = settings.async_http_client() if asynchronous else settings.http_client()
+        return {**settings.sdk_options(), "http_client": http, **kwargs}
 
     def _anthropic_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         # The gateway reads the virtual token from ``Authorization: Bearer``; an explicit credential
         # also keeps the SDK from reading (and sending) ANTHROPIC_API_KEY from the environment.
         return {
-            "auth_token": self._config.api_key or "missing-ailink-token",
+            "auth_token": self._config.api_key or MISSING_TOKEN,
             "base_url": self._config.gateway_url,
-            "max_retries": 0,
+            "max_retries": fail_closed_retries(kwargs.pop("max_retries", None)),
             "timeout": self._config.hold_timeout,
             "default_headers": dict(self._config.default_headers),
             **kwargs,
@@ -487,53 +500,48 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
         )
 
     @classmethod
-    def from_config(cls, config: ClientConfig, *, transport: httpx.BaseTransport | None = None) -> AIlinkClient:
-        """A client with exactly ``config`` (e.g. the config of an async client)."""
-        client = object.__new__(cls)
-        client._config = config
-        client._owns_http = True
-        client._run_key = None
-        client._setup(transport)
-        return client
-
-    @classmethod
     def admin(cls, admin_key: str | None = None, gateway_url: str | None = None, **options: Any) -> AdminClient:
         """A management-API client (``X-Admin-Key``; ``AILINK_ADMIN_KEY`` when not given)."""
         return AdminClient(admin_key, gateway_url, **options)
 
-    def _execute(self, call: Call[T], /) -> T:
-        return run_sync(self._call_flow(call), self._http)
+    def _drive(self, flow: Flow[T], /) -> T:
+        """Run a sans-I/O flow of the core (requests, resources, tools) on this client's connections."""
+        return run_sync(flow, self._http)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send a proxied request; see :meth:`post` for the keyword arguments.
+    def _execute(self, call: Call[T], /) -> T:
+        return self._drive(self._call_flow(call))
+
+    def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """Send a proxied request; the keyword arguments are :class:`RequestOptions`.
 
         A write without its own ``idempotency_key`` gets a fresh key, or, on a client created with
         ``idempotency_key=RUN``, a key derived from ``RUN`` and the request (method, path, query,
         body): re-running the same script with the same ``RUN`` re-attaches each action to its
         first execution or approval instead of repeating it.
         """
-        return run_sync(self._request_flow(method, path, **self._with_run_key(method, path, kwargs)), self._http)
+        kwargs = self._with_run_key(method, path, _request_options(method, options))
+        return self._drive(self._request_flow(method, path, kwargs))
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
+    def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """GET through the gateway (see :meth:`request`)."""
+        return self.request("GET", path, **options)
 
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        """POST through the gateway.
+    def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """POST through the gateway (see :meth:`request`; ``wait_for_approval=True`` blocks until a
+        human decides and returns the final response or raises)."""
+        return self.request("POST", path, **options)
 
-        Keyword arguments: ``json``, ``content``, ``params``, ``headers``, ``idempotency_key``
-        (default: a fresh key, reused by retries), ``wait_for_approval`` (block until a human
-        decides; returns the final response or raises), ``approval_timeout``, ``on_pending``.
-        """
-        return self.request("POST", path, **kwargs)
+    def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """PUT through the gateway (see :meth:`request`)."""
+        return self.request("PUT", path, **options)
 
-    def put(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PUT", path, **kwargs)
+    def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """PATCH through the gateway (see :meth:`request`)."""
+        return self.request("PATCH", path, **options)
 
-    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kwargs)
+    def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """DELETE through the gateway (see :meth:`request`)."""
+        return self.request("DELETE", path, **options)
 
     def wait_for_approval(
         self,
@@ -549,11 +557,11 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
         withdrawn, so it cannot run later, and :class:`ApprovalTimeoutError` is raised; with
         ``withdraw_on_timeout=False`` it stays pending and the error says so (outcome unknown).
         """
-        return run_sync(self._wait_flow(approval_id, timeout, on_pending, withdraw_on_timeout), self._http)
+        return self._drive(self._wait_flow(approval_id, timeout, on_pending, withdraw_on_timeout))
 
     def withdraw_approval(self, approval_id: str) -> None:
         """Withdraw a pending request (the approval becomes ``cancelled``)."""
-        run_sync(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"), self._http)
+        self._drive(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"))
 
     def health(self, timeout: float = 5.0) -> dict[str, Any]:
         """``{"status": "ok"|"unhealthy", "gateway_url", "http_status"}`` from ``/healthz`` (below 500
@@ -575,9 +583,7 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
     def openai(self, **kwargs: Any) -> openai_sdk.OpenAI:
         """The official openai SDK pointed at ``{gateway}/v1`` with ``max_retries=0`` and session headers."""
         module = _import_openai()
-        client: openai_sdk.OpenAI = module.OpenAI(
-            http_client=http_client(self._config, hold=True), **self._openai_kwargs(kwargs)
-        )
+        client: openai_sdk.OpenAI = module.OpenAI(**self._openai_kwargs(kwargs, asynchronous=False))
         return client
 
     def anthropic(self, **kwargs: Any) -> anthropic_sdk.Anthropic:
@@ -760,43 +766,43 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         )
 
     @classmethod
-    def from_config(cls, config: ClientConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> AsyncClient:
-        """An async client with exactly ``config`` (e.g. the config of a sync client)."""
-        client = object.__new__(cls)
-        client._config = config
-        client._owns_http = True
-        client._run_key = None
-        client._setup(transport)
-        return client
-
-    @classmethod
     def admin(
         cls, admin_key: str | None = None, gateway_url: str | None = None, **options: Any
     ) -> AsyncAdminClient:
         """An async management-API client."""
         return AsyncAdminClient(admin_key, gateway_url, **options)
 
+    async def _adrive(self, flow: Flow[T], /) -> T:
+        """Run a sans-I/O flow of the core (requests, resources, tools) on this client's connections."""
+        return await run_async(flow, self._http)
+
     async def _aexecute(self, call: Call[T], /) -> T:
-        return await run_async(self._call_flow(call), self._http)
+        return await self._adrive(self._call_flow(call))
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """Send a proxied request; see :meth:`AIlinkClient.request`."""
-        return await run_async(self._request_flow(method, path, **self._with_run_key(method, path, kwargs)), self._http)
+        kwargs = self._with_run_key(method, path, _request_options(method, options))
+        return await self._adrive(self._request_flow(method, path, kwargs))
 
-    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("GET", path, **kwargs)
+    async def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """GET through the gateway (see :meth:`AIlinkClient.request`)."""
+        return await self.request("GET", path, **options)
 
-    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("POST", path, **kwargs)
+    async def post(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """POST through the gateway (see :meth:`AIlinkClient.post`)."""
+        return await self.request("POST", path, **options)
 
-    async def put(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("PUT", path, **kwargs)
+    async def put(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """PUT through the gateway (see :meth:`AIlinkClient.request`)."""
+        return await self.request("PUT", path, **options)
 
-    async def patch(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("PATCH", path, **kwargs)
+    async def patch(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """PATCH through the gateway (see :meth:`AIlinkClient.request`)."""
+        return await self.request("PATCH", path, **options)
 
-    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("DELETE", path, **kwargs)
+    async def delete(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """DELETE through the gateway (see :meth:`AIlinkClient.request`)."""
+        return await self.request("DELETE", path, **options)
 
     async def wait_for_approval(
         self,
@@ -807,11 +813,11 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         withdraw_on_timeout: bool = True,
     ) -> ApprovalResult:
         """Wait for the decision on ``approval_id`` (see :meth:`AIlinkClient.wait_for_approval`)."""
-        return await run_async(self._wait_flow(approval_id, timeout, on_pending, withdraw_on_timeout), self._http)
+        return await self._adrive(self._wait_flow(approval_id, timeout, on_pending, withdraw_on_timeout))
 
     async def withdraw_approval(self, approval_id: str) -> None:
         """Withdraw a pending request (the approval becomes ``cancelled``)."""
-        await run_async(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"), self._http)
+        await self._adrive(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"))
 
     async def health(self, timeout: float = 5.0) -> dict[str, Any]:
         """See :meth:`AIlinkClient.health`."""
@@ -832,9 +838,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
     def openai(self, **kwargs: Any) -> openai_sdk.AsyncOpenAI:
         """The official async openai SDK pointed at the gateway (``max_retries=0``, session headers)."""
         module = _import_openai()
-        client: openai_sdk.AsyncOpenAI = module.AsyncOpenAI(
-            http_client=async_http_client(self._config, hold=True), **self._openai_kwargs(kwargs)
-        )
+        client: openai_sdk.AsyncOpenAI = module.AsyncOpenAI(**self._openai_kwargs(kwargs, asynchronous=True))
         return client
 
     def anthropic(self, **kwargs: Any) -> anthropic_sdk.AsyncAnthropic:

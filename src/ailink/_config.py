@@ -130,8 +130,11 @@ class ClientConfig:
         """Read timeout for a call that may be held up to ``approval_timeout`` (default: the client's)."""
         return max(self.timeout, (approval_timeout or self.approval_timeout) + HOLD_MARGIN_SECONDS)
 
-    def http_timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
+    def http_timeout(self, *, hold: bool = False) -> httpx.Timeout:
+        """The httpx timeouts of this client; ``hold=True`` reads longer than the approval timeout
+        (for clients whose requests the gateway may hold while a human decides)."""
+        connect = min(self.timeout, 10.0)
+        return httpx.Timeout(self.timeout, connect=connect, read=self.hold_timeout if hold else self.timeout)
 
     @cached_property
     def _timeout_extension(self) -> dict[str, float | None]:

@@ -1,4 +1,4 @@
-"""Rebuild an agent run's step tree from a session's requests (pure; rendered by the CLI)."""
+"""Rebuild an agent run's step tree from a session's requests (pure), and render it (CLI, demo, notebooks)."""
 
 from __future__ import annotations
 
@@ -80,3 +80,25 @@ def describe_request(request: SessionRequest) -> str:
     if request.latency_ms is not None:
         parts.append(f"{request.latency_ms:.0f} ms")
     return " · ".join(parts)
+
+
+def render_session(session: Session) -> Any:
+    """A rich ``Tree`` of the session's spans and requests (needs ``rich``); agent-controlled text
+    is printed as text, never as markup."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    from ailink._display import shown
+
+    def add(branch: Any, node: SpanNode) -> None:
+        for request in node.requests:
+            style = "green" if (request.status_code or 0) < 400 else "red"
+            branch.add(Text(shown(describe_request(request)), style=style))
+        for child in node.children:
+            label = Text(shown(child.label), style="bold") + Text(f" {shown(child.span_id)}", style="dim")
+            add(branch.add(label), child)
+
+    root = build_span_tree(session)
+    tree = Tree(Text(shown(root.label), style="bold cyan"))
+    add(tree, root)
+    return tree

@@ -7,14 +7,18 @@ import contextvars
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "SPAN_PATH_PROPERTY",
     "TraceContext",
+    "aiterate_within",
     "current_trace",
+    "iterate_within",
     "new_span_id",
     "span_id_from",
     "span_path_properties",
@@ -84,6 +88,23 @@ _current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar("
 def current_trace() -> TraceContext | None:
     """The trace context of the running code, if any."""
     return _current.get()
+
+
+def choose_session(explicit: object, *chosen: object, fallbacks: Iterable[object] = ()) -> tuple[str, bool]:
+    """A framework call's session id, and whether the caller chose it (then it is stable across
+    re-executions and belongs in idempotency keys).
+
+    First non-empty value wins: ``explicit`` (what the caller set through the framework: run
+    metadata, a tag), an open :func:`trace` block, ``chosen`` (the framework's own stable ids, such as
+    a thread id); else the first of ``fallbacks`` (per-execution ids: a run id, the root of the run
+    tree), else a new id; the last two are not chosen.
+    """
+    outer = current_trace()
+    for value in (explicit, outer.session_id if outer is not None else None, *chosen):
+        if value not in (None, ""):
+            return str(value), True
+    fallback = next((str(v) for v in fallbacks if v not in (None, "")), None)
+    return fallback or f"sess_{secrets.token_hex(12)}", False
 
 
 @contextlib.contextmanager
@@ -172,3 +193,40 @@ def trace_headers(context: TraceContext | None, *, agent_name: str | None = None
     if context.tool_name:
         headers["X-AIlink-Tool-Name"] = headers["X-TrueFlow-Tool-Name"] = _ascii(context.tool_name)[:255]
     return headers
+
+
+_DONE: Any = object()
+
+
+def iterate_within(chunks: Iterator[T], context: Callable[[], contextlib.AbstractContextManager[Any]]) -> Iterator[T]:
+    """Yield ``chunks``, entering ``context()`` only while the producer runs, never across a ``yield``:
+    a framework's run context reaches the requests a stream makes and never leaks into its consumer."""
+    try:
+        while True:
+            with context():
+                chunk = next(chunks, _DONE)
+            if chunk is _DONE:
+                return
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+async def aiterate_within(
+    chunks: AsyncIterator[T], context: Callable[[], contextlib.AbstractContextManager[Any]]
+) -> AsyncIterator[T]:
+    """The async twin of :func:`iterate_within`."""
+    try:
+        while True:
+            with context():
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+            yield chunk
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -153,11 +153,6 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             await transport.aclose()
 
 
-def _timeout(config: ClientConfig, hold: bool) -> httpx.Timeout:
-    read = config.hold_timeout if hold else config.timeout
-    return httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0), read=read)
-
-
 def http_client(
     config: ClientConfig,
     *,
@@ -179,7 +174,7 @@ def http_client(
             verify=config.verify_ssl,
             identity=config.identity,
         ),
-        timeout=_timeout(config, hold),
+        timeout=config.http_timeout(hold=hold),
         headers=dict(headers or {}),
     )
 
@@ -201,6 +196,6 @@ def async_http_client(
             verify=config.verify_ssl,
             identity=config.identity,
         ),
-        timeout=_timeout(config, hold),
+        timeout=config.http_timeout(hold=hold),
         headers=dict(headers or {}),
     )

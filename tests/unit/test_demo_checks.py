@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ailink import Session, SessionRequest
-from ailink._demo.contract import TOOL_NAME, DemoOutcome
 from ailink._demo.runner import check_outcome
+from ailink.demo import TOOL_NAME, DemoOutcome
 
 
 def _run(charge_status: str) -> tuple[DemoOutcome, Session]:

@@ -479,6 +479,20 @@ def test_export_table_type_checking_imports_and_all_agree() -> None:
         assert getattr(ailink, name) is getattr(__import__(module, fromlist=[name]), name)
 
 
+def test_adapter_names_live_in_ailink_adapters_and_still_resolve_from_ailink_for_a_release() -> None:
+    import ailink.adapters
+
+    moved = ailink._MOVED_TO_ADAPTERS
+    assert moved <= set(ailink.adapters.__all__)
+    assert not moved & set(ailink.__all__) and not moved & set(dir(ailink))
+    for name in sorted(moved):
+        with pytest.warns(DeprecationWarning, match=f"ailink.adapters.{name}"):
+            old = getattr(ailink, name)
+        assert old is getattr(ailink.adapters, name)
+    with pytest.raises(AttributeError):
+        _ = ailink.ToolDriver  # new adapter names exist only in ailink.adapters
+
+
 def test_sdk_modules_and_names_exist() -> None:
     import ailink.resources.realtime as realtime
     import ailink.types

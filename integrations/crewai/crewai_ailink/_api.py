@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from ailink import AIlinkClient, AsyncClient, ClientConfig, gateway_tool
+from typing_extensions import Unpack
+
+from ailink.adapters import ClientConfig, GatewayToolOptions, gateway_tool
 
 if TYPE_CHECKING:
     from crewai_ailink._llm import AIlinkCompletion
@@ -25,50 +27,22 @@ def chosen_session_id() -> str | None:
     return _chosen_session.get()
 
 
-def crewai_tool(
-    *,
-    token: str | None = None,
-    name: str,
-    description: str,
-    methods: Sequence[str] = ("GET",),
-    gateway_url: str | None = None,
-    agent_name: str | None = None,
-    base_path: str = "/",
-    allowed_paths: Sequence[str] | None = None,
-    approval_timeout: float | None = None,
-    client: AIlinkClient | AsyncClient | None = None,
-    on_approval: Literal["wait"] = "wait",
-    **client_options: Any,
-) -> AIlinkTool:
+def crewai_tool(*, on_approval: Literal["wait"] = "wait", **options: Unpack[GatewayToolOptions]) -> AIlinkTool:
     """A CrewAI tool calling the API behind ``token`` through the AIlink gateway.
 
-    The model fills in ``method`` (one of ``methods``), ``path`` (under ``base_path``, optionally
-    restricted to ``allowed_paths`` globs), ``query`` and ``body``. A call that needs human
-    approval blocks until a reviewer decides or ``approval_timeout`` seconds pass, emitting
-    :class:`AIlinkApprovalPendingEvent` / :class:`AIlinkApprovalResolvedEvent` on
-    ``crewai_event_bus``. CrewAI has no pause/resume for a tool, so ``on_approval`` accepts only
-    ``"wait"``. ``client_options`` go to :class:`ailink.AIlinkClient` (``timeout``, ``retries``,
-    ``approval_mode``, ``max_response_chars``, ...).
+    ``options`` are :class:`ailink.adapters.GatewayToolOptions`. The model fills in ``method`` (one
+    of ``methods``), ``path`` (under ``base_path``, optionally restricted to ``allowed_paths``
+    globs), ``query`` and ``body``. A call that needs human approval blocks until a reviewer decides
+    or ``approval_timeout`` seconds pass, emitting :class:`AIlinkApprovalPendingEvent` /
+    :class:`AIlinkApprovalResolvedEvent` on ``crewai_event_bus``. CrewAI has no pause/resume for a
+    tool, so ``on_approval`` accepts only ``"wait"``.
     """
     if on_approval != "wait":
         raise ValueError("CrewAI tools can only wait for approvals: on_approval must be 'wait'")
     from crewai_ailink._tool import AIlinkTool
 
-    gateway = gateway_tool(
-        name=name,
-        description=description,
-        token=token,
-        methods=methods,
-        gateway_url=gateway_url,
-        agent_name=agent_name,
-        base_path=base_path,
-        allowed_paths=allowed_paths,
-        approval_timeout=approval_timeout,
-        client=client,
-        **client_options,
-    )
-    action = gateway.action
-    return AIlinkTool(name=action.name, description=action.description, args_schema=action.args_model, gateway=gateway)
+    gateway = gateway_tool(**options)
+    return AIlinkTool(**gateway.tool_fields(), gateway=gateway)
 
 
 def crewai_llm(
@@ -84,7 +58,7 @@ def crewai_llm(
 
     Every request carries the session headers of the running kickoff (session = the CrewAI
     execution id, the task as parent span) through a CrewAI transport interceptor; retries
-    are off (``max_retries=0``) and the read timeout exceeds the approval timeout, so a
+    are off (``max_retries=0``; other values are refused) and the read timeout exceeds the approval timeout, so a
     gateway that holds a request for a human decision is not cut off or re-sent. The token
     never shows in ``repr``, ``str`` or ``model_dump``/``model_dump_json``. ``kwargs`` go to
     the provider (``temperature``, ``stream``, ...).

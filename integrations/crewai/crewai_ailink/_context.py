@@ -25,7 +25,7 @@ from crewai.hooks import (
 )
 from crewai.utilities.string_utils import sanitize_tool_name
 
-from ailink import CallContext, TraceContext, new_span_id, span_id_from, span_path_properties
+from ailink.adapters import CallContext, TraceContext, new_span_id, span_id_from, span_path_properties
 from crewai_ailink._api import chosen_session_id
 
 FRAMEWORK = "crewai"

@@ -39,7 +39,7 @@ class AIlinkApprovalResolvedEvent(BaseEvent):
     """The wait for an approval ended.
 
     ``outcome`` is the tool call's outcome (``ok`` when approved and executed, ``rejected``,
-    ``timed_out``, ...; ``error`` when the wait itself failed).
+    ``timed_out``, ...; ``outcome_unknown`` when contact with the gateway was lost while waiting).
     """
 
     type: str = "ailink_approval_resolved"

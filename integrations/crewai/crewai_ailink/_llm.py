@@ -9,7 +9,7 @@ from crewai.llms.hooks.base import BaseInterceptor
 from crewai.llms.providers.openai.completion import OpenAICompletion
 from pydantic import Field
 
-from ailink import ClientConfig, TracingTransport
+from ailink.adapters import ClientConfig, TracingTransport, openai_settings
 from crewai_ailink._context import llm_trace_context
 
 __all__ = ["AIlinkCompletion", "AIlinkInterceptor", "build_llm"]
@@ -58,11 +58,12 @@ def build_llm(model: str, config: ClientConfig, kwargs: dict[str, Any]) -> AIlin
     """An :class:`AIlinkCompletion` (the native OpenAI path, as ``crewai.LLM(custom_openai=True)``
     routes it) pointed at ``{gateway}/v1``."""
     prefix, slash, rest = model.partition("/")
+    settings = openai_settings(config, max_retries=kwargs.pop("max_retries", None))
     options: dict[str, Any] = {
-        "base_url": config.gateway_url + "/v1",
-        "api_key": config.api_key or "missing-ailink-token",
-        "max_retries": 0,
-        "timeout": config.hold_timeout,
+        "base_url": settings.base_url,
+        "api_key": settings.api_key,
+        "max_retries": settings.max_retries,
+        "timeout": settings.timeout.read,
         "interceptor": AIlinkInterceptor(config),
         **kwargs,
     }

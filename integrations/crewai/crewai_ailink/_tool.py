@@ -1,4 +1,9 @@
-"""``AIlinkTool``: a gateway-proxied API as a CrewAI tool (importing this module imports crewai)."""
+"""``AIlinkTool``: a gateway-proxied API as a CrewAI tool (importing this module imports crewai).
+
+Translation only: the CrewAI step → :class:`~ailink.adapters.CallContext`, approvals → events on
+``crewai_event_bus`` (:class:`CrewAIDriver`; CrewAI cannot pause a tool, so the call waits), the
+core's result → the tool's text or a :class:`~crewai.tools.ToolFailure`.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,19 @@ from crewai.tools import BaseTool, ToolFailure
 from crewai.types.callback import SerializableCallable
 from pydantic import ConfigDict, Field, model_validator
 
-from ailink import GatewayTool, PendingApproval, ToolOutcome, ToolResult
+from ailink.adapters import (
+    ApprovalPending,
+    ApprovalResolved,
+    CallContext,
+    GatewayTool,
+    ToolDriver,
+    ToolResult,
+    call_arguments,
+)
 from crewai_ailink._context import StepInfo, call_context, current_step, ensure_hooks
 from crewai_ailink._events import AIlinkApprovalPendingEvent, AIlinkApprovalResolvedEvent
 
-__all__ = ["AIlinkTool", "AIlinkToolOutput", "cache_successes_only"]
-
-_RETRYABLE = (ToolOutcome.TIMED_OUT,)
+__all__ = ["AIlinkTool", "AIlinkToolOutput", "CrewAIDriver", "cache_successes_only"]
 
 
 def cache_successes_only(_args: Any = None, result: Any = None) -> bool:
@@ -46,78 +57,46 @@ def to_crewai_result(result: ToolResult) -> AIlinkToolOutput | ToolFailure:
     holds ``status`` (the core's outcome), ``approval_id``, ``policy``, ``reason``,
     ``status_code``, ``idempotency_key`` and ``request_id``.
     """
-    if result.outcome is ToolOutcome.OK:
+    if result.ok:
         return AIlinkToolOutput(result.content, result.artifact)
-    status = result.status_code
-    retryable = result.outcome in _RETRYABLE or (
-        result.outcome is ToolOutcome.ERROR and status is not None and (status == 429 or status >= 500)
-    )
     return ToolFailure(
         message=result.content,
         code=result.error_code,
-        retryable=retryable,
+        retryable=result.retryable,
         details={
             "status": result.outcome.value,
             "approval_id": result.approval_id,
             "policy": result.policy,
             "reason": result.reason,
-            "status_code": status,
+            "status_code": result.status_code,
             "idempotency_key": result.idempotency_key,
             "request_id": result.request_id,
         },
     )
 
 
-class _ApprovalReporter:
-    """Emits the pending event when a wait starts and the resolved event when it ends."""
+class CrewAIDriver(ToolDriver):
+    """Approval events on ``crewai_event_bus``, naming the agent, task and session of the call."""
 
-    def __init__(self, source: Any, tool_name: str, step: StepInfo, session_id: str | None) -> None:
+    def __init__(self, source: Any, step: StepInfo, session_id: str | None) -> None:
         self.source = source
-        self.tool_name = tool_name
-        self.step = step
-        self.session_id = session_id
-        self.approval_id: str | None = None
+        self.common: dict[str, Any] = {"session_id": session_id, "task_id": step.task_id, "task_name": step.task_name,
+                       "agent_role": step.agent_role, "agent_id": step.agent_id}
 
-    def _common(self) -> dict[str, Any]:
-        return {
-            "tool_name": self.tool_name,
-            "session_id": self.session_id,
-            "task_id": self.step.task_id,
-            "task_name": self.step.task_name,
-            "agent_role": self.step.agent_role,
-            "agent_id": self.step.agent_id,
-        }
-
-    def on_pending(self, pending: PendingApproval) -> None:
-        self.approval_id = pending.approval_id
-        info = pending.to_dict()
-        crewai_event_bus.emit(
-            self.source,
-            AIlinkApprovalPendingEvent(
-                approval_id=pending.approval_id,
-                policy=pending.policy,
-                expires_at=info["expires_at"],
-                summary=info["summary"],
-                **self._common(),
-            ),
-        )
-
-    def resolved(self, result: ToolResult | None) -> None:
-        if self.approval_id is None:
-            return
-        crewai_event_bus.emit(
-            self.source,
-            AIlinkApprovalResolvedEvent(
-                approval_id=self.approval_id,
-                outcome=result.outcome.value if result is not None else "error",
-                status_code=result.status_code if result is not None else None,
-                **self._common(),
-            ),
-        )
+    def emit(self, event: ApprovalPending | ApprovalResolved) -> None:
+        data = event.to_dict()
+        if isinstance(event, ApprovalPending):
+            crewai_event_bus.emit(self.source, AIlinkApprovalPendingEvent(
+                tool_name=event.tool, approval_id=event.approval_id, policy=data["policy"],
+                expires_at=data["expires_at"], summary=data["summary"], **self.common))
+        else:
+            crewai_event_bus.emit(self.source, AIlinkApprovalResolvedEvent(
+                tool_name=event.tool, approval_id=event.approval_id, outcome=data["status"],
+                status_code=data["status_code"], **self.common))
 
 
 class AIlinkTool(BaseTool):
-    """A CrewAI tool whose calls go through the AIlink gateway (wraps :class:`ailink.GatewayTool`).
+    """A CrewAI tool whose calls go through the AIlink gateway (wraps :class:`ailink.adapters.GatewayTool`).
 
     Agents call the blocking :meth:`_run` (also under ``akickoff``); :meth:`_arun` serves direct
     ``await tool.arun(...)`` callers. Both use the core's single flow: validation, idempotency
@@ -138,13 +117,7 @@ class AIlinkTool(BaseTool):
     @classmethod
     def _defaults_from_gateway(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("gateway"), GatewayTool):
-            action = data["gateway"].action
-            data = {
-                "name": action.name,
-                "description": action.description,
-                "args_schema": action.args_model,
-                **data,
-            }
+            data = {**data["gateway"].tool_fields(), **data}
         return data
 
     def model_post_init(self, __context: Any) -> None:
@@ -156,10 +129,9 @@ class AIlinkTool(BaseTool):
         # so CrewAI's own check, which would raise, is skipped.
         return dict(kwargs)
 
-    def _start(self) -> tuple[Any, _ApprovalReporter]:
+    def _translate(self) -> tuple[CallContext, CrewAIDriver]:
         step = current_step(self.name)
-        context = call_context(step)
-        return context, _ApprovalReporter(self, self.gateway.action.name, step, get_execution_uuid())
+        return call_context(step), CrewAIDriver(self, step, get_execution_uuid())
 
     def _run(self, *args: Any, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
         """Execute the call and wait for an approval if the gateway asks for one (blocking).
@@ -167,27 +139,10 @@ class AIlinkTool(BaseTool):
         The arguments are keywords; a single positional value (a JSON text, or anything else a
         caller passes) is handed to the core as is, which refuses what is not an object.
         """
-        context, reporter = self._start()
-        result: ToolResult | None = None
-        try:
-            result = self.gateway.run(_arguments(args, kwargs), context, on_pending=reporter.on_pending)
-        finally:
-            reporter.resolved(result)
-        return to_crewai_result(result)
+        context, driver = self._translate()
+        return to_crewai_result(self.gateway.run(call_arguments(args, kwargs), context, driver))
 
     async def _arun(self, *args: Any, **kwargs: Any) -> AIlinkToolOutput | ToolFailure:
         """The asyncio twin of :meth:`_run`."""
-        context, reporter = self._start()
-        result: ToolResult | None = None
-        try:
-            result = await self.gateway.arun(_arguments(args, kwargs), context, on_pending=reporter.on_pending)
-        finally:
-            reporter.resolved(result)
-        return to_crewai_result(result)
-
-
-def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The raw arguments of one call: the keywords, or the positional value(s) when given."""
-    if not args:
-        return kwargs
-    return args[0] if len(args) == 1 and not kwargs else [*args, kwargs]
+        context, driver = self._translate()
+        return to_crewai_result(await self.gateway.arun(call_arguments(args, kwargs), context, driver))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from langchain_ailink._context import SESSION_METADATA_KEY, USER_METADATA_KEY
-from langchain_ailink.callbacks import AIlinkCallbackHandler
+from langchain_ailink._context import USER_METADATA_KEY
+from langchain_ailink.callbacks import SESSION_METADATA_KEY, AIlinkCallbackHandler
 from langchain_ailink.tools import (
     APPROVAL_PENDING_EVENT,
     APPROVAL_RESOLVED_EVENT,

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from ailink import span_id_from
+from ailink.adapters import span_id_from
 
-__all__ = ["AIlinkCallbackHandler", "RunInfo"]
+__all__ = ["SESSION_METADATA_KEY", "AIlinkCallbackHandler", "RunInfo"]
 
-_SESSION_KEY = "ailink_session_id"
+#: Metadata key a caller sets (``config={"metadata": {...}}``) to choose the session id.
+SESSION_METADATA_KEY = "ailink_session_id"
 
 
 def _run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> str | None:
@@ -25,6 +26,27 @@ def _run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -
     ident = serialized.get("id")
     name = serialized.get("name") or (ident[-1] if isinstance(ident, list) and ident else None)
     return str(name) if name else None
+
+
+def _on_start(kind: str) -> Callable[..., None]:
+    """The ``on_<kind>_start`` callback of :class:`AIlinkCallbackHandler` (``""``: a chain, named by LangChain)."""
+
+    def on_start(
+        handler: AIlinkCallbackHandler,
+        serialized: dict[str, Any] | None,
+        run_input: Any,  # inputs / messages / prompts / input_str / query: unused
+        /,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = _run_name(serialized, kwargs) if kind else kwargs.get("name")
+        handler._start(run_id, parent_run_id, metadata, name, kind)
+
+    on_start.__doc__ = f"Record a {kind or 'chain'} run: its session, span and span path."
+    return on_start
 
 
 @dataclass(frozen=True)
@@ -88,7 +110,7 @@ class AIlinkCallbackHandler(BaseCallbackHandler):
         label = f"{kind}:{name}" if kind and name else (name or kind or "run")
         with self._lock:
             parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
-            explicit = metadata.get(_SESSION_KEY) or metadata.get("thread_id")
+            explicit = metadata.get(SESSION_METADATA_KEY) or metadata.get("thread_id")
             if explicit:
                 session, chosen = str(explicit), True
             elif parent is not None:
@@ -102,101 +124,15 @@ class AIlinkCallbackHandler(BaseCallbackHandler):
         with self._lock:
             self._runs.pop(run_id, None)
 
-    # -- starts --------------------------------------------------------------------------------
-    def on_chain_start(
-        self,
-        serialized: dict[str, Any] | None,
-        inputs: Any,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Record a chain (graph, node, runnable) run."""
-        self._start(run_id, parent_run_id, metadata, kwargs.get("name"))
+    # -- LangChain's callbacks: runs of every kind start and end the same way -------------------
+    on_chain_start = _on_start("")
+    on_chat_model_start = on_llm_start = _on_start("llm")
+    on_tool_start = _on_start("tool")
+    on_retriever_start = _on_start("retriever")
 
-    def on_chat_model_start(
-        self,
-        serialized: dict[str, Any],
-        messages: Any,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Record a chat model run."""
-        self._start(run_id, parent_run_id, metadata, _run_name(serialized, kwargs), "llm")
-
-    def on_llm_start(
-        self,
-        serialized: dict[str, Any],
-        prompts: list[str],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Record an LLM run."""
-        self._start(run_id, parent_run_id, metadata, _run_name(serialized, kwargs), "llm")
-
-    def on_tool_start(
-        self,
-        serialized: dict[str, Any],
-        input_str: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Record a tool run."""
-        self._start(run_id, parent_run_id, metadata, _run_name(serialized, kwargs), "tool")
-
-    def on_retriever_start(
-        self,
-        serialized: dict[str, Any],
-        query: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Record a retriever run."""
-        self._start(run_id, parent_run_id, metadata, _run_name(serialized, kwargs), "retriever")
-
-    # -- ends ----------------------------------------------------------------------------------
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget a finished chain run."""
+    def _on_end(self, *args: Any, run_id: UUID, **kwargs: Any) -> None:
+        """Forget a run that finished, failed or was interrupted."""
         self._end(run_id)
 
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget a failed (or interrupted) chain run."""
-        self._end(run_id)
-
-    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget a finished model run."""
-        self._end(run_id)
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget a failed model run."""
-        self._end(run_id)
-
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget a finished tool run."""
-        self._end(run_id)
-
-    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget a failed (or interrupted) tool run."""
-        self._end(run_id)
-
-    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget a finished retriever run."""
-        self._end(run_id)
-
-    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget a failed retriever run."""
-        self._end(run_id)
+    on_chain_end = on_chain_error = on_llm_end = on_llm_error = _on_end
+    on_tool_end = on_tool_error = on_retriever_end = on_retriever_error = _on_end

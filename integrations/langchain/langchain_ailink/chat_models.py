@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallbackManager, CallbackManagerForLLMRun
@@ -18,20 +18,20 @@ from langchain_core.runnables.config import ensure_config, var_child_runnable_co
 from langchain_openai import ChatOpenAI
 from pydantic import field_serializer, model_validator
 
-from ailink import ClientConfig, TraceContext, async_http_client, http_client
-from langchain_ailink._context import RunScope, resolve_scope
+from ailink.adapters import CallContext, ClientConfig, TraceContext, aiterate_within, iterate_within, openai_settings
+from langchain_ailink._context import resolve_scope
 
 __all__ = ["ChatAIlink", "current_run_trace"]
 
 _RunManager = CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun
 
 # The scope of the chat-model run whose request is being sent (set only around the SDK call).
-_llm_scope: contextvars.ContextVar[RunScope | None] = contextvars.ContextVar("langchain_ailink_llm", default=None)
+_llm_scope: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("langchain_ailink_llm", default=None)
 
 
 @dataclass(frozen=True)
 class _StreamRun:
-    """The run of a direct ``stream()``/``astream()`` call (LangChain does not pass its manager on)."""
+    """What is known of a model run (a direct ``stream()``/``astream()`` call gets no run manager)."""
 
     run_id: uuid.UUID
     parent_run_id: uuid.UUID | None
@@ -57,31 +57,21 @@ def _stream_config(config: RunnableConfig | None) -> tuple[RunnableConfig, _Stre
     return config, _StreamRun(run_id, parent, metadata, handlers, dict(config.get("configurable") or {}))
 
 
-def _scope_of(run_manager: _RunManager | None, model: str | None) -> RunScope | None:
-    outer = var_child_runnable_config.get() or {}
+def _scope_of(run_manager: _RunManager | None, model: str | None) -> CallContext | None:
+    """The scope of the model run being sent: from its run manager, else from a direct stream's run."""
     if run_manager is not None:
-        return resolve_scope(
-            run_id=run_manager.run_id,
-            parent_run_id=run_manager.parent_run_id,
-            metadata=run_manager.metadata,
-            handlers=run_manager.handlers,
-            configurable=outer.get("configurable"),
-            extra={"llm": model},
-        )
-    run = _stream_run.get()
+        configurable = (var_child_runnable_config.get() or {}).get("configurable") or {}
+        run: _StreamRun | None = _StreamRun(run_manager.run_id, run_manager.parent_run_id, run_manager.metadata,
+                                            run_manager.handlers, configurable)
+    else:
+        run = _stream_run.get()
     if run is None:
         return None
-    return resolve_scope(
-        run_id=run.run_id,
-        parent_run_id=run.parent_run_id,
-        metadata=run.metadata,
-        handlers=run.handlers,
-        configurable=run.configurable,
-        extra={"llm": model},
-    )
+    return resolve_scope(run_id=run.run_id, parent_run_id=run.parent_run_id, metadata=run.metadata,
+                         handlers=run.handlers, configurable=run.configurable, extra={"llm": model})
 
 
-def _scope_from_config() -> RunScope | None:
+def _scope_from_config() -> CallContext | None:
     """The scope of the innermost LangChain run of the calling code (a node, a tool, a chain)."""
     config = var_child_runnable_config.get()
     if not config:
@@ -108,11 +98,7 @@ def current_run_trace() -> TraceContext | None:
     innermost run of the calling code, from LangChain's ``var_child_runnable_config``.
     """
     scope = _llm_scope.get() or _scope_from_config()
-    return scope.trace_context() if scope is not None else None
-
-
-_DONE: Any = object()
-T = TypeVar("T")
+    return scope.trace() if scope is not None else None
 
 
 @contextlib.contextmanager
@@ -124,41 +110,8 @@ def _with_var(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
         var.reset(token)
 
 
-def _in_scope(scope: RunScope | None) -> contextlib.AbstractContextManager[None]:
+def _in_scope(scope: CallContext | None) -> contextlib.AbstractContextManager[None]:
     return _with_var(_llm_scope, scope)
-
-
-def _iterate_within(chunks: Iterator[T], context: Callable[[], contextlib.AbstractContextManager[Any]]) -> Iterator[T]:
-    """Yield ``chunks``, entering ``context()`` only while the producer runs (never across a yield)."""
-    try:
-        while True:
-            with context():
-                chunk = next(chunks, _DONE)
-            if chunk is _DONE:
-                return
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-
-
-async def _aiterate_within(
-    chunks: AsyncIterator[T], context: Callable[[], contextlib.AbstractContextManager[Any]]
-) -> AsyncIterator[T]:
-    """The async twin of :func:`_iterate_within`."""
-    try:
-        while True:
-            with context():
-                try:
-                    chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    return
-            yield chunk
-    finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 class ChatAIlink(ChatOpenAI):
@@ -167,8 +120,8 @@ class ChatAIlink(ChatOpenAI):
     ``token`` is the AIlink token (``AILINK_API_KEY`` when omitted), ``gateway_url`` the gateway
     (``AILINK_GATEWAY_URL``, then ``http://localhost:8443``); requests go to ``{gateway}/v1`` with
     the session headers of the current LangChain run, added at the httpx transport. The read
-    timeout covers a request the gateway holds while a human decides, and ``max_retries``
-    defaults to 0 so an approval timeout is never re-sent as a second approval.
+    timeout covers a request the gateway holds while a human decides, and ``max_retries`` is 0
+    (anything else is refused) so an approval timeout is never re-sent as a second approval.
     """
 
     gateway_url: str | None = None
@@ -202,20 +155,21 @@ class ChatAIlink(ChatOpenAI):
             agent_name=values.get("agent_name"),
             approval_timeout=float(timeout) if timeout is not None else None,
         )
+        settings = openai_settings(config, context_provider=current_run_trace, max_retries=values.get("max_retries"))
         if (token is not None or key_field is None) and config.api_key is not None:
             # the AIlink token (given, or AILINK_API_KEY) is the API key the SDK sends
             values.pop("openai_api_key", None)
-            values["api_key"] = config.api_key
+            values["api_key"] = settings.api_key
         values["gateway_url"] = config.gateway_url
         if values.get("base_url") is None and values.get("openai_api_base") is None:
-            values["base_url"] = config.gateway_url + "/v1"
-        values.setdefault("max_retries", 0)
+            values["base_url"] = settings.base_url
+        values["max_retries"] = settings.max_retries
         if values.get("http_client") is None:
-            values["http_client"] = http_client(config, context_provider=current_run_trace, hold=True)
+            values["http_client"] = settings.http_client()
         if values.get("http_async_client") is None:
-            values["http_async_client"] = async_http_client(config, context_provider=current_run_trace, hold=True)
+            values["http_async_client"] = settings.async_http_client()
         if values.get("timeout") is None and values.get("request_timeout") is None:
-            values["timeout"] = values["http_client"].timeout
+            values["timeout"] = settings.timeout
         return values
 
     @field_serializer("request_timeout", when_used="json")
@@ -256,7 +210,7 @@ class ChatAIlink(ChatOpenAI):
         config, run = _stream_config(config)
         chunks = super().stream(input, config, stop=stop, **kwargs)
         # only while LangChain runs: nothing leaks between chunks
-        yield from _iterate_within(chunks, lambda: _with_var(_stream_run, run))
+        yield from iterate_within(chunks, lambda: _with_var(_stream_run, run))
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, *, stop: list[str] | None = None, **kwargs: Any
@@ -264,7 +218,7 @@ class ChatAIlink(ChatOpenAI):
         """``ChatOpenAI.astream``; the requests carry this model run's session and span."""
         config, run = _stream_config(config)
         chunks = super().astream(input, config, stop=stop, **kwargs)
-        async for chunk in _aiterate_within(chunks, lambda: _with_var(_stream_run, run)):
+        async for chunk in aiterate_within(chunks, lambda: _with_var(_stream_run, run)):
             yield chunk
 
     # -- publish the run being sent, for the transport's context provider ---------------------
@@ -297,7 +251,7 @@ class ChatAIlink(ChatOpenAI):
     ) -> Iterator[ChatGenerationChunk]:
         scope = _scope_of(run_manager, self.model_name)
         chunks = super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
-        yield from _iterate_within(chunks, lambda: _in_scope(scope))  # only while the SDK runs
+        yield from iterate_within(chunks, lambda: _in_scope(scope))  # only while the SDK runs
 
     async def _astream(
         self,
@@ -308,5 +262,5 @@ class ChatAIlink(ChatOpenAI):
     ) -> AsyncIterator[ChatGenerationChunk]:
         scope = _scope_of(run_manager, self.model_name)
         chunks = super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs)
-        async for chunk in _aiterate_within(chunks, lambda: _in_scope(scope)):
+        async for chunk in aiterate_within(chunks, lambda: _in_scope(scope)):
             yield chunk

@@ -1,12 +1,18 @@
-"""A gateway-proxied API as a LangChain tool: a thin ``BaseTool`` around ``ailink.GatewayTool``."""
+"""A gateway-proxied API as a LangChain tool: a thin ``BaseTool`` around ``ailink.adapters.GatewayTool``.
+
+Translation only: the LangChain run → :class:`~ailink.adapters.CallContext`, approvals → custom
+events and LangGraph ``interrupt()`` (:class:`LangChainDriver`), the core's result → the tool's
+``(content, artifact)`` or an error ``ToolMessage``. Sending, waiting, pausing and re-attaching
+after a resume are the core's tool flow.
+"""
 
 from __future__ import annotations
 
 import contextvars
 import json
 import warnings
-from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from langchain_core.callbacks import (
@@ -20,25 +26,29 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import patch_config
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict, Field, model_validator
+from typing_extensions import Unpack
 
-from ailink import (
-    AIlinkClient,
-    AsyncClient,
+from ailink.adapters import (
+    ApprovalHandling,
+    ApprovalPending,
+    ApprovalResolved,
     CallContext,
     GatewayTool,
-    InvalidToolArgumentsError,
-    PendingApproval,
-    ToolOutcome,
+    GatewayToolOptions,
+    PauseRequest,
+    ToolDriver,
     ToolResult,
+    gateway_tool,
+    nests_deeper_than,
 )
-from ailink import gateway_tool as _gateway_tool
-from langchain_ailink._context import RunScope, resolve_scope
+from langchain_ailink._context import resolve_scope
 
 __all__ = [
     "APPROVAL_PENDING_EVENT",
     "APPROVAL_RESOLVED_EVENT",
     "AIlinkTool",
     "AIlinkToolError",
+    "LangChainDriver",
     "langchain_tool",
 ]
 
@@ -52,8 +62,6 @@ IDEMPOTENCY_CONFIG_KEY = "ailink_idempotency_key"
 OnApproval = Literal["wait", "interrupt"]
 _SCRATCHPAD_KEY = "__pregel_scratchpad"  # LangGraph's marker of "running inside a graph task"
 _CHECKPOINTER_KEY = "__pregel_checkpointer"
-#: Deeper arguments are refused before LangChain sees them (its input logging recurses).
-MAX_ARGUMENT_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -104,53 +112,51 @@ def tool_error_message(error: ToolException) -> Any:
 
 
 @dataclass
-class _Emit:
-    name: str
-    data: dict[str, Any]
+class LangChainDriver(ToolDriver):
+    """Approvals the LangChain way: custom events (callbacks and the LangGraph ``custom`` stream)
+    and, in a graph with a checkpointer, ``interrupt()`` (a resumed tool pauses again while pending)."""
 
-
-@dataclass
-class _Send:
-    wait: bool
-
-
-@dataclass
-class _Interrupt:
-    payload: dict[str, Any]
-
-
-_Step = _Emit | _Send | _Interrupt
-
-
-@dataclass
-class _Call:
-    """Everything one execution of the tool body needs (shared by the sync and async drivers)."""
-
-    args: Mapping[str, Any]
-    context: CallContext
-    scope: RunScope
-    tool_name: str
+    ids: dict[str, Any]
     child_config: RunnableConfig | None
-    interrupt: bool
     in_graph: bool
-    tool_call_id: str | None
-    announced: list[PendingApproval] = field(default_factory=list)
+    asynchronous: bool
+    approvals: ApprovalHandling = "wait"
+    still_pending: Literal["pause", "wait"] = "pause"
 
-    def event(self, pending: PendingApproval | None = None, **extra: Any) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "tool": self.tool_name,
-            "tool_call_id": self.tool_call_id,
-            "session_id": self.scope.session_id,
-        }
-        if pending is not None:
-            data.update(pending.to_dict())
-            data["message"] = pending.describe()
-        data.update(extra)
-        return data
+    def emit(self, event: ApprovalPending | ApprovalResolved) -> Any:
+        name = APPROVAL_PENDING_EVENT if isinstance(event, ApprovalPending) else APPROVAL_RESOLVED_EVENT
+        data = {**self.ids, **event.to_dict()}
+        if self.asynchronous:
+            return self._aemit(name, data)
+        if self.child_config is not None:
+            dispatch_custom_event(name, data, config=self.child_config)
+        self._write_stream(name, data)
+        return None
+
+    async def _aemit(self, name: str, data: dict[str, Any]) -> None:
+        if self.child_config is not None:
+            await adispatch_custom_event(name, data, config=self.child_config)
+        self._write_stream(name, data)
+
+    def _write_stream(self, name: str, data: dict[str, Any]) -> None:
+        if not self.in_graph:
+            return
+        from langgraph.config import get_stream_writer
+
+        try:
+            writer = get_stream_writer()
+        except (KeyError, RuntimeError):  # not a LangGraph task after all
+            return
+        writer({"type": name, **data})
+
+    def pause(self, request: PauseRequest) -> Any:
+        from langgraph.types import interrupt
+
+        return interrupt({"type": "ailink.approval", **self.ids, **request.to_dict()})
 
 
 class AIlinkTool(BaseTool):
-    """A LangChain tool for one API behind the AIlink gateway (wraps :class:`ailink.GatewayTool`).
+    """A LangChain tool for one API behind the AIlink gateway (wraps :class:`ailink.adapters.GatewayTool`).
 
     The model fills in ``method``, ``path``, ``query`` and ``body``; the core validates, sends,
     waits for approvals and maps the outcome. Success returns ``(content, artifact)``; every
@@ -174,13 +180,7 @@ class AIlinkTool(BaseTool):
     @classmethod
     def _from_gateway(cls, values: Any) -> Any:
         if isinstance(values, dict) and isinstance(values.get("gateway"), GatewayTool):
-            action = values["gateway"].action
-            values = {
-                "name": action.name,
-                "description": action.description,
-                "args_schema": action.args_model,
-                **values,
-            }
+            values = {**values["gateway"].tool_fields(), **values}
         return values
 
     @model_validator(mode="after")
@@ -215,302 +215,106 @@ class AIlinkTool(BaseTool):
         finally:
             _invocation.reset(token)
 
-    # -- the tool body -------------------------------------------------------------------------
+    # -- the tool body: LangChain context in, the core's result out ----------------------------
     def _run(
-        self,
-        config: RunnableConfig,
-        run_manager: CallbackManagerForToolRun | None = None,
-        **kwargs: Any,
+        self, config: RunnableConfig, run_manager: CallbackManagerForToolRun | None = None, **kwargs: Any
     ) -> tuple[str, dict[str, Any]]:
-        call = self._call(kwargs, run_manager, config)
-        steps = self._steps(call)
-        value: Any = None
-        while True:
-            try:
-                step = steps.send(value)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            value = None
-            if isinstance(step, _Send):
-                value = self.gateway.run(
-                    call.args, call.context, wait=step.wait,
-                    on_pending=lambda p: self._emit(call, self._pending_step(call, p)),
-                )
-            elif isinstance(step, _Emit):
-                self._emit(call, step)
-            else:
-                value = _interrupt(step.payload)
+        args, context, driver = self._translate(kwargs, run_manager, config, asynchronous=False)
+        return self._output(self.gateway.run(args, context, driver), driver)
 
     async def _arun(
-        self,
-        config: RunnableConfig,
-        run_manager: AsyncCallbackManagerForToolRun | None = None,
-        **kwargs: Any,
+        self, config: RunnableConfig, run_manager: AsyncCallbackManagerForToolRun | None = None, **kwargs: Any
     ) -> tuple[str, dict[str, Any]]:
-        call = self._call(kwargs, run_manager, config)
+        args, context, driver = self._translate(kwargs, run_manager, config, asynchronous=True)
+        return self._output(await self.gateway.arun(args, context, driver), driver)
 
-        async def on_pending(pending: PendingApproval) -> None:
-            await self._aemit(call, self._pending_step(call, pending))
-
-        steps = self._steps(call)
-        value: Any = None
-        while True:
-            try:
-                step = steps.send(value)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            value = None
-            if isinstance(step, _Send):
-                value = await self.gateway.arun(call.args, call.context, wait=step.wait, on_pending=on_pending)
-            elif isinstance(step, _Emit):
-                await self._aemit(call, step)
-            else:
-                value = _interrupt(step.payload)
-
-    # -- one flow for both drivers -------------------------------------------------------------
-    def _steps(self, call: _Call) -> Generator[_Step, Any, tuple[str, dict[str, Any]]]:
-        """What the tool does, as steps the sync and async drivers execute."""
-        if call.interrupt:
-            result: ToolResult = yield _Send(wait=False)
-            while result.outcome is ToolOutcome.PENDING and result.pending is not None:
-                # First run: interrupt() pauses the graph. On resume the node re-runs from the
-                # top, re-sends with the same key, and interrupt() returns the resume value while
-                # the approval is still pending: send again, and pause again if still pending.
-                yield self._pending_step(call, result.pending)
-                yield _Interrupt(self._interrupt_payload(call, result))
-                result = yield _Send(wait=False)
-            if result.approval_id is not None:
-                yield self._resolved_step(call, result)
-        else:
-            result = yield _Send(wait=True)
-            if call.announced:
-                yield self._resolved_step(call, result)
-        return self._output(call, result)
-
-    def _pending_step(self, call: _Call, pending: PendingApproval) -> _Emit:
-        call.announced.append(pending)
-        return _Emit(APPROVAL_PENDING_EVENT, call.event(pending))
-
-    def _resolved_step(self, call: _Call, result: ToolResult) -> _Emit:
-        approval_id = result.approval_id or (call.announced[-1].approval_id if call.announced else None)
-        return _Emit(
-            APPROVAL_RESOLVED_EVENT,
-            call.event(
-                approval_id=approval_id,
-                status=result.outcome.value,
-                idempotency_key=result.idempotency_key,
-                request_id=result.request_id,
-            ),
-        )
-
-    def _emit(self, call: _Call, step: _Emit) -> None:
-        """Dispatch ``step`` as a LangChain custom event and write it to the LangGraph stream."""
-        if call.child_config is not None:
-            dispatch_custom_event(step.name, step.data, config=call.child_config)
-        self._write_stream(call, step)
-
-    async def _aemit(self, call: _Call, step: _Emit) -> None:
-        """The async twin of :meth:`_emit` (``adispatch_custom_event``)."""
-        if call.child_config is not None:
-            await adispatch_custom_event(step.name, step.data, config=call.child_config)
-        self._write_stream(call, step)
-
-    @staticmethod
-    def _write_stream(call: _Call, step: _Emit) -> None:
-        if not call.in_graph:
-            return
-        from langgraph.config import get_stream_writer
-
-        try:
-            writer = get_stream_writer()
-        except (KeyError, RuntimeError):  # not a LangGraph task after all
-            return
-        writer({"type": step.name, **step.data})
-
-    @staticmethod
-    def _interrupt_payload(call: _Call, result: ToolResult) -> dict[str, Any]:
-        assert result.pending is not None
-        return {
-            "type": "ailink.approval",
-            **call.event(result.pending),
-            "idempotency_key": result.idempotency_key or result.pending.idempotency_key,
-        }
-
-    def _output(self, call: _Call, result: ToolResult) -> tuple[str, dict[str, Any]]:
-        if result.outcome is ToolOutcome.OK:
+    def _output(self, result: ToolResult, driver: LangChainDriver) -> tuple[str, dict[str, Any]]:
+        if result.ok:
             return result.content, result.artifact
-        raise AIlinkToolError(result, call.tool_call_id, self.name)
+        raise AIlinkToolError(result, driver.ids["tool_call_id"], self.name)
 
-    def _call(
+    def _translate(
         self,
         kwargs: dict[str, Any],
         run_manager: CallbackManagerForToolRun | AsyncCallbackManagerForToolRun | None,
         config: RunnableConfig,
-    ) -> _Call:
-        """Translate the LangChain context of this execution into a :class:`ailink.CallContext`."""
+        *,
+        asynchronous: bool,
+    ) -> tuple[dict[str, Any], CallContext, LangChainDriver]:
+        """This execution's LangChain context as the core's ``CallContext`` and a driver."""
+        assert run_manager is not None  # BaseTool always passes one to a _run that accepts it
         invocation = _invocation.get()
         tool_call_id = invocation.tool_call_id if invocation is not None else None
         configurable: Mapping[str, Any] = config.get("configurable") or {}
-        metadata: Mapping[str, Any] = run_manager.metadata if run_manager is not None else config.get("metadata") or {}
         in_graph = _SCRATCHPAD_KEY in configurable
-        call_id = tool_call_id
-        if run_manager is not None:
-            scope = resolve_scope(
-                run_id=run_manager.run_id,
-                parent_run_id=run_manager.parent_run_id,
-                metadata=metadata,
-                handlers=run_manager.handlers,
-                configurable=configurable,
-                extra={"tool": self.name, "tool_call_id": tool_call_id},
-            )
-            child_config: RunnableConfig | None = patch_config(config, callbacks=run_manager.get_child())
-            if call_id is None:
-                # no ToolCall: a graph task's checkpoint namespace survives resume; else the run id
-                call_id = str(metadata.get("checkpoint_ns") or "") if in_graph else ""
-                call_id = call_id or str(run_manager.run_id)
-        else:  # pragma: no cover - BaseTool always passes a run manager
-            import uuid
-
-            run_id = uuid.uuid4()
-            scope = resolve_scope(run_id=run_id, parent_run_id=None, metadata=metadata, configurable=configurable)
-            child_config = None
-            call_id = call_id or str(run_id)
-        context = CallContext(
-            session_id=scope.session_id,
-            parent_span_id=scope.span_id,
-            call_id=call_id,
-            properties=scope.properties,
-            idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY),
-            user_id=scope.user_id,
-            # a root run id changes per invocation: the key then rests on the call id alone, so
-            # re-invoking the same ToolCall re-attaches with or without session config
-            stable_session=scope.session_chosen,
+        scope = resolve_scope(
+            run_id=run_manager.run_id, parent_run_id=run_manager.parent_run_id, metadata=run_manager.metadata,
+            handlers=run_manager.handlers, configurable=configurable,
+            extra={"tool": self.name, "tool_call_id": tool_call_id},
         )
-        interrupt = self.on_approval == "interrupt"
-        if interrupt and not (in_graph and configurable.get(_CHECKPOINTER_KEY) is not None):
-            warnings.warn(
-                f"AIlink tool {self.name!r}: on_approval='interrupt' needs a LangGraph graph with a "
-                "checkpointer; waiting for the approval in the tool instead",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            interrupt = False
-        args = {k: v for k, v in kwargs.items() if v is not None}
-        return _Call(args, context, scope, self.name, child_config, interrupt, in_graph, tool_call_id)
+        # without a ToolCall: a graph task's checkpoint namespace survives resume; else the run id. A root
+        # run id as session changes per invocation: the key then rests on the call id alone (stable_session)
+        call_id = tool_call_id or (in_graph and run_manager.metadata.get("checkpoint_ns")) or str(run_manager.run_id)
+        context = replace(scope, call_id=str(call_id), idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY))
+        driver = LangChainDriver(
+            ids={"tool_call_id": tool_call_id, "session_id": scope.session_id},
+            child_config=patch_config(config, callbacks=run_manager.get_child()),
+            in_graph=in_graph,
+            asynchronous=asynchronous,
+            approvals="pause" if self._can_interrupt(in_graph, configurable) else "wait",
+        )
+        return {k: v for k, v in kwargs.items() if v is not None}, context, driver
+
+    def _can_interrupt(self, in_graph: bool, configurable: Mapping[str, Any]) -> bool:
+        if self.on_approval != "interrupt":
+            return False
+        if in_graph and configurable.get(_CHECKPOINTER_KEY) is not None:
+            return True
+        warnings.warn(
+            f"AIlink tool {self.name!r}: on_approval='interrupt' needs a LangGraph graph with a "
+            "checkpointer; waiting for the approval in the tool instead",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
 
     def _invalid_arguments_message(self, error: Exception) -> Any:
         """``handle_validation_error``: the core's explanation of what is wrong with the arguments."""
         invocation = _invocation.get()
-        raw = invocation.raw_args if invocation is not None else None
-        invalid: ToolResult | None
-        if _too_deep(raw):
-            depth = InvalidToolArgumentsError(f"arguments are nested more than {MAX_ARGUMENT_DEPTH} levels deep")
-            invalid = _refusal(self.gateway, depth)
-        else:
-            invalid = self.gateway.prepare(raw if isinstance(raw, (dict, str)) else None)[2]
+        invalid = self.gateway.prepare(invocation.raw_args if invocation is not None else None)[2]
         if invalid is None:  # LangChain refused what the core accepts: still explain
-            text = f"Invalid arguments for tool '{self.name}': {error}. Nothing was sent."
-            return text
+            return f"Invalid arguments for tool '{self.name}': {error}. Nothing was sent."
         tool_call_id = invocation.tool_call_id if invocation is not None else None
         return tool_error_message(AIlinkToolError(invalid, tool_call_id, self.name))
 
 
 def _capture(input: Any) -> tuple[_Invocation, Any]:
-    """What the model sent, and the input to give LangChain.
+    """What the model sent (the ToolCall id and arguments), and the input to give LangChain.
 
     A ToolCall whose ``args`` are a JSON text of an object is read as that object. Arguments
-    LangChain cannot handle (not an object, or nested deeper than :data:`MAX_ARGUMENT_DEPTH`:
-    it copies and logs them before validating) are replaced by ``{}``, so its validation fails
-    and :meth:`AIlinkTool._invalid_arguments_message` explains what was wrong with the original.
+    LangChain cannot handle (not an object, or nested too deep: it copies and logs them before
+    validating) are replaced by ``{}``, so its validation fails and
+    :meth:`AIlinkTool._invalid_arguments_message` explains what was wrong with the original.
     """
-    if isinstance(input, dict) and input.get("type") == "tool_call":
-        args = input.get("args")
-        if isinstance(args, str):
-            try:
-                parsed = json.loads(args)
-            except ValueError:
-                parsed = None
-            args = parsed if isinstance(parsed, dict) else args
-        if not isinstance(args, dict) or _too_deep(args):
-            return _Invocation(input.get("id"), args), {**input, "args": {}}
-        return _Invocation(input.get("id"), args), {**input, "args": args}
-    if _too_deep(input):
-        return _Invocation(None, input), {}
-    return _Invocation(None, input), input
+    if not (isinstance(input, dict) and input.get("type") == "tool_call"):
+        return _Invocation(None, input), {} if nests_deeper_than(input) else input
+    args = input.get("args")
+    if isinstance(args, str):
+        try:
+            parsed = json.loads(args)
+        except ValueError:
+            parsed = None
+        args = parsed if isinstance(parsed, dict) else args
+    usable = isinstance(args, dict) and not nests_deeper_than(args)
+    return _Invocation(input.get("id"), args), {**input, "args": args if usable else {}}
 
 
-def _too_deep(value: Any) -> bool:
-    """Whether ``value`` nests dicts/lists more than :data:`MAX_ARGUMENT_DEPTH` levels (no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, (list, tuple)):
-            children = item
-        else:
-            continue
-        if depth >= MAX_ARGUMENT_DEPTH:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _refusal(gateway: GatewayTool, error: InvalidToolArgumentsError) -> ToolResult:
-    """The invalid-arguments result for ``error`` (nothing was sent)."""
-    return ToolResult(
-        ToolOutcome.INVALID_ARGUMENTS,
-        f"Invalid arguments for tool '{gateway.action.name}': {error}. Nothing was sent.",
-        reason=str(error),
-    )
-
-
-def _interrupt(payload: dict[str, Any]) -> Any:
-    from langgraph.types import interrupt
-
-    return interrupt(payload)
-
-
-def langchain_tool(
-    *,
-    token: str | None = None,
-    name: str,
-    description: str,
-    methods: Sequence[str] = ("GET",),
-    gateway_url: str | None = None,
-    agent_name: str | None = None,
-    base_path: str = "/",
-    allowed_paths: Sequence[str] | None = None,
-    on_approval: OnApproval = "wait",
-    approval_timeout: float | None = None,
-    client: AIlinkClient | AsyncClient | None = None,
-    **client_options: Any,
-) -> AIlinkTool:
+def langchain_tool(*, on_approval: OnApproval = "wait", **options: Unpack[GatewayToolOptions]) -> AIlinkTool:
     """A LangChain tool for the API behind ``token`` (the one-liner of the AIlink docs).
 
-    ``methods``/``base_path``/``allowed_paths`` bound what the model may call;
-    ``on_approval="interrupt"`` pauses a LangGraph graph instead of waiting in the tool;
-    other options (``client=``, ``timeout=``, ``retries=``, ``max_response_chars=``, ...)
-    go to :func:`ailink.gateway_tool`.
+    ``options`` are :class:`ailink.adapters.GatewayToolOptions` (``name``, ``description``,
+    ``token``, ``methods``, ``base_path``, ``allowed_paths``, ``approval_timeout``, ``client``, ...);
+    ``on_approval="interrupt"`` pauses a LangGraph graph instead of waiting in the tool.
     """
-    gateway = _gateway_tool(
-        name=name,
-        description=description,
-        token=token,
-        methods=methods,
-        gateway_url=gateway_url,
-        agent_name=agent_name,
-        base_path=base_path,
-        allowed_paths=allowed_paths,
-        approval_timeout=approval_timeout,
-        client=client,
-        **client_options,
-    )
-    return AIlinkTool(
-        name=gateway.action.name,
-        description=gateway.action.description,
-        args_schema=gateway.action.args_model,
-        gateway=gateway,
-        on_approval=on_approval,
-    )
-
+    gateway = gateway_tool(**options)
+    return AIlinkTool(**gateway.tool_fields(), gateway=gateway, on_approval=on_approval)

@@ -10,16 +10,33 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import import_module
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from ailink._demo.contract import TOOL_NAME, DemoEnv, DemoOutcome
+from ailink.demo import TOOL_NAME, DemoEnv, DemoOutcome
 
+#: The frameworks with a demo, and the distribution that ships each one's scenario.
 FRAMEWORK_PACKAGES = {"langchain": "langchain-ailink", "crewai": "crewai-ailink", "llamaindex": "llama-index-ailink"}
+#: Entry-point group under which a framework package registers ``run(env) -> DemoOutcome``.
+SCENARIO_GROUP = "ailink.demos"
 DEMO_KEY_FILE = Path(".ailink") / "demo_admin_key"
+
+
+def demo_frameworks() -> list[str]:
+    """The frameworks ``ailink demo --framework`` accepts: the known ones and any other that registered a scenario."""
+    return sorted({*FRAMEWORK_PACKAGES, *(ep.name for ep in entry_points(group=SCENARIO_GROUP))})
+
+
+def load_scenario(framework: str) -> Callable[[DemoEnv], DemoOutcome]:
+    """The ``run`` function a framework package registered (ImportError when it is not installed)."""
+    found = [ep for ep in entry_points(group=SCENARIO_GROUP) if ep.name == framework]
+    if not found:
+        raise ImportError(f"no package registered an {SCENARIO_GROUP!r} entry point named {framework!r}")
+    run: Callable[[DemoEnv], DemoOutcome] = found[0].load()
+    return run
 
 
 def prepare_crewai_environment() -> None:
@@ -231,14 +248,15 @@ def run_demo(framework: str = "langchain", *, auto_approve: bool = False, approv
     prepare_crewai_environment()
     from rich.console import Console
 
-    from ailink._cli import render_session
+    from ailink._session_tree import render_session
     from ailink.emulator import run_in_thread
 
     console = Console()
     try:
-        scenario = import_module(f"ailink._demo.{framework}_scenario")
+        scenario = load_scenario(framework)
     except ImportError as exc:
-        console.print(f"[red]The {framework} demo needs {FRAMEWORK_PACKAGES[framework]}: {exc}[/red]")
+        package = FRAMEWORK_PACKAGES.get(framework, f"the {framework} integration")
+        console.print(f"[red]The {framework} demo needs {package}: {exc}[/red]")
         return 2
     interactive = is_interactive(auto_approve)
     console.rule(f"[bold]AIlink demo · {framework}")
@@ -271,7 +289,7 @@ def run_demo(framework: str = "langchain", *, auto_approve: bool = False, approv
         reviewer.start()
         try:
             with console.status("Agent running…") if not interactive else contextlib.nullcontext():
-                outcome = scenario.run(env)
+                outcome = scenario(env)
         except Exception as exc:
             console.print(f"[red]The agent run failed: {type(exc).__name__}: {exc}[/red]")
             return 1

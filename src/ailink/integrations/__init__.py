@@ -97,21 +97,22 @@ def langchain_chat(
 def langchain_embeddings(client: AnyClient, model: str = "text-embedding-3-small", **kwargs: Any) -> Any:
     """LangChain embeddings (``langchain_openai.OpenAIEmbeddings``) on ``{gateway}/v1`` with the client's token.
 
-    Inputs are sent as text (``check_embedding_ctx_length=False``: no tokenizer download); retries are off.
+    Inputs are sent as text (``check_embedding_ctx_length=False``: no tokenizer download); retries are off
+    (``max_retries`` other than 0 is refused).
     """
-    from ailink._transport import async_http_client, http_client
+    from ailink._openai_compat import openai_settings
 
     embeddings_class = _load("langchain_openai", "OpenAIEmbeddings", "langchain-openai", "langchain_embeddings")
-    settings = client.settings
+    settings = openai_settings(client.settings, max_retries=kwargs.pop("max_retries", None))
     kwargs.setdefault("check_embedding_ctx_length", False)
-    kwargs.setdefault("max_retries", 0)
     return embeddings_class(
         model=model,
-        api_key=settings.api_key or "missing-ailink-token",
-        base_url=settings.gateway_url + "/v1",
-        default_headers=dict(settings.default_headers) or None,
-        http_client=http_client(settings),
-        http_async_client=async_http_client(settings),
+        api_key=settings.api_key,
+        base_url=settings.base_url,
+        max_retries=settings.max_retries,
+        default_headers=settings.default_headers,
+        http_client=settings.http_client(),
+        http_async_client=settings.async_http_client(),
         **kwargs,
     )
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from crewai_ailink.demo import run
 
-from ailink._demo.contract import FINAL_ANSWER, TOOL_NAME, DemoEnv
-from ailink._demo.crewai_scenario import run
 from ailink._demo.runner import check_outcome
+from ailink.demo import FINAL_ANSWER, TOOL_NAME, DemoEnv
 from ailink.testing import EmulatorGateway
 
 

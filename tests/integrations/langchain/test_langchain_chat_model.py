@@ -27,6 +27,11 @@ class TestChatAIlinkUnit(ChatModelUnitTests):
         return {"model": "gpt-4o-mini", "token": "ailink_v1_unit", "gateway_url": "http://127.0.0.1:9"}
 
     @property
+    def standard_chat_model_params(self) -> dict[str, Any]:
+        # the suite's max_retries=2 is refused by design: clients of the gateway send with max_retries=0
+        return {**super().standard_chat_model_params, "max_retries": 0}
+
+    @property
     def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
         return (
             {"AILINK_API_KEY": "ailink_v1_from_env", "AILINK_GATEWAY_URL": "http://gateway.example:8443"},
@@ -56,6 +61,13 @@ def test_the_token_never_shows() -> None:
                  dumps(model), str(model.to_json())):
         assert secret not in text
     assert model.openai_api_base == "http://127.0.0.1:9/v1" and model.max_retries == 0
+
+
+def test_sdk_retries_are_refused_not_silently_changed() -> None:
+    with pytest.raises(ValueError, match="max_retries=2 is not allowed"):
+        ChatAIlink(model="gpt-4o-mini", token="ailink_v1_unit", gateway_url="http://127.0.0.1:9", max_retries=2)
+    assert ChatAIlink(model="gpt-4o-mini", token="ailink_v1_unit", gateway_url="http://127.0.0.1:9",
+                      max_retries=0).max_retries == 0
 
 
 def test_importing_the_package_does_not_need_langchain_openai() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ailink._demo import langchain_scenario
-from ailink._demo.contract import DEMO_ACTIONS, FINAL_ANSWER, DemoEnv
+from langchain_ailink import demo as langchain_scenario
+
+from ailink.demo import DEMO_ACTIONS, FINAL_ANSWER, DemoEnv
 from ailink.testing import EmulatorGateway
 
 

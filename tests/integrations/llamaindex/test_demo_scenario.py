@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ailink._demo import llamaindex_scenario
-from ailink._demo.contract import FINAL_ANSWER, TOOL_NAME, DemoEnv
+from llama_index.tools.ailink import demo as llamaindex_scenario
+
+from ailink.demo import FINAL_ANSWER, TOOL_NAME, DemoEnv
 from ailink.testing import EmulatorGateway
 
 

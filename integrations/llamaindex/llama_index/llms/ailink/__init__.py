@@ -9,6 +9,6 @@ Settings.llm = AIlink(model="gpt-4o", token="ailink_v1_...", agent_name="rag-bot
 """
 
 from llama_index.llms.ailink.base import AIlink, llamaindex_llm
-from llama_index.tools.ailink._session import ailink_session
+from llama_index.tools.ailink import ailink_session
 
 __all__ = ["AIlink", "ailink_session", "llamaindex_llm"]

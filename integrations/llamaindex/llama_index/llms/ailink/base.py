@@ -6,9 +6,9 @@ from typing import Any
 
 from llama_index.core.bridge.pydantic import Field
 from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
-from llama_index.tools.ailink._session import trace_context, track_root_spans
+from llama_index.tools.ailink import trace_context, track_root_spans
 
-import ailink
+from ailink.adapters import ClientConfig, openai_settings
 
 __all__ = ["AIlink", "llamaindex_llm"]
 
@@ -19,8 +19,8 @@ class AIlink(OpenAILike):  # type: ignore[misc]
     A real drop-in: ``chat``, ``complete``, both streams, their async forms and tool calling,
     usable by ``FunctionAgent`` and query engines. Every request carries the session headers of
     the current run (``ailink_session`` → workflow run id → root span; span ids from the active
-    LlamaIndex span). The openai SDK never retries (``max_retries=0``: a retried 408 would
-    create a second approval) and waits longer than ``approval_timeout``, for requests the
+    LlamaIndex span). The openai SDK never retries (``max_retries=0``, other values are refused: a
+    retried 408 would create a second approval) and waits longer than ``approval_timeout``, for requests the
     gateway holds while a human decides. The token never appears in ``repr`` or serialisation.
     """
 
@@ -38,18 +38,15 @@ class AIlink(OpenAILike):  # type: ignore[misc]
         approval_timeout: float = 300.0,
         **kwargs: Any,
     ) -> None:
-        if kwargs.pop("max_retries", 0) != 0:
-            raise ValueError("AIlink sends with max_retries=0: retrying a gateway 408 would request a new approval")
         for option in ("http_client", "async_http_client"):
             if option in kwargs:
                 raise TypeError(f"AIlink builds {option!r} itself (use token= and gateway_url=)")
         if token is None:
             token = kwargs.pop("api_key", None)
-        config = ailink.ClientConfig.from_env(
-            token, gateway_url, agent_name=agent_name, approval_timeout=approval_timeout
-        )
+        config = ClientConfig.from_env(token, gateway_url, agent_name=agent_name, approval_timeout=approval_timeout)
+        settings = openai_settings(config, context_provider=trace_context, max_retries=kwargs.pop("max_retries", None))
         # Derived values (present when rebuilt from ``to_dict()``) must agree with the gateway config.
-        derived = {"api_base": config.gateway_url + "/v1", "timeout": config.hold_timeout}
+        derived = {"api_base": settings.base_url, "timeout": settings.timeout.read}
         for option, value in derived.items():
             if option in kwargs and kwargs.pop(option) != value:
                 raise TypeError(f"AIlink derives {option!r} from gateway_url and approval_timeout")
@@ -58,12 +55,12 @@ class AIlink(OpenAILike):  # type: ignore[misc]
         kwargs.setdefault("is_function_calling_model", True)
         super().__init__(
             model=model,
-            api_key=config.api_key or "missing-ailink-token",
-            api_base=config.gateway_url + "/v1",
-            max_retries=0,
-            timeout=config.hold_timeout,
-            http_client=ailink.http_client(config, context_provider=trace_context, hold=True),
-            async_http_client=ailink.async_http_client(config, context_provider=trace_context, hold=True),
+            api_key=settings.api_key,
+            api_base=settings.base_url,
+            max_retries=settings.max_retries,
+            timeout=settings.timeout.read,
+            http_client=settings.http_client(),
+            async_http_client=settings.async_http_client(),
             gateway_url=config.gateway_url,
             agent_name=agent_name,
             approval_timeout=approval_timeout,

@@ -17,8 +17,8 @@ from llama_index.tools.ailink._events import (
     AIlinkApprovalResolvedEvent,
     AIlinkApprovalResponse,
 )
-from llama_index.tools.ailink._session import ailink_session, current_session_id
-from llama_index.tools.ailink.base import AIlinkToolSpec, OnApproval, llamaindex_tool
+from llama_index.tools.ailink._session import ailink_session, current_session_id, trace_context, track_root_spans
+from llama_index.tools.ailink.base import AIlinkToolSpec, LlamaIndexDriver, OnApproval, llamaindex_tool
 
 __all__ = [
     "AIlinkApprovalPending",
@@ -27,8 +27,11 @@ __all__ = [
     "AIlinkApprovalResolvedEvent",
     "AIlinkApprovalResponse",
     "AIlinkToolSpec",
+    "LlamaIndexDriver",
     "OnApproval",
     "ailink_session",
     "current_session_id",
     "llamaindex_tool",
+    "trace_context",
+    "track_root_spans",
 ]

@@ -14,7 +14,7 @@ Session id, first match wins:
 
 The first two are caller-chosen; the others are per-execution fallbacks (a resumed workflow
 gets a new run id). Span ids come from LlamaIndex's active span (``Class.method-<uuid>``)
-through ``ailink.span_id_from`` (16 hex), so the gateway can rebuild the tree of one run.
+through ``ailink.adapters.span_id_from`` (16 hex), so the gateway can rebuild the tree of one run.
 The tool-call id of an agent's tool call (``ToolCall.tool_id``) is read from the bound
 arguments of the workflow step that runs it.
 """
@@ -34,7 +34,7 @@ from llama_index_instrumentation.dispatcher import active_instrument_tags, instr
 from llama_index_instrumentation.span import BaseSpan, active_span_id
 from llama_index_instrumentation.span_handlers import BaseSpanHandler
 
-import ailink
+from ailink.adapters import CallContext, TraceContext, choose_session, span_id_from, span_path_properties
 
 __all__ = [
     "RUN_ID_TAG",
@@ -179,19 +179,8 @@ def _root_span(span_id: str) -> str:
 def _session() -> tuple[str, bool]:
     """The session id of the running code and whether the caller chose it (see the module docstring)."""
     tags = active_instrument_tags.get()
-    session = tags.get(SESSION_TAG)
-    if isinstance(session, str) and session:
-        return session, True
-    outer = ailink.current_trace()
-    if outer is not None and outer.session_id:
-        return outer.session_id, True
-    run_id = tags.get(RUN_ID_TAG)
-    if isinstance(run_id, str) and run_id:
-        return run_id, False
     span = active_span_id.get()
-    if span:
-        return _root_span(span), False
-    return f"sess_{secrets.token_hex(12)}", False
+    return choose_session(tags.get(SESSION_TAG), fallbacks=(tags.get(RUN_ID_TAG), _root_span(span) if span else None))
 
 
 def current_session_id() -> str:
@@ -216,12 +205,12 @@ def _span_path() -> dict[str, Any]:
     if not span:
         return {}
     chain = _tracker.ancestry(span) if _tracker is not None else [span]
-    return ailink.span_path_properties([(ailink.span_id_from(s), s.partition("-")[0]) for s in chain])
+    return span_path_properties([(span_id_from(s), s.partition("-")[0]) for s in chain])
 
 
 def _parent_span_id() -> str | None:
     span = active_span_id.get()
-    return ailink.span_id_from(span) if span else None
+    return span_id_from(span) if span else None
 
 
 def _user_id(tags: Mapping[str, Any]) -> str | None:
@@ -229,11 +218,11 @@ def _user_id(tags: Mapping[str, Any]) -> str | None:
     return user if isinstance(user, str) and user else None
 
 
-def trace_context() -> ailink.TraceContext:
+def trace_context() -> TraceContext:
     """The trace context of the running LlamaIndex code: the ``context_provider`` of the LLM's
     HTTP clients, consulted for every request made outside an ``ailink.trace`` block."""
     tags = active_instrument_tags.get()
-    return ailink.TraceContext(
+    return TraceContext(
         session_id=current_session_id(),
         parent_span_id=_parent_span_id(),
         properties=_properties(tags),
@@ -241,7 +230,7 @@ def trace_context() -> ailink.TraceContext:
     )
 
 
-def call_context(tool_name: str) -> ailink.CallContext:
+def call_context(tool_name: str) -> CallContext:
     """The ``CallContext`` of a call of tool ``tool_name`` made by the running LlamaIndex code.
 
     ``call_id`` is the agent's tool-call id when an agent workflow step runs the call (none for
@@ -256,7 +245,7 @@ def call_context(tool_name: str) -> ailink.CallContext:
     session, chosen = _session()
     span = active_span_id.get()
     call_id = _tracker.tool_call_id(span, tool_name) if span and _tracker is not None else None
-    return ailink.CallContext(
+    return CallContext(
         session_id=session,
         parent_span_id=_parent_span_id(),
         call_id=call_id,

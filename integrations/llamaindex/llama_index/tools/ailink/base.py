@@ -19,11 +19,22 @@ from llama_index.tools.ailink._events import (
     dispatcher,
 )
 from llama_index.tools.ailink._session import call_context, track_root_spans
+from typing_extensions import Unpack
 
-import ailink
-from ailink import GatewayTool, PendingApproval, ToolOutcome, ToolResult
+from ailink.adapters import (
+    ApprovalHandling,
+    ApprovalPending,
+    ApprovalResolved,
+    GatewayTool,
+    GatewayToolOptions,
+    PauseRequest,
+    ToolDriver,
+    ToolResult,
+    call_arguments,
+    gateway_tool,
+)
 
-__all__ = ["AIlinkToolSpec", "OnApproval", "llamaindex_tool"]
+__all__ = ["AIlinkToolSpec", "LlamaIndexDriver", "OnApproval", "llamaindex_tool"]
 
 OnApproval = Literal["wait", "event"]
 _MARKER = "ailink_awaiting_approval_{}"
@@ -38,65 +49,58 @@ class _Call:
     args: tuple[Any, ...] = field(default=(), repr=False)
 
 
-def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The raw arguments of one call: the keywords, or the positional value(s) a caller passed
-    (``tool.call('{"method": ...}')``), which the core parses or refuses as not an object."""
-    if not args:
-        return kwargs
-    return args[0] if len(args) == 1 and not kwargs else [*args, kwargs]
+def _fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields the approval events share, from an event's or a pause request's ``to_dict()``."""
+    return {"tool_name": data["tool"], "approval_id": data["approval_id"], "summary": data.get("summary") or {},
+            "policy": data.get("policy"), "expires_at": data.get("expires_at")}
 
 
-def _pending_fields(tool_name: str, pending: PendingApproval) -> dict[str, Any]:
-    data = pending.to_dict()
-    return {
-        "tool_name": tool_name,
-        "approval_id": pending.approval_id,
-        "summary": data["summary"],
-        "policy": pending.policy,
-        "expires_at": data["expires_at"],
-    }
+class LlamaIndexDriver(ToolDriver):
+    """Approvals the LlamaIndex way: instrumentation events, workflow stream events and, with a
+    workflow ``Context`` in event mode, ``ctx.wait_for_event`` (the step replays when the response
+    arrives; a ``ctx.store`` marker tells the replay it resumes, and it then waits if still pending)."""
+
+    still_pending = "wait"
+
+    def __init__(self, ctx: Context | None, approvals: ApprovalHandling) -> None:
+        self.ctx = ctx
+        self.approvals = approvals
+
+    def emit(self, event: ApprovalPending | ApprovalResolved) -> None:
+        data = event.to_dict()
+        if isinstance(event, ApprovalResolved):
+            dispatcher.event(AIlinkApprovalResolvedEvent(tool_name=event.tool, approval_id=event.approval_id,
+                                                         outcome=data["status"], status_code=data["status_code"]))
+            return
+        dispatcher.event(AIlinkApprovalPendingEvent(**_fields(data)))
+        if self.ctx is not None and self.approvals == "wait":
+            self.ctx.write_event_to_stream(AIlinkApprovalPending(message=data["message"], **_fields(data)))
+
+    async def pause(self, request: PauseRequest) -> Any:
+        assert self.ctx is not None  # only pauses with a workflow Context
+        marker = _MARKER.format(request.approval_id)
+        await self.ctx.store.set(marker, True)
+        response = await self.ctx.wait_for_event(
+            AIlinkApprovalResponse,
+            waiter_event=AIlinkApprovalRequired(message=request.message, **_fields(request.to_dict())),
+            waiter_id=request.approval_id,
+            requirements={"approval_id": request.approval_id},
+        )
+        await self.ctx.store.set(marker, False)
+        return response
+
+    async def resumed(self, approval_id: str) -> bool:
+        assert self.ctx is not None
+        return bool(await self.ctx.store.get(_MARKER.format(approval_id), default=False))
 
 
 class _GatewayFunctions:
-    """The sync and async functions of one gateway tool (one core call each; no logic of their own
-    beyond translating LlamaIndex context and approval events)."""
+    """The sync and async functions of one gateway tool: LlamaIndex context in, a ``ToolOutput`` out."""
 
     def __init__(self, gateway: GatewayTool, on_approval: OnApproval) -> None:
         self.gateway = gateway
         self.on_approval = on_approval
         self.name = gateway.action.name
-
-    # -- shared by both paths ----------------------------------------------------------------
-    def _announce(self, pending: PendingApproval, ctx: Context | None) -> None:
-        """A wait started: instrumentation event, and a stream event when a workflow runs us."""
-        fields = _pending_fields(self.name, pending)
-        dispatcher.event(AIlinkApprovalPendingEvent(**fields))
-        if ctx is not None and self.on_approval == "wait":
-            ctx.write_event_to_stream(AIlinkApprovalPending(message=pending.describe(), **fields))
-
-    def _settled(self, approval_id: str, result: ToolResult) -> None:
-        dispatcher.event(
-            AIlinkApprovalResolvedEvent(
-                tool_name=self.name,
-                approval_id=approval_id,
-                outcome=result.outcome.value,
-                status_code=result.status_code,
-            )
-        )
-
-    def _finish(self, seen: list[PendingApproval], result: ToolResult) -> ToolResult:
-        if seen and result.outcome is not ToolOutcome.PENDING:
-            self._settled(seen[0].approval_id, result)
-        elif result.pending is not None:
-            self._announce(result.pending, None)
-        return result
-
-    def _hook(self, ctx: Context | None, seen: list[PendingApproval]) -> Any:
-        def on_pending(pending: PendingApproval) -> None:
-            seen.append(pending)
-            self._announce(pending, ctx)
-
-        return on_pending
 
     def to_output(self, call: _Call) -> ToolOutput:
         """The ``ToolOutput``: the core's text for the model, its artifact in ``raw_output``."""
@@ -114,81 +118,31 @@ class _GatewayFunctions:
     async def ato_output(self, call: _Call) -> ToolOutput:
         return self.to_output(call)
 
-    # -- the tool functions ----------------------------------------------------------------------
     def call(self, *args: Any, ctx: Context, **kwargs: Any) -> _Call:
         """Blocking call. With ``on_approval="event"`` a pending approval is returned, not awaited
         (a sync function cannot pause a workflow); calling again re-attaches to it."""
-        seen: list[PendingApproval] = []
-        wait = self.on_approval == "wait"
-        arguments = _arguments(args, kwargs)
-        result = self.gateway.run(arguments, call_context(self.name), wait=wait, on_pending=self._hook(ctx, seen))
-        return _Call(self._finish(seen, result), kwargs, args)
+        driver = LlamaIndexDriver(ctx, "wait" if self.on_approval == "wait" else "return")
+        result = self.gateway.run(call_arguments(args, kwargs), call_context(self.name), driver)
+        return _Call(result, kwargs, args)
 
     async def acall(self, *args: Any, ctx: Context, **kwargs: Any) -> _Call:
         """Async call; with ``on_approval="event"`` and a workflow ``Context``, a pending approval
         pauses the workflow (``ctx.wait_for_event``) until an :class:`AIlinkApprovalResponse` arrives."""
-        context = call_context(self.name)
-        arguments = _arguments(args, kwargs)
-        seen: list[PendingApproval] = []
-        if self.on_approval == "wait" or ctx is None:
-            wait = self.on_approval == "wait"
-            result = await self.gateway.arun(arguments, context, wait=wait, on_pending=self._hook(ctx, seen))
-            return _Call(self._finish(seen, result), kwargs, args)
-
-        # Event mode. The step replays from the top when the response event arrives, so this
-        # first call re-sends with the same idempotency key and re-attaches to the approval.
-        result = await self.gateway.arun(arguments, context, wait=False)
-        approval_id = result.approval_id
-        if approval_id is None:
-            return _Call(result, kwargs, args)
-        marker = _MARKER.format(approval_id)
-        paused_before = bool(await ctx.store.get(marker, default=False))
-        if result.outcome is ToolOutcome.PENDING or paused_before:
-            if result.pending is not None and not paused_before:
-                self._announce(result.pending, ctx)
-                await ctx.store.set(marker, True)
-            fields = (
-                _pending_fields(self.name, result.pending)
-                if result.pending is not None
-                else {"tool_name": self.name, "approval_id": approval_id}
-            )
-            await ctx.wait_for_event(
-                AIlinkApprovalResponse,
-                waiter_event=AIlinkApprovalRequired(message=result.content, **fields),
-                waiter_id=approval_id,
-                requirements={"approval_id": approval_id},
-            )
-            if result.outcome is ToolOutcome.PENDING:
-                # Resumed while the gateway still says pending: wait within the approval timeout.
-                result = await self.gateway.arun(arguments, context)
-            self._settled(approval_id, result)
-            await ctx.store.set(marker, False)
+        event_mode: ApprovalHandling = "pause" if ctx is not None else "return"
+        driver = LlamaIndexDriver(ctx, "wait" if self.on_approval == "wait" else event_mode)
+        result = await self.gateway.arun(call_arguments(args, kwargs), call_context(self.name), driver)
         return _Call(result, kwargs, args)
 
 
-def llamaindex_tool(
-    *,
-    name: str,
-    description: str,
-    token: str | None = None,
-    methods: Sequence[str] = ("GET",),
-    gateway_url: str | None = None,
-    agent_name: str | None = None,
-    base_path: str = "/",
-    allowed_paths: Sequence[str] | None = None,
-    on_approval: OnApproval = "wait",
-    approval_timeout: float | None = None,
-    client: ailink.AIlinkClient | ailink.AsyncClient | None = None,
-    **client_options: Any,
-) -> FunctionTool:
+def llamaindex_tool(*, on_approval: OnApproval = "wait", **options: Unpack[GatewayToolOptions]) -> FunctionTool:
     """An API behind the AIlink gateway as a LlamaIndex ``FunctionTool``.
 
-    The model fills in ``{method, path, query?, body?}`` (the schema of the core's tool action);
-    the tool has a sync ``fn`` and an async ``async_fn`` (which receives the workflow ``Context``
-    from workflow agents). Every outcome but success (invalid arguments, policy denials,
-    rejections, approval timeouts, outcome unknown, gateway or network failures) comes back as
-    readable text with ``is_error=True``, never as an exception; ``ToolOutput.raw_output`` holds
-    the details.
+    ``options`` are :class:`ailink.adapters.GatewayToolOptions`. The model fills in
+    ``{method, path, query?, body?}`` (the schema of the core's tool action); the tool has a sync
+    ``fn`` and an async ``async_fn`` (which receives the workflow ``Context`` from workflow agents).
+    Every outcome but success (invalid arguments, policy denials, rejections, approval timeouts,
+    outcome unknown, gateway or network failures) comes back as readable text with
+    ``is_error=True``, never as an exception; ``ToolOutput.raw_output`` holds the details.
 
     ``on_approval="wait"`` (default): a call that needs approval waits for the decision
     (``approval_timeout``), writing an ``AIlinkApprovalPending`` event to the workflow stream.
@@ -199,30 +153,19 @@ def llamaindex_tool(
     arguments), the fallback session (workflow run id) left out when there is a tool-call id, so
     a replayed or resumed step re-attaches to its approval; direct calls have no call id, so an
     identical action repeated within one session returns the stored result. Pass
-    ``idempotency_key`` in the arguments to repeat an action deliberately. Other keyword
-    arguments go to ``ailink.AIlinkClient``.
+    ``idempotency_key`` in the arguments to repeat an action deliberately.
     """
     if on_approval not in ("wait", "event"):
         raise ValueError("on_approval must be 'wait' or 'event'")
-    gateway = ailink.gateway_tool(
-        name=name,
-        description=description,
-        token=token,
-        methods=methods,
-        gateway_url=gateway_url,
-        agent_name=agent_name,
-        base_path=base_path,
-        allowed_paths=allowed_paths,
-        approval_timeout=approval_timeout,
-        client=client,
-        **client_options,
-    )
+    gateway = gateway_tool(**options)
     track_root_spans()
     functions = _GatewayFunctions(gateway, on_approval)
+    fields = gateway.tool_fields()
     return FunctionTool.from_defaults(
         fn=functions.call,
         async_fn=functions.acall,
-        tool_metadata=ToolMetadata(name=name, description=description, fn_schema=gateway.action.args_model),
+        tool_metadata=ToolMetadata(name=fields["name"], description=fields["description"],
+                                   fn_schema=fields["args_schema"]),
         callback=functions.to_output,
         async_callback=functions.ato_output,
         # Direct calls (``tool(method=..., path=...)``) run without a workflow Context.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ailink._demo.contract import DemoEnv, DemoOutcome
+from ailink.demo import DemoEnv, DemoOutcome
 
 SYSTEM_PROMPT = (
     "You handle customer billing through the payments API tool. Some actions need a human's approval; "

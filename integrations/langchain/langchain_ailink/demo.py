@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ailink._demo.contract import DemoEnv, DemoOutcome
+from ailink.demo import DemoEnv, DemoOutcome
 
 SYSTEM_PROMPT = (
     "You handle customer billing through the payments API. Look up the customer, charge the annual "
@@ -22,9 +22,10 @@ USER_REQUEST = "Bill customer cus_demo_42 for the annual plan (250000 cents) and
 def run(env: DemoEnv) -> DemoOutcome:
     """Run the demo agent against ``env``; returns its final answer and one artifact per tool call."""
     from langchain.agents import create_agent
-    from langchain_ailink import AIlinkCallbackHandler, ChatAIlink, langchain_tool
     from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
     from langchain_core.runnables import RunnableConfig
+
+    from langchain_ailink import AIlinkCallbackHandler, ChatAIlink, langchain_tool
 
     env.script_demo_tool_calls()
     model = ChatAIlink(**env.llm_options())

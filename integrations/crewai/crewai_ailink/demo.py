@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ailink._demo.contract import DemoEnv, DemoOutcome
+from ailink.demo import DemoEnv, DemoOutcome
 
 TASK_DESCRIPTION = (
     "Look up customer cus_001 (GET /v1/customers/cus_001), charge them 250000 cents in usd for the "
@@ -34,6 +34,7 @@ def run(env: DemoEnv) -> DemoOutcome:
     """Run the demo crew against ``env``; returns its final answer and one artifact per tool call."""
     from crewai import Agent, Crew, CrewOutput, Task
     from crewai.hooks import ToolCallHookContext, register_after_tool_call_hook, unregister_after_tool_call_hook
+
     from crewai_ailink import ailink_session, crewai_llm, crewai_tool
 
     env.script_demo_tool_calls()

@@ -1,4 +1,9 @@
-"""What ``ailink demo`` hands a framework scenario, and what the scenario hands back."""
+"""What ``ailink demo`` hands a framework's demo scenario, and what the scenario hands back.
+
+A framework package ships its scenario as a function ``run(env: DemoEnv) -> DemoOutcome`` and
+registers it under the entry-point group ``ailink.demos`` (name = the framework, as in
+``ailink demo --framework <name>``), so the core package never imports an adapter.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from ailink._tools import GatewayToolOptions
 
 #: The three actions every scenario's agent takes, in this order.
 CUSTOMER_LOOKUP = {"method": "GET", "path": "/v1/customers/cus_001"}
@@ -35,7 +42,7 @@ class DemoEnv:
     scripted: bool = True
     approval_timeout: float = 120.0
 
-    def tool_options(self) -> dict[str, Any]:
+    def tool_options(self) -> GatewayToolOptions:
         """Keyword arguments of every framework's tool one-liner for the demo's payments tool."""
         return {
             "token": self.payments_token,

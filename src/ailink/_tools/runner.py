@@ -1,0 +1,140 @@
+"""``GatewayTool``: a :class:`ToolAction` bound to gateway clients, run with a framework's driver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ailink._approval import PendingApproval
+from ailink._config import ClientConfig
+from ailink._errors import InvalidToolArgumentsError
+from ailink._flow import Flow
+from ailink._secrets import scrub
+from ailink._tools.action import CallContext, ParsedCall, ToolAction
+from ailink._tools.flow import ApprovalPending, ApprovalResolved, ToolDriver, tool_flow
+from ailink._tools.result import ToolResult, invalid_arguments_result
+from ailink._tracing import trace_context
+
+if TYPE_CHECKING:
+    from ailink._client import AIlinkClient, AsyncClient
+
+OnPending = Callable[[PendingApproval], Any]
+
+
+class HookDriver(ToolDriver):
+    """The driver of direct callers: wait for a decision (``on_pending`` fires when the wait
+    starts) or, with ``wait=False``, return the PENDING result (re-send later to re-attach)."""
+
+    def __init__(self, on_pending: OnPending | None = None, *, wait: bool = True) -> None:
+        self.approvals = "wait" if wait else "return"
+        self.on_pending = on_pending
+
+    def emit(self, event: ApprovalPending | ApprovalResolved) -> Any:
+        if self.on_pending is not None and self.approvals == "wait" and isinstance(event, ApprovalPending):
+            return self.on_pending(event.pending)
+        return None
+
+
+class GatewayTool:
+    """A :class:`ToolAction` bound to gateway clients: what every framework adapter wraps.
+
+    ``run`` and ``arun`` share one flow (:func:`~ailink._tools.flow.tool_flow`); the adapter's
+    :class:`ToolDriver` says how its framework announces and pauses for approvals. Without a
+    driver the call waits for a decision (``on_pending`` fires when the wait starts), or with
+    ``wait=False`` returns a PENDING result; calling again with the same context re-attaches to it.
+    """
+
+    def __init__(
+        self,
+        action: ToolAction,
+        *,
+        client: AIlinkClient | None = None,
+        async_client: AsyncClient | None = None,
+        approval_timeout: float | None = None,
+    ) -> None:
+        self.action = action
+        self._client = client
+        self._async_client = async_client
+        base = client or async_client
+        self.config = base.settings if base is not None else ClientConfig()
+        self.approval_timeout = approval_timeout or self.config.approval_timeout
+
+    def __repr__(self) -> str:
+        return f"GatewayTool(name={self.action.name!r}, gateway_url={scrub(self.config.gateway_url)!r})"
+
+    def tool_fields(self) -> dict[str, Any]:
+        """What a framework's tool class is described by: ``name``, ``description`` and ``args_schema``
+        (the pydantic model of the arguments)."""
+        action = self.action
+        return {"name": action.name, "description": action.description, "args_schema": action.args_model}
+
+    @property
+    def client(self) -> AIlinkClient:
+        if self._client is None:
+            from ailink._client import AIlinkClient
+
+            self._client = AIlinkClient.from_config(self.config)
+        return self._client
+
+    @property
+    def async_client(self) -> AsyncClient:
+        if self._async_client is None:
+            from ailink._client import AsyncClient
+
+            self._async_client = AsyncClient.from_config(self.config)
+        return self._async_client
+
+    def prepare(
+        self, args: Mapping[str, Any] | str | None, context: CallContext | None = None
+    ) -> tuple[ParsedCall | None, str | None, ToolResult | None]:
+        """Validate ``args`` and derive the idempotency key; an invalid call gets its result here."""
+        try:
+            call = self.action.parse(args)
+            key = self.action.idempotency_key(call, context or CallContext())
+        except InvalidToolArgumentsError as exc:
+            return None, None, invalid_arguments_result(self.action, exc)
+        return call, key, None
+
+    def _flow(
+        self,
+        args: Mapping[str, Any] | str | None,
+        context: CallContext | None,
+        driver: ToolDriver | None,
+        wait: bool,
+        on_pending: OnPending | None,
+    ) -> Flow[ToolResult]:
+        if driver is not None and (on_pending is not None or not wait):
+            raise TypeError("pass driver= or wait=/on_pending=, not both")
+        context = context or CallContext()
+        call, key, invalid = self.prepare(args, context)
+        if call is None:
+            assert invalid is not None
+            return invalid
+        flow = tool_flow(self.config, self.action, call, key, driver or HookDriver(on_pending, wait=wait),
+                         approval_timeout=self.approval_timeout)
+        with trace_context(context.trace(self.action.name)):  # the call's requests carry its session and span
+            return (yield from flow)
+
+    def run(
+        self,
+        args: Mapping[str, Any] | str | None,
+        context: CallContext | None = None,
+        driver: ToolDriver | None = None,
+        *,
+        wait: bool = True,
+        on_pending: OnPending | None = None,
+    ) -> ToolResult:
+        """Execute one call (blocking); the driver's methods run in the calling thread."""
+        return self.client._drive(self._flow(args, context, driver, wait, on_pending))
+
+    async def arun(
+        self,
+        args: Mapping[str, Any] | str | None,
+        context: CallContext | None = None,
+        driver: ToolDriver | None = None,
+        *,
+        wait: bool = True,
+        on_pending: OnPending | None = None,
+    ) -> ToolResult:
+        """Execute one call (asyncio); awaitables the driver's methods return are awaited."""
+        return await self.async_client._adrive(self._flow(args, context, driver, wait, on_pending))

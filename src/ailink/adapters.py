@@ -1,0 +1,87 @@
+"""What framework adapters are built from (the adapter SPI); users of the toolkit do not need it.
+
+An adapter translates, and only translates (``docs/adapters.md``):
+
+* framework context → :class:`CallContext` (session, span, the framework's tool-call id, properties);
+* a :class:`ToolDriver` subclass: how the framework announces (``emit``), pauses (``pause``) and
+  recognises a replayed pause (``resumed``); the core's tool flow decides when each happens;
+* :class:`ToolResult` → the framework's return value, exception or event;
+* ``**options: Unpack[GatewayToolOptions]`` for its tool one-liner (built with :func:`gateway_tool`);
+* :func:`openai_settings` for its LLM class (base URL, token, ``max_retries=0``, hold timeout,
+  HTTP clients adding the session headers of the framework's run through a ``context_provider``).
+"""
+
+from __future__ import annotations
+
+from ailink._config import ClientConfig
+from ailink._idempotency import canonical_json, derive_idempotency_key
+from ailink._openai_compat import MISSING_TOKEN, OpenAISettings, fail_closed_retries, openai_settings
+from ailink._tools import (
+    CANNOT_PAUSE,
+    MAX_ARGUMENT_DEPTH,
+    ApprovalHandling,
+    ApprovalPending,
+    ApprovalResolved,
+    CallContext,
+    GatewayTool,
+    GatewayToolOptions,
+    PauseRequest,
+    ToolAction,
+    ToolDriver,
+    ToolOutcome,
+    ToolResult,
+    call_arguments,
+    gateway_tool,
+    invalid_arguments_result,
+    nests_deeper_than,
+)
+from ailink._tracing import (
+    TraceContext,
+    aiterate_within,
+    choose_session,
+    current_trace,
+    iterate_within,
+    new_span_id,
+    span_id_from,
+    span_path_properties,
+)
+from ailink._transport import ContextProvider, TracingTransport, async_http_client, http_client
+
+__all__ = [
+    "CANNOT_PAUSE",
+    "MAX_ARGUMENT_DEPTH",
+    "MISSING_TOKEN",
+    "ApprovalHandling",
+    "ApprovalPending",
+    "ApprovalResolved",
+    "CallContext",
+    "ClientConfig",
+    "ContextProvider",
+    "GatewayTool",
+    "GatewayToolOptions",
+    "OpenAISettings",
+    "PauseRequest",
+    "ToolAction",
+    "ToolDriver",
+    "ToolOutcome",
+    "ToolResult",
+    "TraceContext",
+    "TracingTransport",
+    "aiterate_within",
+    "async_http_client",
+    "call_arguments",
+    "canonical_json",
+    "choose_session",
+    "current_trace",
+    "derive_idempotency_key",
+    "fail_closed_retries",
+    "gateway_tool",
+    "http_client",
+    "invalid_arguments_result",
+    "iterate_within",
+    "nests_deeper_than",
+    "new_span_id",
+    "openai_settings",
+    "span_id_from",
+    "span_path_properties",
+]
