@@ -13,10 +13,12 @@ from urllib.parse import quote
 
 import httpx
 
+from ailink import _extensions
 from ailink._config import ClientConfig
 from ailink._errors import (
     AIlinkError,
     APIConnectionError,
+    APITimeoutError,
     ApprovalRejectedError,
     ApprovalTimeoutError,
     GatewayError,
@@ -26,7 +28,7 @@ from ailink._errors import (
     json_or_none,
     parse_retry_after,
 )
-from ailink._flow import Notify, Sleep, monotonic
+from ailink._flow import POLL_LANE, WAIT_LANE, Notify, Sleep, WatchDecision, WatchSignal, monotonic
 from ailink._logs import logger
 from ailink._retry import answer_error, idempotency_key_of, is_write, send_with_retries
 
@@ -86,6 +88,8 @@ class PendingApproval:
     retry_after: float | None = None
     #: The reviewers' page of this approval, when the gateway names one (the emulator's inbox).
     review_url: str | None = None
+    #: Where the gateway's approval watch must start to see this approval settle (§4.4), when it has one.
+    event_cursor: int | None = None
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> PendingApproval:
@@ -105,6 +109,7 @@ class PendingApproval:
             summary=summary if isinstance(summary, dict) else {},
             retry_after=parse_retry_after(response.headers.get("retry-after")),
             review_url=_str_or_none(body.get("review_url")),
+            event_cursor=_cursor_of(body),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -235,7 +240,7 @@ def _withdraw(
     what the gateway says it became (approved in the meantime → its stored result). If it cannot
     be withdrawn, the outcome is unknown, unless the approval's own expiry has passed."""
     request = config.build_request(
-        "DELETE", path, may_hold=False, read_timeout=min(config.timeout, WITHDRAW_SECONDS)
+        "DELETE", path, may_hold=False, read_timeout=min(config.timeout, WITHDRAW_SECONDS), lane=WAIT_LANE
     )
     not_withdrawn = ApprovalTimeoutError(
         f"No decision on approval {approval_id} after {waited:.0f} s, and it could not be withdrawn",
@@ -271,7 +276,7 @@ def _withdraw(
 
 def _stored_result(config: ClientConfig, path: str) -> Generator[Any, Any, httpx.Response | None]:
     """The stored answer of an approved request (None while the gateway cannot replay it yet)."""
-    request = config.build_request("GET", path + "/result", may_hold=False)
+    request = config.build_request("GET", path + "/result", may_hold=False, lane=WAIT_LANE)
     stored = yield from send_with_retries(request, config.retry)
     if stored.status_code == 409 and is_gateway_error(stored):
         return None
@@ -340,6 +345,13 @@ def _wait(
     backoff = POLL_START_SECONDS
     retry_after = pending.retry_after if pending else None
     peek = pending is None  # started from a bare id: read the status (and expiry) once before long-polling
+    # The client's shared approval watch (§4.4) when the gateway has it and gave a cursor; else long polls.
+    cursor = pending.event_cursor if pending else None
+    watching = True
+
+    def watch_supported() -> bool:
+        return _extensions.supports(config.gateway_url, _extensions.APPROVALS_WATCH)
+
     while True:
         remaining = deadline - clock()
         if remaining <= 0:
@@ -363,29 +375,53 @@ def _wait(
             )
             still.mark_outcome_unknown(key, resend_helps=False)
             raise still
-        wait = min(LONG_POLL_SECONDS, max(1, math.ceil(remaining))) if long_poll and not peek else 0
-        peek = False
-        request = config.build_request(
-            "GET",
-            path,
-            params={"wait": wait} if wait else None,
-            read_timeout=max(0.5, min(wait + POLL_MARGIN_SECONDS, remaining + 0.5)),
-            may_hold=False,
-        )
-        sent_at = clock()
-        try:
-            response = yield from send_with_retries(request, config.retry)
-            if response.status_code >= 400:
-                raise error_from_response(response)
-            body = _json_object(response)
-        except (APIConnectionError, GatewayError, MalformedResponseError) as error:
-            raise _lost_contact(error, approval_id, key) from error
+        response: httpx.Response | None = None
+        if watching and cursor is not None and not peek and watch_supported():
+            news = yield WatchDecision(config, approval_id, cursor, min(LONG_POLL_SECONDS, remaining))
+            if news is None:
+                continue  # still pending: the deadline is checked again
+            if news is WatchSignal.UNAVAILABLE:
+                watching = False
+                continue
+            if news is WatchSignal.RESYNC:
+                peek = True
+                continue
+            body = news
+        else:
+            wait = min(LONG_POLL_SECONDS, max(1, math.ceil(remaining))) if long_poll and not peek else 0
+            peek = False
+            request = config.build_request(
+                "GET",
+                path,
+                params={"wait": wait} if wait else None,
+                read_timeout=max(0.5, min(wait + POLL_MARGIN_SECONDS, remaining + 0.5)),
+                may_hold=False,
+                # a long poll holds its connection: it gets one of the long polls' pool, without
+                # waiting for a free one past the deadline (then nothing was learnt, and the deadline rules apply)
+                lane=POLL_LANE if wait else WAIT_LANE,
+                pool_timeout=max(0.5, remaining) if wait else None,
+            )
+            sent_at = clock()
+            try:
+                response = yield from send_with_retries(request, config.retry)
+                if response.status_code >= 400:
+                    raise error_from_response(response)
+                body = _json_object(response)
+            except APITimeoutError as error:
+                if isinstance(error.__cause__, httpx.PoolTimeout):
+                    continue  # no free connection before the deadline: nothing was learnt
+                raise _lost_contact(error, approval_id, key) from error
+            except (APIConnectionError, GatewayError, MalformedResponseError) as error:
+                raise _lost_contact(error, approval_id, key) from error
+            cursor = _cursor_of(body)
         status = body.get("status")
         expires_at = _parse_time(body.get("expires_at"))
         if expires_at is not None:  # the gateway may tell the expiry only here (a wait started from an id)
             expiry = expires_at
             deadline = min(deadline, _deadline(deadline - clock(), expires_at, clock()))
         if status == ApprovalStatus.PENDING.value:
+            if response is None or (watching and cursor is not None and watch_supported()):
+                continue  # the watch waits from here
             if long_poll and clock() - sent_at < wait / 2:
                 long_poll = False  # the gateway does not hold long polls: poll with backoff instead
             if not long_poll:
@@ -421,6 +457,12 @@ def _wait(
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _cursor_of(body: dict[str, Any]) -> int | None:
+    """The ``event_cursor`` of a 202 answer or an approval status (§4.4), when it is one."""
+    value = body.get("event_cursor")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def claim(error: AIlinkError, request: httpx.Request) -> AIlinkError:

@@ -57,6 +57,7 @@ from ailink._retry import IDEMPOTENT_METHODS, RetryConfig, answer_error, send_wi
 from ailink._secrets import mask, scrub
 from ailink._tracing import TraceContext, trace
 from ailink._transport import AsyncGatewayHTTPClient, GatewayHTTPClient, TracingTransport
+from ailink._watch import close_watchers
 
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
@@ -712,6 +713,7 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
 
     def close(self) -> None:
         if self._owns_http:
+            close_watchers(self._http)
             self._http.close()
 
     def __enter__(self) -> AIlinkClient:
@@ -941,6 +943,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
 
     async def aclose(self) -> None:
         if self._owns_http:
+            close_watchers(self._http)
             await self._http.aclose()
 
     close = aclose

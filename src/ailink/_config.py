@@ -11,7 +11,7 @@ from typing import Any, Literal
 import httpx
 
 from ailink import _extensions
-from ailink._flow import BODY_TIMEOUT_EXTENSION
+from ailink._flow import BODY_TIMEOUT_EXTENSION, LANE_EXTENSION, WAIT_LANE
 from ailink._headers import Identity, both_spellings, missing_protocol_headers
 from ailink._retry import RetryConfig, mark_repeatable
 from ailink._secrets import mask, scrub
@@ -166,6 +166,8 @@ class ClientConfig:
         admin: bool = False,
         identity: Identity | None = None,
         repeatable: bool = False,
+        lane: str | None = None,
+        pool_timeout: float | None = None,
     ) -> httpx.Request:
         """Build one data-plane (or, with ``admin=True``, management) request.
 
@@ -175,6 +177,9 @@ class ClientConfig:
         A request that ``may_hold`` gets a read timeout above ``approval_timeout`` (default: the
         client's) when the gateway may hold it open (the real gateway does, for approvals).
         ``identity`` (this request's user, app, organisation) wins over the client's.
+        ``lane`` picks the connection pool (:data:`~ailink._flow.LANE_EXTENSION`; default: the calls'
+        pool); ``pool_timeout`` bounds the wait for a free connection (default: the client's timeout;
+        unbounded on the approval waits' lane, whose requests are short and few).
         """
         method = method.upper()
         if not path.startswith("/"):
@@ -197,6 +202,10 @@ class ClientConfig:
                 )
             )
         timeout = dict(self._timeout_extension)
+        if pool_timeout is not None:
+            timeout["pool"] = pool_timeout
+        elif lane == WAIT_LANE:
+            timeout["pool"] = None
         if read_timeout is not None:
             timeout["read"] = read_timeout
         elif may_hold and not admin and self.may_be_held(url):
@@ -214,4 +223,6 @@ class ClientConfig:
                 BODY_TIMEOUT_EXTENSION: min(self.timeout, read_timeout) if read_timeout is not None else self.timeout,
             },
         )
+        if lane is not None:
+            request.extensions[LANE_EXTENSION] = lane
         return mark_repeatable(request) if repeatable else request

@@ -14,6 +14,8 @@ import httpx
 RESPOND_ASYNC = "respond-async"
 #: The gateway stores the outcome of every forwarded request under its idempotency key (§5).
 OUTCOME_STORE = "outcome-store"
+#: The gateway streams the settlements of the calling token's approvals (``/v1/approvals/events``, §4.4).
+APPROVALS_WATCH = "approvals-watch"
 
 _HEADERS = ("x-ailink-extensions", "x-trueflow-extensions")
 _MAX_ORIGINS = 256

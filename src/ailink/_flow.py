@@ -13,6 +13,7 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, TypeVar, Union
 
 import httpx
@@ -52,7 +53,33 @@ class Notify:
     payload: Any
 
 
-Step = Union[Send, Sleep, Notify]  # noqa: UP007 - a runtime alias must work on Python 3.10
+@dataclass(frozen=True)
+class WatchDecision:
+    """Wait up to ``seconds`` for approval ``approval_id`` to leave ``pending``, through the approval
+    watcher the client shares among all its waits (protocol §4.4). ``cursor`` is the ``event_cursor``
+    the gateway gave with the pending state; ``config`` (a ``ClientConfig``) says which gateway and token.
+
+    The flow receives the approval's status object when it settled, ``None`` when it is still pending
+    after ``seconds``, or a :class:`WatchSignal`.
+    """
+
+    config: Any
+    approval_id: str
+    cursor: int
+    seconds: float
+
+
+class WatchSignal(Enum):
+    """What a :class:`WatchDecision` step answers instead of a status."""
+
+    #: The client has no watch for this gateway now: wait with the per-approval long poll instead.
+    UNAVAILABLE = "unavailable"
+    #: The watch cannot vouch for this cursor (it started later, or the gateway's sequence restarted):
+    #: read the approval's status once and watch from the cursor that answer gives.
+    RESYNC = "resync"
+
+
+Step = Union[Send, Sleep, Notify, WatchDecision]  # noqa: UP007 - a runtime alias must work on Python 3.10
 #: What a driver throws into a flow when a request failed: the network, or an undecodable answer.
 SEND_FAILURES = (httpx.TransportError, httpx.DecodingError)
 Flow = Generator[Step, Any, T]
@@ -60,6 +87,13 @@ Flow = Generator[Step, Any, T]
 
 #: Request extension: seconds the whole answer body may take once its headers arrived.
 BODY_TIMEOUT_EXTENSION = "ailink_body_timeout"
+#: Request extension naming the connection pool ("lane") a request is sent on. Approval waits have
+#: lanes of their own, so proxied and LLM calls never queue behind them (nor they behind calls).
+LANE_EXTENSION = "ailink_lane"
+#: Approval status peeks, result fetches, withdrawals and the approval watch's stream.
+WAIT_LANE = "wait"
+#: Per-approval long polls, on gateways without the approval watch.
+POLL_LANE = "poll"
 
 
 def _body_seconds(request: httpx.Request) -> float | None:
@@ -160,6 +194,10 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
                 step = flow.send(None)
             elif isinstance(step, Notify):
                 step = flow.send(step.hook(step.payload))
+            elif isinstance(step, WatchDecision):
+                from ailink._watch import watch_sync
+
+                step = flow.send(watch_sync(client, step))
             else:
                 try:
                     response = send_sync(client, step)
@@ -186,6 +224,10 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
                 if inspect.isawaitable(result):
                     result = await result
                 step = flow.send(result)
+            elif isinstance(step, WatchDecision):
+                from ailink._watch import watch_async
+
+                step = flow.send(await watch_async(client, step))
             else:
                 try:
                     response = await send_async(client, step)

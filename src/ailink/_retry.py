@@ -20,7 +20,7 @@ from ailink._errors import (
     error_from_response,
     parse_retry_after,
 )
-from ailink._flow import Send, Sleep
+from ailink._flow import LANE_EXTENSION, POLL_LANE, Send, Sleep
 from ailink._headers import KEY_HEADERS
 from ailink._idempotency import new_idempotency_key
 from ailink._logs import logger
@@ -166,6 +166,8 @@ def _may_retry_answer(response: httpx.Response, config: RetryConfig) -> bool:
 
 
 def _may_retry_failure(exc: Exception, request: httpx.Request) -> bool:
+    if isinstance(exc, httpx.PoolTimeout) and request.extensions.get(LANE_EXTENSION) == POLL_LANE:
+        return False  # an approval long poll found no free connection before its deadline: the wait decides
     if not is_write(request) or isinstance(exc, _NOT_SENT):
         return True
     return idempotency_key_of(request) is not None and stores_outcomes(request)

@@ -8,6 +8,9 @@ session context without any call site having to remember it.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import ssl
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,11 +18,38 @@ from typing import Any
 import httpx
 
 from ailink._config import PREPARED_EXTENSION, ClientConfig
+from ailink._flow import LANE_EXTENSION, POLL_LANE, WAIT_LANE
 from ailink._headers import Identity, missing_protocol_headers
 from ailink._tracing import TraceContext, current_trace
 from ailink._version import USER_AGENT
 
 ContextProvider = Callable[[], "TraceContext | None"]
+
+#: Connections per lane (see :data:`~ailink._flow.LANE_EXTENSION`): the approval waits' lane holds the
+#: watch's one stream and short requests, on at most four connections.
+_LANE_LIMITS: dict[str | None, httpx.Limits] = {
+    None: httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    WAIT_LANE: httpx.Limits(max_connections=4, max_keepalive_connections=4),
+    POLL_LANE: httpx.Limits(max_connections=100, max_keepalive_connections=20),
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_ssl_context(verify: bool, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=verify)
+
+
+def ssl_context(verify: bool = True) -> ssl.SSLContext:
+    """The TLS settings of this toolkit's connections, built once per process (and per
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR``): loading the CA bundle costs tens of milliseconds, which
+    every new client would otherwise pay."""
+    return _cached_ssl_context(verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+def lane_of(request: httpx.Request) -> str | None:
+    """The lane ``request`` is sent on (``None``: the calls' lane)."""
+    lane = request.extensions.get(LANE_EXTENSION)
+    return lane if lane in _LANE_LIMITS else None
 
 
 class _DiscardedCookies(httpx.Cookies):
@@ -70,6 +100,9 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ``context_provider`` is consulted when no :func:`ailink.trace` block is active: framework
     integrations use it to read their own run context (a LangChain run, a CrewAI execution, a
     LlamaIndex span). Headers the caller set explicitly are never overwritten.
+
+    Without a transport given, it keeps one connection pool per lane (:data:`LANE_EXTENSION`):
+    calls, approval waits, per-approval long polls. A transport given (a mock in tests) serves every lane.
     """
 
     def __init__(
@@ -86,11 +119,12 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._verify = verify
         self._sync = sync_transport
         self._async = async_transport
+        self._sync_lanes: dict[str | None, httpx.BaseTransport] = {}
         # httpx connections belong to the event loop that opened them: without a transport given,
-        # keep one pool per running loop, so a client may serve several ``asyncio.run`` calls.
-        self._async_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncBaseTransport] = (
-            weakref.WeakKeyDictionary()
-        )
+        # keep one set of pools per running loop, so a client may serve several ``asyncio.run`` calls.
+        self._async_by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str | None, httpx.AsyncBaseTransport]
+        ] = weakref.WeakKeyDictionary()
         self.agent_name = agent_name
         self.context_provider = context_provider
         self.add_idempotency_keys = add_idempotency_keys
@@ -120,36 +154,50 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         for name, value in missing.items():
             headers[name] = value
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self._sync is None:
-            self._sync = httpx.HTTPTransport(verify=self._verify)
-        self.prepare(request)
-        return self._sync.handle_request(request)
+    def _sync_transport(self, lane: str | None) -> httpx.BaseTransport:
+        if self._sync is not None:
+            return self._sync
+        transport = self._sync_lanes.get(lane)
+        if transport is None:
+            transport = self._sync_lanes.setdefault(
+                lane, httpx.HTTPTransport(verify=ssl_context(self._verify), limits=_LANE_LIMITS[lane]))
+        return transport
 
-    def _loop_transport(self) -> httpx.AsyncBaseTransport:
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._sync_transport(lane_of(request))
+        self.prepare(request)
+        return transport.handle_request(request)
+
+    def _loop_transport(self, lane: str | None) -> httpx.AsyncBaseTransport:
         if self._async is not None:
             return self._async
         loop = asyncio.get_running_loop()
-        transport = self._async_by_loop.get(loop)
+        lanes = self._async_by_loop.get(loop)
+        if lanes is None:
+            lanes = self._async_by_loop[loop] = {}
+        transport = lanes.get(lane)
         if transport is None:
-            transport = self._async_by_loop[loop] = httpx.AsyncHTTPTransport(verify=self._verify)
+            transport = lanes[lane] = httpx.AsyncHTTPTransport(verify=ssl_context(self._verify),
+                                                               limits=_LANE_LIMITS[lane])
         return transport
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        transport = self._loop_transport()
+        transport = self._loop_transport(lane_of(request))
         self.prepare(request)
         return await transport.handle_async_request(request)
 
     def close(self) -> None:
         if self._sync is not None:
             self._sync.close()
+        for transport in list(self._sync_lanes.values()):
+            transport.close()
+        self._sync_lanes.clear()
 
     async def aclose(self) -> None:
         if self._async is not None:
             await self._async.aclose()
-        # the pool of the running loop; pools of finished loops go with their loop
-        transport = self._async_by_loop.pop(asyncio.get_running_loop(), None)
-        if transport is not None:
+        # the pools of the running loop; pools of finished loops go with their loop
+        for transport in (self._async_by_loop.pop(asyncio.get_running_loop(), None) or {}).values():
             await transport.aclose()
 
 

@@ -41,6 +41,7 @@ from ._profile import Profile
 from ._review import review_url
 from ._store import Store, new_id
 from ._upstream import Upstream, UpstreamFailure, response_headers, upstream_request_headers
+from ._watch import ApprovalWatch
 
 TOKEN_PREFIX = "ailink_v1_"
 MAX_WAIT = 50.0
@@ -266,11 +267,14 @@ class Emulator:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Approval and policy events for the inbox's live view and webhooks (``_events``, ``_webhooks``).
         self.events = EventHub(self)
+        #: The open approval-event streams of agents (``_watch``, protocol §4.4).
+        self.watch = ApprovalWatch(self)
 
     # ------------------------------------------------------------------ plumbing
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        self.watch.close_all()
         await self.events.aclose()
         await self.upstream.aclose()
 
@@ -332,9 +336,14 @@ class Emulator:
 
     # ------------------------------------------------------------------ approvals core
     def notify_decided(self, apr_id: str) -> None:
+        """Wake what waits on ``apr_id``: held requests and long polls, and its token's approval watchers."""
         event = self._decided.pop(apr_id, None)
         if event is not None:
             event.set()
+        if self.profile.approvals_watch:
+            row = self.store.get_approval(apr_id)
+            if row is not None:
+                self.watch.settled(row)
 
     def refresh_approval(self, apr_id: str) -> dict[str, Any] | None:
         row = self.store.get_approval(apr_id)
@@ -798,6 +807,7 @@ class Emulator:
             "policy": row["policy_name"],
             "summary": {"method": row["summary"].get("method"), "path": row["summary"].get("path")},
             "review_url": review_url(self.public_url, apr_id),
+            **self._cursor(),
         }
         return JSONResponse(body, status_code=202, headers={
             "location": poll, "retry-after": "2", "preference-applied": "respond-async", "x-request-id": rid,
@@ -911,7 +921,12 @@ class Emulator:
             "policy": row["policy_name"], "idempotency_key": row["idempotency_key"],
             "summary": {"method": row["summary"].get("method"), "path": row["summary"].get("path")},
             "review_url": review_url(self.public_url, row["id"]),
+            **self._cursor(),
         }
+
+    def _cursor(self) -> dict[str, Any]:
+        """``event_cursor``: where an approval watch must start to see every later settlement (§4.4)."""
+        return {"event_cursor": self.store.settled_seq} if self.profile.approvals_watch else {}
 
     async def agent_get_approval(self, request: Request) -> Response:
         rid = request.state.request_id = new_request_id()
@@ -944,7 +959,9 @@ class Emulator:
         return JSONResponse({**self.approval_status(row), "updated": updated}, headers={"x-request-id": rid})
 
     def agent_routes(self) -> list[Route]:
+        watch = [Route("/v1/approvals/events", self.watch.endpoint, methods=["GET"])]
         return [
+            *(watch if self.profile.approvals_watch else []),
             Route("/v1/approvals/{approval_id}", self.agent_get_approval, methods=["GET"]),
             Route("/v1/approvals/{approval_id}", self.agent_cancel_approval, methods=["DELETE"]),
             Route("/v1/approvals/{approval_id}/result", self.agent_approval_result, methods=["GET"]),

@@ -7,6 +7,7 @@ secrets are never returned, approvals show the masked token.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,8 @@ SESSION_TRANSITIONS = {("active", "paused"), ("active", "completed"), ("paused",
 
 
 MAX_REASON = 2000
+#: Decisions one ``POST /api/v1/approvals/decisions`` may carry.
+MAX_BULK_DECISIONS = 10_000
 MAX_REVIEWER = 200
 
 
@@ -46,6 +49,19 @@ def _reviewer(request: Request, doc: dict[str, Any]) -> tuple[str, str]:
     principal = getattr(request.state, "principal", None)
     default = "admin" if principal is None or principal.key_id is None else f"api key {principal.key_id}"
     return (name.strip() if isinstance(name, str) else default), channel
+
+
+def _decision(doc: dict[str, Any]) -> tuple[str, str | None]:
+    """The ``decision`` (``approved``/``rejected``) and optional ``reason`` of a decision body."""
+    raw = doc.get("decision")
+    decision = {"approved": "approved", "approve": "approved", "rejected": "rejected",
+                "reject": "rejected"}.get(raw.lower() if isinstance(raw, str) else "")
+    if decision is None:
+        raise GatewayError(400, "validation_error", "decision must be 'approved' or 'rejected'")
+    reason = doc.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
+        raise GatewayError(422, "validation_error", f"reason must be a string of at most {MAX_REASON} characters")
+    return decision, reason
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -406,14 +422,7 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
     async def decide(request: Request) -> Response:
         apr_id = request.path_params["aid"]
         doc = await emu.json_body(request)
-        raw = doc.get("decision")
-        decision = {"approved": "approved", "approve": "approved", "rejected": "rejected",
-                    "reject": "rejected"}.get(raw.lower() if isinstance(raw, str) else "")
-        if decision is None:
-            raise GatewayError(400, "validation_error", "decision must be 'approved' or 'rejected'")
-        reason = doc.get("reason")
-        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
-            raise GatewayError(422, "validation_error", f"reason must be a string of at most {MAX_REASON} characters")
+        decision, reason = _decision(doc)
         reviewer, channel = _reviewer(request, doc)
         row = emu.refresh_approval(apr_id)
         if row is None:  # deviation: the real gateway answers 200 updated=false
@@ -421,6 +430,37 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
         updated = emu.decide(apr_id, decision, reason, reviewed_by=reviewer, channel=channel)
         row = store.get_approval(apr_id) or row
         return JSONResponse({"id": apr_id, "status": row["status"], "updated": updated})
+
+    async def decide_many(request: Request) -> Response:
+        """[ext] ``{"decisions": [{"id", "decision", "reason"?}, ...], "reviewed_by"?, "channel"?}``:
+        every item is checked before any is applied; unknown ids are reported, not fatal."""
+        doc = await emu.json_body(request)
+        items = doc.get("decisions")
+        if not isinstance(items, list) or not items or len(items) > MAX_BULK_DECISIONS:
+            raise GatewayError(422, "validation_error",
+                               f"decisions must be a list of 1 to {MAX_BULK_DECISIONS} decisions")
+        reviewer, channel = _reviewer(request, doc)
+        checked: list[tuple[str, str, str | None]] = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+                raise GatewayError(422, "validation_error", f"decisions[{index}] must be an object with an id")
+            try:
+                decision, reason = _decision(item)
+            except GatewayError as exc:
+                raise GatewayError(422, "validation_error", f"decisions[{index}]: {exc.message}") from None
+            checked.append((item["id"], decision, reason))
+        rows = store.approvals_by_ids(apr_id for apr_id, _, _ in checked)
+        results: list[dict[str, Any]] = []
+        for index, (apr_id, decision, reason) in enumerate(checked):
+            if index and index % 200 == 0:
+                await asyncio.sleep(0)  # a big batch lets the other requests (and the watch streams) through
+            if apr_id not in rows or emu.refresh_approval(apr_id) is None:
+                results.append({"id": apr_id, "status": None, "updated": False, "error": "approval_not_found"})
+                continue
+            updated = emu.decide(apr_id, decision, reason, reviewed_by=reviewer, channel=channel)
+            row = store.get_approval(apr_id)
+            results.append({"id": apr_id, "status": row["status"] if row else None, "updated": updated})
+        return JSONResponse({"results": results, "updated": sum(1 for r in results if r["updated"])})
 
     # ---------------------------------------------------------------- audit
     async def list_audit(request: Request) -> Response:
@@ -520,7 +560,7 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
         ("/services/{sid}", get_service, ["GET"]), ("/services/{sid}", patch_service, ["PATCH"]),
         ("/services/{sid}", delete_service, ["DELETE"]),
         ("/approvals", list_approvals, ["GET"]), ("/approvals/{aid}", get_approval, ["GET"]),
-        ("/approvals/{aid}/decision", decide, ["POST"]),
+        ("/approvals/{aid}/decision", decide, ["POST"]), ("/approvals/decisions", decide_many, ["POST"]),
         ("/audit", list_audit, ["GET"]), ("/audit/{aid}", get_audit, ["GET"]),
         ("/sessions", list_sessions, ["GET"]), ("/sessions/{sid}", get_session, ["GET"]),
         ("/sessions/{sid}/entity", session_entity, ["GET"]),

@@ -26,6 +26,9 @@ class Profile:
     respond_async: bool
     #: ``/v1/approvals/{id}[/result]`` are agent endpoints (else they are proxied like any path).
     agent_approval_endpoints: bool
+    #: ``GET /v1/approvals/events``: one event stream of the token's settled approvals (§4.4), and
+    #: ``event_cursor`` in the 202 answer and the approval status.
+    approvals_watch: bool
     #: Full idempotency (§5): outcomes stored and replayed, 409 in flight, 422 on a different
     #: request, approved requests executed once by the gateway with the result kept.
     outcome_store: bool
@@ -49,9 +52,10 @@ class Profile:
 
 AILINK = Profile(
     name="ailink",
-    extensions=("respond-async", "outcome-store"),
+    extensions=("respond-async", "outcome-store", "approvals-watch"),
     respond_async=True,
     agent_approval_endpoints=True,
+    approvals_watch=True,
     outcome_store=True,
     approval_key_headers=("x-ailink-idempotency-key", "x-trueflow-idempotency-key", "idempotency-key",
                           "x-idempotency-key"),
@@ -68,6 +72,7 @@ REAL = Profile(
     extensions=(),
     respond_async=False,
     agent_approval_endpoints=False,
+    approvals_watch=False,
     outcome_store=False,
     approval_key_headers=("x-ailink-idempotency-key", "x-trueflow-idempotency-key"),
     gateway_retries=True,

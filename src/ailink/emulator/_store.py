@@ -82,8 +82,14 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
     # LLM usage (``_metering``), the organisation of a request (``X-Tenant-Id``), response cache hits
     "audit": {"prompt_tokens": "INTEGER", "completion_tokens": "INTEGER", "estimated_cost_usd": "REAL",
               "provider": "TEXT", "tenant_id": "TEXT", "cache_hit": "INTEGER"},
-    "approvals": {"reviewed_by": "TEXT", "review_channel": "TEXT"},
+    # ``settled_seq``: the approval's place in the gateway's sequence of settlements (``_watch``)
+    "approvals": {"reviewed_by": "TEXT", "review_channel": "TEXT", "settled_seq": "INTEGER"},
 }
+#: Indexes on added columns (created after the columns exist).
+ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS approvals_settled ON approvals (token_ref, settled_seq);
+CREATE INDEX IF NOT EXISTS approvals_pending_expiry ON approvals (status, expires_at);
+"""
 #: The project of rows created without one (the real gateway's default project id).
 DEFAULT_PROJECT = "00000000-0000-0000-0000-000000000001"
 
@@ -160,6 +166,10 @@ class Store:
             self._conn.executescript(SCHEMA)
             for table, columns in ADDED_COLUMNS.items():
                 self.ensure_columns(table, columns)
+            self._conn.executescript(ADDED_INDEXES)
+            row = self._conn.execute("SELECT MAX(settled_seq) FROM approvals").fetchone()
+            #: The newest settlement's sequence number (0: none yet); see :meth:`transition_approval`.
+            self._settled_seq: int = int(row[0] or 0)
 
     def ensure_schema(self, sql: str) -> None:
         """Create further tables (``CREATE TABLE IF NOT EXISTS ...``) owned by other emulator modules."""
@@ -364,12 +374,28 @@ class Store:
     def transition_approval(self, apr_id: str, new_status: str, reason: str | None = None, *,
                             reviewed_by: str | None = None, channel: str | None = None) -> bool:
         """pending → new_status, atomically, with who decided and through which channel; False when it
-        was no longer pending."""
-        return self._exec(
-            "UPDATE approvals SET status = ?, reason = COALESCE(?, reason), decided_at = ?, reviewed_by = ?, "
-            "review_channel = ? WHERE id = ? AND status = 'pending'",
-            (new_status, reason, time.time(), reviewed_by, channel, apr_id),
-        ) > 0
+        was no longer pending. Each settlement gets the next number of the gateway-wide settlement
+        sequence (``settled_seq``), which approval watchers resume from."""
+        with self._lock:
+            seq = self._settled_seq + 1
+            updated = self._exec(
+                "UPDATE approvals SET status = ?, reason = COALESCE(?, reason), decided_at = ?, reviewed_by = ?, "
+                "review_channel = ?, settled_seq = ? WHERE id = ? AND status = 'pending'",
+                (new_status, reason, time.time(), reviewed_by, channel, seq, apr_id),
+            ) > 0
+            if updated:
+                self._settled_seq = seq
+            return updated
+
+    @property
+    def settled_seq(self) -> int:
+        """The sequence number of the newest settlement (every later one is larger)."""
+        return self._settled_seq
+
+    def settled_since(self, token_ref: str, after: int, limit: int) -> list[dict[str, Any]]:
+        """The token's approvals settled after sequence number ``after``, oldest settlement first."""
+        return self._all("SELECT * FROM approvals WHERE token_ref = ? AND settled_seq > ? "
+                         "ORDER BY settled_seq LIMIT ?", (token_ref, after, limit))
 
     def approval_by_key(self, token_ref: str, key: str) -> dict[str, Any] | None:
         """The newest approval this token created under ``key`` (re-attaching, as the real gateway does)."""
