@@ -332,17 +332,22 @@ class SSEDecoder:
         self._started = False
 
     def feed(self, data: bytes) -> list[SSEEvent]:
-        """The events completed by ``data``."""
-        self._buffer += data
+        """The events completed by ``data`` (linear in its size: a piece may hold thousands of events)."""
+        buffer = self._buffer + data if self._buffer else data
         events: list[SSEEvent] = []
+        start = 0
+        next_cr = buffer.find(b"\r")
         while True:
-            cut, skip = self._line_end()
+            if 0 <= next_cr < start:
+                next_cr = buffer.find(b"\r", start)
+            cut, skip = self._line_end(buffer, start, next_cr)
             if cut < 0:
                 break
-            line, self._buffer = self._buffer[:cut], self._buffer[cut + skip:]
-            event = self._line(line)
+            event = self._line(buffer[start:cut])
+            start = cut + skip
             if event is not None:
                 events.append(event)
+        self._buffer = buffer[start:]
         if len(self._buffer) > MAX_EVENT_BYTES:
             raise ValueError(f"an event stream line is longer than {MAX_EVENT_BYTES} bytes")
         return events
@@ -360,14 +365,16 @@ class SSEDecoder:
             events.append(event)
         return events
 
-    def _line_end(self) -> tuple[int, int]:
-        lf = self._buffer.find(b"\n")
-        cr = self._buffer.find(b"\r")
+    @staticmethod
+    def _line_end(buffer: bytes, start: int, cr: int) -> tuple[int, int]:
+        """Where the line starting at ``start`` ends and how long its end is (``cr``: the first CR
+        at or after ``start``, or -1)."""
+        lf = buffer.find(b"\n", start)
         if cr < 0 or (0 <= lf < cr):
             return lf, 1
-        if cr + 1 == len(self._buffer):
+        if cr + 1 == len(buffer):
             return -1, 0  # a CR at the end: its LF may be in the next piece
-        return cr, 2 if self._buffer[cr + 1:cr + 2] == b"\n" else 1
+        return cr, 2 if buffer[cr + 1:cr + 2] == b"\n" else 1
 
     def _line(self, raw: bytes) -> SSEEvent | None:
         line = raw.decode("utf-8", "replace")

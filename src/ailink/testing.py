@@ -4,10 +4,17 @@ Enable with ``pytest_plugins = ["ailink.testing"]`` in a ``conftest.py``.
 
 Fixtures:
 
-* ``ailink_gateway``: a fresh local emulator (in-memory database) on a free loopback port, served
-  by uvicorn in a background thread, as an :class:`EmulatorGateway`.
+* ``ailink_gateway``: an emulator of the test's own (empty in-memory database, its own admin key,
+  mock upstreams and counters) on its own loopback port, as an :class:`EmulatorGateway`. It is
+  served by the session's :class:`~ailink.emulator.EmulatorHost` (one background thread for every
+  test of a session, or of a pytest-xdist worker), so it costs a few milliseconds; nothing leaks
+  between tests. ``pytest --ailink-fresh-gateway`` gives each test a server thread of its own instead.
 * ``ailink_gateway_url``: its URL.
 * ``ailink_gateway_real``: the same in the emulator's ``real`` profile (the real gateway's behaviour).
+* ``ailink_gateway_fresh``: an emulator with a server thread of its own, for a test that stops or
+  restarts it (or use :func:`start_gateway`, e.g. with ``db_path=`` to restart on the same file).
+* ``ailink_emulator_host``: the session's host, for emulators with other options
+  (``start_gateway(host=ailink_emulator_host, seed="demo", ...)``).
 
 :func:`vcr_config` returns keyword arguments for ``vcr.VCR(...)`` / pytest-recording that strip every
 token and key from recorded cassettes and ignore volatile headers when matching.
@@ -28,19 +35,23 @@ import httpx
 import pytest
 
 from ailink._secrets import REDACTED, is_secret_name, redact, redact_fields
+from ailink._transport import ssl_context
 
 if TYPE_CHECKING:
     from ailink._client import AdminClient
-    from ailink.emulator import RunningEmulator
+    from ailink.emulator import EmulatorHost, RunningEmulator
 
 __all__ = [
     "SECRET_HEADERS",
     "ApproverHandle",
     "EmulatorGateway",
+    "ailink_emulator_host",
     "ailink_gateway",
+    "ailink_gateway_fresh",
     "ailink_gateway_real",
     "ailink_gateway_url",
     "scrub_text",
+    "start_gateway",
     "vcr_config",
 ]
 
@@ -95,7 +106,8 @@ class EmulatorGateway:
         self.running = running
         self.url: str = running.url
         self.admin_key: str = running.admin_key
-        self._http = httpx.Client(base_url=self.url, headers={"X-Admin-Key": self.admin_key}, timeout=30.0)
+        self._http = httpx.Client(base_url=self.url, headers={"X-Admin-Key": self.admin_key}, timeout=30.0,
+                                  verify=ssl_context())
         self._admin: AdminClient | None = None
 
     def __repr__(self) -> str:
@@ -197,15 +209,17 @@ class EmulatorGateway:
         self.close()
 
 
-def start_gateway(**options: Any) -> tuple[EmulatorGateway, Callable[[], None]]:
+def start_gateway(*, host: EmulatorHost | None = None, **options: Any) -> tuple[EmulatorGateway, Callable[[], None]]:
     """Start an emulator (options go to ``run_in_thread``); returns it and a stop function.
 
-    With an in-memory database the stop function does not wait for the server thread to finish
-    (nothing outlives it); with a file database it does, so the file can be reopened at once.
+    With ``host`` (an :class:`~ailink.emulator.EmulatorHost`, e.g. the ``ailink_emulator_host``
+    fixture) it is served on the host's thread, in milliseconds; else on a server thread of its own.
+    With an in-memory database the stop function does not wait for the server to finish (nothing
+    outlives it); with a file database it does, so the file can be reopened at once.
     """
     from ailink.emulator import run_in_thread
 
-    running = run_in_thread(**options)
+    running = host.start(**options) if host is not None else run_in_thread(**options)
     gateway = EmulatorGateway(running)
     wait = options.get("db_path", ":memory:") != ":memory:"
 
@@ -216,9 +230,44 @@ def start_gateway(**options: Any) -> tuple[EmulatorGateway, Callable[[], None]]:
     return gateway, stop
 
 
+FRESH_OPTION = "--ailink-fresh-gateway"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(FRESH_OPTION, action="store_true", default=False,
+                     help="ailink_gateway: give each test an emulator with a server thread of its own "
+                          "(slower) instead of one on the session's emulator host")
+
+
+@pytest.fixture(scope="session")
+def ailink_emulator_host() -> Iterator[EmulatorHost]:
+    """The :class:`~ailink.emulator.EmulatorHost` of this test session (or pytest-xdist worker)."""
+    from ailink.emulator import EmulatorHost
+
+    with EmulatorHost() as host:
+        yield host
+
+
+def _gateway(request: pytest.FixtureRequest, **options: Any) -> Iterator[EmulatorGateway]:
+    host = None if request.config.getoption(FRESH_OPTION) else request.getfixturevalue("ailink_emulator_host")
+    gateway, stop = start_gateway(host=host, **options)
+    try:
+        yield gateway
+    finally:
+        stop()
+
+
 @pytest.fixture
-def ailink_gateway() -> Iterator[EmulatorGateway]:
-    """A fresh emulator (empty in-memory database) on a free loopback port."""
+def ailink_gateway(request: pytest.FixtureRequest) -> Iterator[EmulatorGateway]:
+    """An emulator of this test's own (empty in-memory database, own admin key, mocks and counters)
+    on its own loopback port, served by the session's emulator host."""
+    yield from _gateway(request)
+
+
+@pytest.fixture
+def ailink_gateway_fresh() -> Iterator[EmulatorGateway]:
+    """An emulator with a server thread of its own (what ``ailink_gateway`` was before the host), for
+    tests that stop it or need it alone in its thread."""
     gateway, stop = start_gateway()
     try:
         yield gateway
@@ -235,17 +284,13 @@ def ailink_gateway_url(ailink_gateway: EmulatorGateway) -> str:
 
 
 @pytest.fixture
-def ailink_gateway_real() -> Iterator[EmulatorGateway]:
-    """A fresh emulator in the ``real`` profile: behaves like the real AIlink gateway (no extensions:
-    approvals are held, nothing is stored or replayed, management errors are bare status codes).
+def ailink_gateway_real(request: pytest.FixtureRequest) -> Iterator[EmulatorGateway]:
+    """An emulator of this test's own in the ``real`` profile: behaves like the real AIlink gateway (no
+    extensions: approvals are held, nothing is stored or replayed, management errors are bare status codes).
 
     Its gateway-side retries (switched on by a plain ``Idempotency-Key``) use a short backoff.
     """
-    gateway, stop = start_gateway(profile="real", retry_backoff=0.01)
-    try:
-        yield gateway
-    finally:
-        stop()
+    yield from _gateway(request, profile="real", retry_backoff=0.01)
 
 
 # ---------------------------------------------------------------------- vcrpy

@@ -51,7 +51,8 @@ def test_default_profile_advertises_its_extensions(ailink_gateway: EmulatorGatew
                    c.get("/v1/approvals/apr_missing", headers=bearer(token)),
                    c.post("/v1/charges", content=b"x", headers=bearer(token))]
         for resp in answers:
-            assert resp.headers["x-ailink-extensions"] == "respond-async, outcome-store", resp.request.url
+            assert resp.headers["x-ailink-extensions"] == "respond-async, outcome-store, approvals-watch", \
+                resp.request.url
         assert "x-ailink-extensions" not in a.get("/api/v1/tokens").headers  # the management API is not [ext]
 
 

@@ -1,7 +1,8 @@
 """The local AIlink gateway emulator (Starlette + SQLite), speaking ``docs/protocol.md``.
 
 Public surface: :func:`create_app`, :func:`run_in_thread` / :class:`RunningEmulator`,
-:func:`serve`, :func:`main_dev` (``ailink dev``), :class:`DemoSeed`.
+:class:`EmulatorHost` (many emulators, each on its own port, in one background thread: the test
+fixtures' host), :func:`serve`, :func:`main_dev` (``ailink dev``), :class:`DemoSeed`.
 
 Built-in upstreams, served in-process by the proxy's HTTP client: ``http://payments.mock``
 (charges, refunds, customers; counts executions per idempotency key) and ``http://llm.mock``
@@ -37,9 +38,10 @@ the ``ailink_gateway_real`` pytest fixture):
 
 | behaviour | ``ailink`` (default) | ``real`` (as the real gateway) |
 |---|---|---|
-| ``X-AIlink-Extensions`` (data plane) | ``respond-async, outcome-store`` | absent |
+| ``X-AIlink-Extensions`` (data plane) | ``respond-async, outcome-store, approvals-watch`` | absent |
 | approval + ``Prefer: respond-async`` | 202, then ``/v1/approvals/{id}`` | held until decided, never 202 |
 | ``/v1/approvals/{id}[/result]`` | agent endpoints | proxied like any path |
+| ``/v1/approvals/events`` | the token's settlements as an event stream (§4.4) | proxied like any path |
 | idempotency key | any spelling; outcome stored and replayed, 409 | ``X-AIlink-``/``X-TrueFlow-Idempotency-Key`` |
 | | in flight, 422 reused | only re-attach an approval (an approved key |
 | | | lets every re-send through again) |
@@ -115,6 +117,8 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
 """
 
 from ._factory import DemoSeed, create_app
+from ._host import EmulatorHost, HostedEmulator
 from ._server import RunningEmulator, main_dev, run_in_thread, serve
 
-__all__ = ["DemoSeed", "RunningEmulator", "create_app", "main_dev", "run_in_thread", "serve"]
+__all__ = ["DemoSeed", "EmulatorHost", "HostedEmulator", "RunningEmulator", "create_app", "main_dev",
+           "run_in_thread", "serve"]

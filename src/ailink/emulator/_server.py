@@ -34,7 +34,7 @@ DEV_ENV_FILE = "dev.env"
 class RunningEmulator:
     """An emulator served by uvicorn in a daemon thread on a loopback port."""
 
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread, url: str, admin_key: str,
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread | None, url: str, admin_key: str,
                  seed: DemoSeed | None, app: Any) -> None:
         self._server = server
         self._thread = thread
@@ -48,12 +48,12 @@ class RunningEmulator:
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 10.0, *, wait: bool = True) -> None:
         """Ask the server to exit; with ``wait`` (default) join its thread (the database is closed then)."""
         self._server.should_exit = True
-        if wait:
+        if wait and self._thread is not None:
             self._thread.join(timeout)
 
     def __enter__(self) -> RunningEmulator:

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.types import ASGIApp
 
+from ailink._transport import ssl_context
+
 from ._mock_llm import TOKEN_HEADER
 
 MOCK_HOSTS = ("payments.mock", "llm.mock")
@@ -117,7 +119,7 @@ class Upstream:
                 host: httpx.ASGITransport(app=app) for host, app in self._mocks.items()
             }
             self._client = httpx.AsyncClient(
-                transport=_RoutingTransport(mocks, httpx.AsyncHTTPTransport()),
+                transport=_RoutingTransport(mocks, httpx.AsyncHTTPTransport(verify=ssl_context())),
                 timeout=httpx.Timeout(self._timeout, connect=min(5.0, self._timeout)),
                 follow_redirects=False,
             )

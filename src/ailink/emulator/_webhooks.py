@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ailink._secrets import scrub
+from ailink._transport import ssl_context
 from ailink.webhooks import sign_webhook
 
 from ._store import DEFAULT_PROJECT
@@ -185,7 +186,7 @@ class WebhookDispatcher:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+            self._client = httpx.AsyncClient(trust_env=False, follow_redirects=False, verify=ssl_context())
         return self._client
 
     # ------------------------------------------------------------------ targets
