@@ -210,6 +210,8 @@ def _deadline(timeout: float, expires_at: datetime | None, start: float) -> floa
 
 #: Read allowance of a status poll beyond the long-poll wait it asks for.
 POLL_MARGIN_SECONDS = 5.0
+#: How long a long poll waits for a free connection before it is built again with the time left.
+POLL_POOL_SECONDS = 1.0
 #: The longest the client spends withdrawing an approval it stopped waiting for.
 WITHDRAW_SECONDS = 5.0
 
@@ -396,10 +398,10 @@ def _wait(
                 params={"wait": wait} if wait else None,
                 read_timeout=max(0.5, min(wait + POLL_MARGIN_SECONDS, remaining + 0.5)),
                 may_hold=False,
-                # a long poll holds its connection: it gets one of the long polls' pool, without
-                # waiting for a free one past the deadline (then nothing was learnt, and the deadline rules apply)
+                # a long poll holds its connection, from the long polls' pool; while none is free it asks
+                # again each second (its wait shrinks with the time left), so the deadline rules still apply
                 lane=POLL_LANE if wait else WAIT_LANE,
-                pool_timeout=max(0.5, remaining) if wait else None,
+                pool_timeout=max(0.05, min(remaining, POLL_POOL_SECONDS)) if wait else None,
             )
             sent_at = clock()
             try:
