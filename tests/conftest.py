@@ -22,11 +22,11 @@ pytest_plugins = ["ailink.testing"]
 
 
 @pytest.fixture
-def demo_gateway() -> Iterator[Any]:
+def demo_gateway(ailink_emulator_host: Any) -> Iterator[Any]:
     """An emulator seeded like ``ailink demo`` (payments service, demo policies, two tokens)."""
     from ailink.testing import start_gateway
 
-    gateway, stop = start_gateway(seed="demo")
+    gateway, stop = start_gateway(host=ailink_emulator_host, seed="demo")
     try:
         yield gateway
     finally:

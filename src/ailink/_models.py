@@ -201,11 +201,13 @@ class ApprovalRequest(_Model):
 
 
 class ApprovalDecision(_Model):
-    """The answer to a decision; ``updated`` is False when the approval was no longer pending."""
+    """The answer to a decision; ``updated`` is False when the approval was no longer pending (in a
+    bulk decision, an unknown id has ``status`` None and ``error`` ``"approval_not_found"``)."""
 
     id: str
-    status: str
+    status: str | None
     updated: bool
+    error: str | None = None
 
 
 class AuditLog(_Model):

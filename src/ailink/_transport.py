@@ -11,8 +11,9 @@ import asyncio
 import functools
 import os
 import ssl
+import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -27,10 +28,12 @@ ContextProvider = Callable[[], "TraceContext | None"]
 
 #: Connections per lane (see :data:`~ailink._flow.LANE_EXTENSION`): the approval waits' lane holds the
 #: watch's one stream and short requests, on at most four connections.
+#: Every connection may stay open for the next request: requests queue for a slot before the pool
+#: (see :class:`_GatedTransport`), so the pool cannot see that a connection it frees is wanted.
 _LANE_LIMITS: dict[str | None, httpx.Limits] = {
-    None: httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    None: httpx.Limits(max_connections=100, max_keepalive_connections=100),
     WAIT_LANE: httpx.Limits(max_connections=4, max_keepalive_connections=4),
-    POLL_LANE: httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    POLL_LANE: httpx.Limits(max_connections=100, max_keepalive_connections=100),
 }
 
 
@@ -44,6 +47,99 @@ def ssl_context(verify: bool = True) -> ssl.SSLContext:
     ``SSL_CERT_FILE``/``SSL_CERT_DIR``): loading the CA bundle costs tens of milliseconds, which
     every new client would otherwise pay."""
     return _cached_ssl_context(verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+def _pool_timeout(request: httpx.Request) -> float | None:
+    timeout = request.extensions.get("timeout")
+    value = timeout.get("pool") if isinstance(timeout, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+class _ReleasingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """An answer's body that gives its connection slot back when it is closed (once)."""
+
+    def __init__(self, stream: Any, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+
+    def _give_back(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._stream
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._give_back()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            self._give_back()
+
+
+class _GatedTransport(httpx.BaseTransport):
+    """A connection pool whose requests queue for a slot here, in order, before they enter the pool.
+
+    httpcore's pool does work proportional to its queue on every request it starts or ends, so ten
+    thousand requests queued inside it cost seconds of CPU; queued here they cost nothing until their
+    turn. The wait honours the request's pool timeout.
+    """
+
+    def __init__(self, limits: httpx.Limits, verify: bool) -> None:
+        self._inner = httpx.HTTPTransport(verify=ssl_context(verify), limits=limits)
+        self._slots = threading.BoundedSemaphore(limits.max_connections or 1)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = _pool_timeout(request)
+        if not self._slots.acquire(timeout=timeout if timeout is not None else -1):
+            raise httpx.PoolTimeout("no free connection within the pool timeout", request=request)
+        try:
+            response = self._inner.handle_request(request)
+        except BaseException:
+            self._slots.release()
+            raise
+        response.stream = _ReleasingStream(response.stream, self._slots.release)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncGatedTransport(httpx.AsyncBaseTransport):
+    """The asyncio twin of :class:`_GatedTransport` (one per event loop)."""
+
+    def __init__(self, limits: httpx.Limits, verify: bool) -> None:
+        self._inner = httpx.AsyncHTTPTransport(verify=ssl_context(verify), limits=limits)
+        self._slots = asyncio.BoundedSemaphore(limits.max_connections or 1)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._slots.locked():
+            try:
+                await asyncio.wait_for(self._slots.acquire(), _pool_timeout(request))
+            except asyncio.TimeoutError:
+                raise httpx.PoolTimeout("no free connection within the pool timeout", request=request) from None
+        else:
+            await self._slots.acquire()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except BaseException:
+            self._slots.release()
+            raise
+        response.stream = _ReleasingStream(response.stream, self._slots.release)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def lane_of(request: httpx.Request) -> str | None:
@@ -159,8 +255,7 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return self._sync
         transport = self._sync_lanes.get(lane)
         if transport is None:
-            transport = self._sync_lanes.setdefault(
-                lane, httpx.HTTPTransport(verify=ssl_context(self._verify), limits=_LANE_LIMITS[lane]))
+            transport = self._sync_lanes.setdefault(lane, _GatedTransport(_LANE_LIMITS[lane], self._verify))
         return transport
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -177,8 +272,7 @@ class TracingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             lanes = self._async_by_loop[loop] = {}
         transport = lanes.get(lane)
         if transport is None:
-            transport = lanes[lane] = httpx.AsyncHTTPTransport(verify=ssl_context(self._verify),
-                                                               limits=_LANE_LIMITS[lane])
+            transport = lanes[lane] = _AsyncGatedTransport(_LANE_LIMITS[lane], self._verify)
         return transport
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ailink.emulator import EmulatorHost
 from ailink.testing import EmulatorGateway, start_gateway
 
 from .fault_upstream import FaultUpstream
@@ -91,8 +92,8 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture
-def fast_timeout_gateway() -> Iterator[EmulatorGateway]:
-    gateway, stop = start_gateway(upstream_timeout=0.5)
+def fast_timeout_gateway(ailink_emulator_host: EmulatorHost) -> Iterator[EmulatorGateway]:
+    gateway, stop = start_gateway(host=ailink_emulator_host, upstream_timeout=0.5)
     try:
         yield gateway
     finally:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from ailink._llm import SSEDecoder, SSEEvent
+from ailink.emulator import EmulatorHost
 from ailink.emulator._profile import AILINK
 from ailink.testing import EmulatorGateway, start_gateway
 
@@ -156,9 +157,9 @@ def test_stream_refuses_bad_input(ailink_gateway: EmulatorGateway) -> None:
             assert answer.status_code == 422 and answer.json()["error"]["code"] == "validation_error", after
 
 
-def test_a_gateway_without_the_watch_has_no_cursor_and_no_stream() -> None:
+def test_a_gateway_without_the_watch_has_no_cursor_and_no_stream(ailink_emulator_host: EmulatorHost) -> None:
     no_watch = replace(AILINK, name="no-watch", extensions=("respond-async", "outcome-store"), approvals_watch=False)
-    gateway, stop = start_gateway(profile=no_watch)
+    gateway, stop = start_gateway(host=ailink_emulator_host, profile=no_watch)
     try:
         token = gateway.create_token(policies=[approval_policy()])
         with client(gateway) as c:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import yaml
 
+from ailink.emulator import EmulatorHost
 from ailink.testing import EmulatorGateway, start_gateway
 
 from .conftest import admin, bearer, client
@@ -22,8 +23,8 @@ LIMIT = {"name": "limit", "mode": "shadow", "retry": {"max_retries": 1},
 
 
 @pytest.fixture
-def second_gateway() -> Iterator[EmulatorGateway]:
-    gateway, stop = start_gateway()
+def second_gateway(ailink_emulator_host: EmulatorHost) -> Iterator[EmulatorGateway]:
+    gateway, stop = start_gateway(host=ailink_emulator_host)
     try:
         yield gateway
     finally:

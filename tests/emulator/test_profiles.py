@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ailink.emulator import EmulatorHost
 from ailink.testing import EmulatorGateway
 
 from .conftest import admin, bearer, client, send_raw
@@ -189,10 +190,10 @@ def test_real_profile_drops_query_strings(ailink_gateway_real: EmulatorGateway) 
 
 
 @pytest.mark.parametrize("profile", ["ailink", "real"])
-def test_both_profiles_normalise_paths_before_policies(profile: str) -> None:
+def test_both_profiles_normalise_paths_before_policies(profile: str, ailink_emulator_host: EmulatorHost) -> None:
     from ailink.testing import start_gateway
 
-    gw, stop = start_gateway(profile=profile)
+    gw, stop = start_gateway(host=ailink_emulator_host, profile=profile)
     try:
         deny = {"name": "no-refunds", "rules": [{"when": {"field": "request.path", "op": "eq",
                                                           "value": "/v1/refunds"}, "then": {"action": "deny"}}]}

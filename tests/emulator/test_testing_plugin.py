@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -12,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ailink.emulator import create_app, run_in_thread
-from ailink.testing import EmulatorGateway, scrub_text, vcr_config
+from ailink.emulator import EmulatorHost, HostedEmulator, create_app, run_in_thread
+from ailink.testing import EmulatorGateway, scrub_text, start_gateway, vcr_config
 
 from .conftest import bearer, client
 
@@ -164,3 +165,108 @@ def test_ailink_dev_command(tmp_path: Path) -> None:
     assert f"source {Path('.ailink') / 'dev.env'}" in out
     db_files = [p for p in (tmp_path / ".ailink").iterdir() if p.name.startswith("emulator.db")]
     assert db_files and all((p.stat().st_mode & 0o777) == 0o600 for p in db_files)
+
+
+# ---------------------------------------------------------------------- the emulator host
+
+
+def test_emulators_on_one_host_share_nothing(ailink_emulator_host: EmulatorHost) -> None:
+    (first, stop_first), (second, stop_second) = (start_gateway(host=ailink_emulator_host) for _ in range(2))
+    try:
+        assert first.url != second.url and first.admin_key != second.admin_key
+        assert isinstance(first.running, HostedEmulator)
+        policy = {"name": "big", "rules": [{"when": {"field": "request.body.amount", "op": "gt", "value": 1000},
+                                            "then": {"action": "require_approval"}}]}
+        token = first.create_token(policies=[policy])
+        with client(first) as c:
+            assert c.post("/v1/charges", json={"amount": 5}, headers=bearer(token)).status_code == 200
+            parked = c.post("/v1/charges", json={"amount": 5000}, headers=bearer(token, Prefer="respond-async"))
+            assert parked.status_code == 202
+        with client(second) as c:
+            assert c.post("/v1/charges", json={"amount": 5}, headers=bearer(token)).status_code == 401
+            refused = c.get("/api/v1/tokens", headers={"X-Admin-Key": first.admin_key})
+            assert refused.status_code == 401  # one emulator's admin key is nothing to another
+        assert len(first.pending_approvals()) == 1 and second.pending_approvals() == []
+        assert first.payments_stats()["charges"] == 1 and second.payments_stats()["charges"] == 0
+        assert second.audit() == [] and len(first.audit()) == 2
+    finally:
+        stop_first()
+        stop_second()
+    names = [t.name for t in threading.enumerate()]
+    assert "ailink-emulator-host" in names
+    assert not any(name.startswith("ailink-emulator-") and name != "ailink-emulator-host" for name in names)
+
+
+def test_a_host_never_hands_out_a_port_twice() -> None:
+    with EmulatorHost() as host:
+        urls = []
+        for _ in range(25):
+            emulator = host.start()
+            urls.append(emulator.url)
+            emulator.stop()  # its port is free again for the OS, not for this host
+        assert len(set(urls)) == 25
+        assert not any(e.running for e in host._served)
+    with pytest.raises(RuntimeError):
+        host.start()
+
+
+def test_a_hosted_emulator_restarts_on_its_database(ailink_emulator_host: EmulatorHost, tmp_path: Path) -> None:
+    db = str(tmp_path / "hosted.db")
+    gateway, stop = start_gateway(host=ailink_emulator_host, db_path=db, admin_key="hosted-admin-key")
+    policy = {"name": "all", "rules": [{"when": {"always": True}, "then": {"action": "require_approval"}}]}
+    token = gateway.create_token(policies=[policy])
+    with client(gateway) as c:
+        parked = c.post("/v1/charges", json={"amount": 5}, headers=bearer(token, Prefer="respond-async"))
+    stop()  # a file database: waits until the server is gone
+    assert not gateway.running.running
+    again, stop_again = start_gateway(host=ailink_emulator_host, db_path=db, admin_key="hosted-admin-key")
+    try:
+        assert [p["id"] for p in again.pending_approvals()] == [parked.json()["approval_id"]]
+        again.decide(parked.json()["approval_id"], "approved")
+        with client(again) as c:
+            result = c.get(f"/v1/approvals/{parked.json()['approval_id']}/result", headers=bearer(token))
+        assert result.status_code == 200 and result.json()["amount"] == 5
+    finally:
+        stop_again()
+
+
+def test_fresh_fixture_has_a_thread_of_its_own(ailink_gateway_fresh: EmulatorGateway) -> None:
+    running = ailink_gateway_fresh.running
+    assert not isinstance(running, HostedEmulator) and running.running
+    assert f"ailink-emulator-{ailink_gateway_fresh.url.rsplit(':', 1)[1]}" in [t.name for t in threading.enumerate()]
+    token = ailink_gateway_fresh.create_token()
+    with client(ailink_gateway_fresh) as c:
+        assert c.get("/v1/customers", headers=bearer(token)).status_code == 200
+
+
+PLUGIN_TESTS = '''
+import os
+from ailink.emulator import HostedEmulator
+
+SEEN = {}
+
+
+def test_first(ailink_gateway, ailink_gateway_real):
+    assert isinstance(ailink_gateway.running, HostedEmulator) == (os.environ["EXPECT"] == "hosted")
+    SEEN["url"], SEEN["token"] = ailink_gateway.url, ailink_gateway.create_token()
+    assert ailink_gateway_real.url != ailink_gateway.url
+
+
+def test_second_sees_nothing_of_the_first(ailink_gateway):
+    import httpx
+    assert ailink_gateway.url != SEEN["url"]
+    answer = httpx.get(ailink_gateway.url + "/v1/customers", headers={"Authorization": "Bearer " + SEEN["token"]})
+    assert answer.status_code == 401
+    assert ailink_gateway.payments_stats()["total_executions"] == 0
+'''
+
+
+@pytest.mark.parametrize(("option", "expect"), [(None, "hosted"), ("--ailink-fresh-gateway", "fresh")])
+def test_the_plugin_hosts_by_default_and_fresh_on_request(tmp_path: Path, option: str | None, expect: str) -> None:
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["ailink.testing"]\n')
+    (tmp_path / "test_plugin_use.py").write_text(PLUGIN_TESTS)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path),
+                           *([option] if option else [])], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "EXPECT": expect}, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "2 passed" in done.stdout

@@ -11,6 +11,7 @@ import pytest
 
 import ailink
 from ailink import WebhookVerificationError, verify_webhook
+from ailink.emulator import EmulatorHost
 from ailink.testing import EmulatorGateway, start_gateway
 
 from .conftest import admin, approval_policy, bearer, client
@@ -31,8 +32,8 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture
-def gateway() -> Iterator[EmulatorGateway]:
-    gw, stop = start_gateway(webhook_retry_delays=FAST_RETRIES)
+def gateway(ailink_emulator_host: EmulatorHost) -> Iterator[EmulatorGateway]:
+    gw, stop = start_gateway(host=ailink_emulator_host, webhook_retry_delays=FAST_RETRIES)
     try:
         yield gw
     finally:

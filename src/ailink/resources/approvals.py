@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from ailink._models import ApprovalDecision, ApprovalRequest
 from ailink.resources._base import AsyncResource, Call, SyncResource, async_method, body, many, one, seg, sync_method
 
@@ -35,6 +38,22 @@ def _decide(approval_id: str, action: str, reason: str | None = None, *, reviewe
                 json=body(decision=decision, reason=reason, reviewed_by=reviewed_by, channel=channel))
 
 
+def _decide_many(decisions: Iterable[Mapping[str, Any]], *, reviewed_by: str | None = None,
+                 channel: str | None = None) -> Call[list[ApprovalDecision]]:
+    """Decide many approvals in one call [ext] (``POST /api/v1/approvals/decisions``, up to 10,000):
+    ``decisions`` are ``{"id": ..., "decision": "approved"|"rejected", "reason"?: ...}``. The gateway
+    checks every item before applying any; one answer per item, in order (an unknown id has
+    ``status`` None and ``error`` ``"approval_not_found"``)."""
+    items = []
+    for item in decisions:
+        decision = _DECISIONS.get(str(item.get("decision", "")).lower())
+        if decision is None or not item.get("id"):
+            raise ValueError("each decision needs an id and a decision: 'approved' or 'rejected'")
+        items.append(body(id=item["id"], decision=decision, reason=item.get("reason")))
+    return Call("POST", "/api/v1/approvals/decisions", many(ApprovalDecision),
+                json=body(decisions=items, reviewed_by=reviewed_by, channel=channel))
+
+
 def _approve(approval_id: str, reason: str | None = None, *, reviewed_by: str | None = None,
              channel: str | None = None) -> Call[ApprovalDecision]:
     """Approve: the gateway then sends the request upstream once."""
@@ -53,6 +72,7 @@ class ApprovalsResource(SyncResource):
     list = sync_method(_list)
     get = sync_method(_get)
     decide = sync_method(_decide)
+    decide_many = sync_method(_decide_many)
     approve = sync_method(_approve)
     reject = sync_method(_reject)
 
@@ -63,5 +83,6 @@ class AsyncApprovalsResource(AsyncResource):
     list = async_method(_list)
     get = async_method(_get)
     decide = async_method(_decide)
+    decide_many = async_method(_decide_many)
     approve = async_method(_approve)
     reject = async_method(_reject)
