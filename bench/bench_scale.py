@@ -311,7 +311,6 @@ def child_threads(url: str, token: str, count: int, spread: float, seed: int) ->
     import ailink
     from ailink.adapters import CallContext, GatewayTool, ToolAction
 
-    threading.stack_size(512 * 1024)
     client = ailink.AIlinkClient(token, url, approval_timeout=spread + 1200)
     traffic = Traffic()
     traffic.install(client._http, asynchronous=False)

@@ -31,7 +31,12 @@ sessions, audit), events (``_events``: ``approval.requested``/``decided``/``expi
 ``policy.denied``; an expiry timer expires approvals on time) delivered to webhooks (``_webhooks``:
 signed, retried, logged, never on the request path; Slack format; the policy action ``webhook``),
 and the reviewer's view of a request (``_review``: the whole request, secrets hidden). Decisions
-record who decided and through which channel.
+record who decided and through which channel; ``POST /api/v1/approvals/decisions`` decides up to
+10,000 at once.
+
+For agents waiting at scale (issue 17, ``_watch``): every settlement of an approval is numbered, and
+``GET /v1/approvals/events`` streams the calling token's settlements (catch-up from a cursor, then
+live), fed by a queue per stream: nothing polls the database per wait.
 
 Profiles (``create_app(profile=...)``, ``run_in_thread(profile=...)``, ``ailink dev --profile``,
 the ``ailink_gateway_real`` pytest fixture):
