@@ -327,7 +327,7 @@ def child_threads(url: str, token: str, count: int, spread: float, seed: int) ->
                           CallContext(session_id="bench-threads", call_id=f"call-{i}"), on_pending=parked)
         noticed[i] = time.monotonic()
         if result.ok:
-            outcomes[i] = ("approved", json.loads(result.content).get("amount") if result.content else None)
+            outcomes[i] = ("approved", result.body.get("amount") if isinstance(result.body, dict) else None)
         elif result.outcome.value == "rejected":
             outcomes[i] = ("rejected", None)
         else:

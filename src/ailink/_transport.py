@@ -87,8 +87,35 @@ class _ReleasingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             self._give_back()
 
 
+#: Connections per httpcore pool: a pool does work proportional to its connections on every request
+#: it starts or ends (it checks each one), so a lane of 100 is five pools of 20.
+SHARD_CONNECTIONS = 20
+
+
+class _Shards:
+    """Which of a lane's pools a request takes: the least busy (the first of equals, so a quiet
+    client keeps reusing the same connections). With at most ``limit`` requests in flight, the least
+    busy pool always has a free connection."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        total = limits.max_connections or 1
+        self.count = max(1, -(-total // SHARD_CONNECTIONS))
+        self.limit = total
+        self.limits = httpx.Limits(max_connections=-(-total // self.count),
+                                   max_keepalive_connections=-(-total // self.count))
+        self.busy = [0] * self.count
+
+    def take(self) -> int:
+        index = min(range(self.count), key=self.busy.__getitem__)
+        self.busy[index] += 1
+        return index
+
+    def give_back(self, index: int) -> None:
+        self.busy[index] -= 1
+
+
 class _GatedTransport(httpx.BaseTransport):
-    """A connection pool whose requests queue for a slot here, in order, before they enter the pool.
+    """A lane's connection pools; its requests queue for a slot here, in order, before they enter one.
 
     httpcore's pool does work proportional to its queue on every request it starts or ends, so ten
     thousand requests queued inside it cost seconds of CPU; queued here they cost nothing until their
@@ -96,31 +123,47 @@ class _GatedTransport(httpx.BaseTransport):
     """
 
     def __init__(self, limits: httpx.Limits, verify: bool) -> None:
-        self._inner = httpx.HTTPTransport(verify=ssl_context(verify), limits=limits)
-        self._slots = threading.BoundedSemaphore(limits.max_connections or 1)
+        self._shards = _Shards(limits)
+        self._pools = [httpx.HTTPTransport(verify=ssl_context(verify), limits=self._shards.limits)
+                       for _ in range(self._shards.count)]
+        self._slots = threading.BoundedSemaphore(self._shards.limit)
+        self._lock = threading.Lock()
+
+    def _release(self, index: int) -> None:
+        with self._lock:
+            self._shards.give_back(index)
+        self._slots.release()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = _pool_timeout(request)
-        if not self._slots.acquire(timeout=timeout if timeout is not None else -1):
+        if not self._slots.acquire(timeout=_pool_timeout(request)):  # None: as long as it takes
             raise httpx.PoolTimeout("no free connection within the pool timeout", request=request)
+        with self._lock:
+            index = self._shards.take()
         try:
-            response = self._inner.handle_request(request)
+            response = self._pools[index].handle_request(request)
         except BaseException:
-            self._slots.release()
+            self._release(index)
             raise
-        response.stream = _ReleasingStream(response.stream, self._slots.release)
+        response.stream = _ReleasingStream(response.stream, functools.partial(self._release, index))
         return response
 
     def close(self) -> None:
-        self._inner.close()
+        for pool in self._pools:
+            pool.close()
 
 
 class _AsyncGatedTransport(httpx.AsyncBaseTransport):
     """The asyncio twin of :class:`_GatedTransport` (one per event loop)."""
 
     def __init__(self, limits: httpx.Limits, verify: bool) -> None:
-        self._inner = httpx.AsyncHTTPTransport(verify=ssl_context(verify), limits=limits)
-        self._slots = asyncio.BoundedSemaphore(limits.max_connections or 1)
+        self._shards = _Shards(limits)
+        self._pools = [httpx.AsyncHTTPTransport(verify=ssl_context(verify), limits=self._shards.limits)
+                       for _ in range(self._shards.count)]
+        self._slots = asyncio.BoundedSemaphore(self._shards.limit)
+
+    def _release(self, index: int) -> None:
+        self._shards.give_back(index)
+        self._slots.release()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._slots.locked():
@@ -130,16 +173,18 @@ class _AsyncGatedTransport(httpx.AsyncBaseTransport):
                 raise httpx.PoolTimeout("no free connection within the pool timeout", request=request) from None
         else:
             await self._slots.acquire()
+        index = self._shards.take()
         try:
-            response = await self._inner.handle_async_request(request)
+            response = await self._pools[index].handle_async_request(request)
         except BaseException:
-            self._slots.release()
+            self._release(index)
             raise
-        response.stream = _ReleasingStream(response.stream, self._slots.release)
+        response.stream = _ReleasingStream(response.stream, functools.partial(self._release, index))
         return response
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
 
 def lane_of(request: httpx.Request) -> str | None:

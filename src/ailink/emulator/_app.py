@@ -269,6 +269,8 @@ class Emulator:
         self.events = EventHub(self)
         #: The open approval-event streams of agents (``_watch``, protocol §4.4).
         self.watch = ApprovalWatch(self)
+        #: The event loop serving the app (set at start-up), for calls from other threads.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ plumbing
     async def aclose(self) -> None:
@@ -277,6 +279,14 @@ class Emulator:
         self.watch.close_all()
         await self.events.aclose()
         await self.upstream.aclose()
+
+    def begin_shutdown(self) -> None:
+        """End the approval-event streams now (from any thread): a server about to stop waits for
+        the answers still open, and a stream never ends by itself."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop stopped in the meantime
+                loop.call_soon_threadsafe(self.watch.close_all)
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -49,6 +49,7 @@ class HostedEmulator(RunningEmulator):
 
     def stop(self, timeout: float = 10.0, *, wait: bool = True) -> None:
         """Ask the server to exit; with ``wait`` (default) until it has (its database is closed then)."""
+        self.app.state.emulator.begin_shutdown()
         self._server.should_exit = True
         if wait:
             with contextlib.suppress(Exception):  # a server that failed has stopped too

@@ -52,6 +52,7 @@ class RunningEmulator:
 
     def stop(self, timeout: float = 10.0, *, wait: bool = True) -> None:
         """Ask the server to exit; with ``wait`` (default) join its thread (the database is closed then)."""
+        self.app.state.emulator.begin_shutdown()
         self._server.should_exit = True
         if wait and self._thread is not None:
             self._thread.join(timeout)

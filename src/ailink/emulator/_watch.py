@@ -47,6 +47,7 @@ class ApprovalWatch:
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
         self._streams: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._closing = False
 
     @property
     def open_streams(self) -> int:
@@ -65,6 +66,9 @@ class ApprovalWatch:
                 queue.put_nowait(row)
 
     def close_all(self) -> None:
+        """End every stream and refuse new ones (503): the server is stopping, and it would wait for
+        open answers to finish first."""
+        self._closing = True
         for queues in self._streams.values():
             for queue in queues:
                 queue.put_nowait(_CLOSE)
@@ -79,6 +83,8 @@ class ApprovalWatch:
 
         rid = request.state.request_id = new_request_id()
         token = self.emu.auth_token(request)
+        if self._closing:
+            raise GatewayError(503, "shutting_down", "The gateway is stopping", headers={"retry-after": "1"})
         raw = request.query_params.get("after") or request.headers.get("last-event-id") or "0"
         if not raw.isdigit() or len(raw) > _MAX_CURSOR_DIGITS:
             raise GatewayError(422, "validation_error", "after must be an event cursor (a non-negative integer)")
