@@ -554,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_child("async", url, setup_token(url), args, src=base_src)
             _print_waits(f"async, one AsyncClient, base ref ({args.base_waits:,} waits; for comparison)", r,
                          budget_extra(r["calls"]))
-            if "async" in only and args.base_waits != args.waits:
+            if "async" not in only or args.base_waits != args.waits:
                 with emulator_process() as url:
                     saved, args.waits = args.waits, args.base_waits
                     r = run_child("async", url, setup_token(url), args)

@@ -540,6 +540,7 @@ def proxied_call(
                 _log_not_waiting(request, response)
                 return response
             pending = PendingApproval.from_response(response)
+            del response  # the 202 is not kept while waiting: a client may hold thousands of waits
             response = yield from await_decision(
                 config, request, pending, approval_timeout=approval_timeout, on_pending=on_pending
             )

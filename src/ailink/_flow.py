@@ -205,6 +205,7 @@ def run_sync(flow: Flow[T], client: httpx.Client) -> T:
                     step = flow.throw(exc)
                     continue
                 step = flow.send(response)
+                del response  # not kept while the flow waits (a client may hold thousands of waits)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     finally:
@@ -235,6 +236,7 @@ async def run_async(flow: Flow[T], client: httpx.AsyncClient) -> T:
                     step = flow.throw(exc)
                     continue
                 step = flow.send(response)
+                del response  # not kept while the flow waits (a client may hold thousands of waits)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     finally:
