@@ -12,11 +12,13 @@ export CREWAI_TESTING := true
 
 .PHONY: install browser demo test lint typecheck pytest bench clean
 
-$(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/crewai/pyproject.toml integrations/llamaindex/pyproject.toml
+$(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/crewai/pyproject.toml integrations/llamaindex/pyproject.toml \
+		integrations/openai-agents/pyproject.toml integrations/pydantic-ai/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[openai,anthropic,realtime,emulator,dev]' \
-		-e 'integrations/langchain[openai]' -e integrations/crewai -e integrations/llamaindex
+		-e 'integrations/langchain[openai]' -e integrations/crewai -e integrations/llamaindex \
+		-e integrations/openai-agents -e integrations/pydantic-ai
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,6 +34,8 @@ typecheck: install
 	cd integrations/langchain && ../../$(BIN)/mypy --strict langchain_ailink
 	cd integrations/crewai && ../../$(BIN)/mypy --strict crewai_ailink
 	cd integrations/llamaindex && ../../$(BIN)/mypy --strict --namespace-packages --explicit-package-bases llama_index
+	cd integrations/openai-agents && ../../$(BIN)/mypy --strict agents_ailink
+	cd integrations/pydantic-ai && ../../$(BIN)/mypy --strict pydantic_ai_ailink
 
 # Chromium and ChromeDriver for the inbox's browser test, from the distribution's packages when missing
 # (quiet; nothing to do where they are installed; needs root or password-less sudo to install).

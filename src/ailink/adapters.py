@@ -8,14 +8,22 @@ An adapter translates, and only translates (``docs/adapters.md``):
 * :class:`ToolResult` → the framework's return value, exception or event;
 * ``**options: Unpack[GatewayToolOptions]`` for its tool one-liner (built with :func:`gateway_tool`);
 * :func:`openai_settings` for its LLM class (base URL, token, ``max_retries=0``, hold timeout,
-  HTTP clients adding the session headers of the framework's run through a ``context_provider``).
+  HTTP clients adding the session headers of the framework's run through a ``context_provider``);
+  :func:`model_settings` builds them from ``**options: Unpack[GatewayModelOptions]``.
 """
 
 from __future__ import annotations
 
 from ailink._config import ClientConfig
 from ailink._idempotency import canonical_json, derive_idempotency_key
-from ailink._openai_compat import MISSING_TOKEN, OpenAISettings, fail_closed_retries, openai_settings
+from ailink._openai_compat import (
+    MISSING_TOKEN,
+    GatewayModelOptions,
+    OpenAISettings,
+    fail_closed_retries,
+    model_settings,
+    openai_settings,
+)
 from ailink._tools import (
     CANNOT_PAUSE,
     MAX_ARGUMENT_DEPTH,
@@ -57,6 +65,7 @@ __all__ = [
     "CallContext",
     "ClientConfig",
     "ContextProvider",
+    "GatewayModelOptions",
     "GatewayTool",
     "GatewayToolOptions",
     "OpenAISettings",
@@ -79,6 +88,7 @@ __all__ = [
     "http_client",
     "invalid_arguments_result",
     "iterate_within",
+    "model_settings",
     "nests_deeper_than",
     "new_span_id",
     "openai_settings",

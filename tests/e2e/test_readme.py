@@ -134,7 +134,8 @@ def _check_shell_line(line: str, gateway: RunningEmulator, tmp_path: Path) -> No
         project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
         for requirement in words[2:]:
             name, _, extras = requirement.partition("[")
-            assert name in ("ailink-sdk", "langchain-ailink", "crewai-ailink", "llama-index-ailink"), line
+            assert name in ("ailink-sdk", "langchain-ailink", "crewai-ailink", "llama-index-ailink",
+                            "openai-agents-ailink", "pydantic-ai-ailink"), line
             for extra in filter(None, extras.rstrip("]").split(",")):
                 assert extra in project["optional-dependencies"], line
     elif words[0] == "ailink" and words[1] == "dev":
