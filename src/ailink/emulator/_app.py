@@ -64,6 +64,7 @@ ERROR_TYPES = {
     "upstream_failed": "upstream_error", "outcome_unknown": "upstream_error",
     "internal_server_error": "internal_error", "method_not_allowed": "invalid_request_error",
     "content_blocked": "content_policy_error", "forbidden": "permission_error",
+    "spend_cap_reached": "billing_error", "all_upstreams_exhausted": "upstream_error",  # [H15 routing]
 }
 _LATEST_ISO = "9999-12-31T23:59:59.999Z"
 
