@@ -41,7 +41,7 @@ _SALT = b"ailink-emulator-vault"
 _INFO = b"credential secrets v1"
 
 
-class VaultKeyError(RuntimeError):
+class VaultKeyError(ValueError):
     """The master key does not open this database's credentials (or cannot be read)."""
 
 
