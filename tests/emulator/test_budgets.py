@@ -185,7 +185,7 @@ def test_session_caps_stop_one_run_only(ailink_gateway: EmulatorGateway) -> None
                                  {"period": "daily"}, {"period": "daily", "limit_usd": 1, "mode": "soft"},
                                  {"period": "daily", "limit_usd": True}])
 def test_bad_caps_are_refused_and_change_nothing(ailink_gateway: EmulatorGateway, bad: dict[str, Any]) -> None:
-    token, ref = llm_token(ailink_gateway)
+    _, ref = llm_token(ailink_gateway)
     with admin(ailink_gateway) as a:
         assert a.put(f"/api/v1/tokens/{ref}/spend", json=bad).status_code == 422
         assert a.get(f"/api/v1/tokens/{ref}/spend").json()["caps"] == []

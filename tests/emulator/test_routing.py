@@ -48,7 +48,8 @@ def served_by(resp: httpx.Response) -> str:
 def test_weights_are_honoured_and_each_target_gets_its_own_credential(
         ailink_gateway: EmulatorGateway, make_upstream: Any) -> None:
     heavy, light = make_upstream("heavy"), make_upstream("light")
-    key_a, key_b = ailink_gateway.create_credential("sk-heavy-key-0001"), ailink_gateway.create_credential("sk-light-key-0002")
+    key_a = ailink_gateway.create_credential("sk-heavy-key-0001")
+    key_b = ailink_gateway.create_credential("sk-light-key-0002")
     token = pool_token(ailink_gateway, [{"url": heavy.url, "weight": 75, "credential_id": key_a},
                                         {"url": light.url, "weight": 25, "credential_id": key_b}])
     with client(ailink_gateway) as c:

@@ -71,7 +71,7 @@ def test_a_generated_key_file_sits_next_to_the_database(tmp_path: Path, monkeypa
     finally:
         stop()
     key_file.write_text("not the key\n")
-    with pytest.raises(ValueError, match="gw.db.master_key"):
+    with pytest.raises(ValueError, match=r"gw\.db\.master_key"):
         create_app(str(db))
 
 

@@ -30,8 +30,8 @@ from starlette.types import Receive, Scope, Send
 
 from ailink._secrets import mask
 
-from ._budgets import Budgets
 from ._bounds import JSONRefused, NotJSON, cap, idempotency_key_problem, load_json
+from ._budgets import Budgets
 from ._events import EventHub
 from ._mock_llm import LLMMock
 from ._mock_payments import PaymentsMock

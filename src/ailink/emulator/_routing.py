@@ -40,6 +40,7 @@ reason and every attempt (``router_info``).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -182,7 +183,7 @@ class Breaker:
     def cooldown_left(self, config: dict[str, Any], now: float) -> float:
         if self.opened_at is None:
             return 0.0
-        return max(0.0, self.opened_at + config["recovery_cooldown_secs"] - now)
+        return max(0.0, self.opened_at + float(config["recovery_cooldown_secs"]) - now)
 
     def admits(self, config: dict[str, Any], now: float) -> bool:
         """Whether a request may be sent now (without taking a probe slot)."""
@@ -395,7 +396,7 @@ class Router:
                           "emulator's default profile has", forwarded=False)
         token = call.token
         pool = [self._route_target(item, token) for item in action.get("pool") or []]
-        weights = {t.key: int(item.get("weight", 100)) for t, item in zip(pool, action.get("pool") or [])}
+        weights = {t.key: int(item.get("weight", 100)) for t, item in zip(pool, action.get("pool") or [], strict=True)}
         available = self._available(token, pool)
         fallback = self._route_target(action["fallback"], token) if action.get("fallback") else None
         if not available:
@@ -406,7 +407,8 @@ class Router:
         chosen, reason = self._choose(strategy, available, weights, scope, token["ref"], action.get("weights") or {})
         self._served.setdefault(scope, deque(maxlen=FAIRNESS_WINDOW)).append(chosen.key)
         rest = [t for t in available if t is not chosen]
-        if fallback is not None and fallback.key not in {t.key for t in available} and self._available(token, [fallback]):
+        listed = {t.key for t in available}
+        if fallback is not None and fallback.key not in listed and self._available(token, [fallback]):
             rest.append(fallback)
         return RoutePlan([chosen, *rest], strategy, reason, pooled=True)
 
@@ -543,7 +545,7 @@ class Router:
                 continue
             plan.head_ok = ok
             breaker.record(ok, config, time.monotonic(), probe=probe)
-            call.on_done.append(lambda status, extra, t=target: self._done(call, t, status, extra))
+            call.on_done.append(functools.partial(self._done, call, target))
             return resp
         raise AssertionError("a route plan always has a target")  # pragma: no cover
 

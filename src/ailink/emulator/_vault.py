@@ -54,19 +54,21 @@ def _read_or_create_key_file(path: str) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        try:
-            if os.stat(path).st_mode & 0o077:
-                os.chmod(path, 0o600)
-            with open(path, "rb") as fh:
-                material = fh.read().strip()
-        except OSError as exc:
-            raise VaultKeyError(f"cannot read the master key file {path}: {exc.strerror}") from None
-        if not material:
-            raise VaultKeyError(f"the master key file {path} is empty")
+        fd = -1
+    if fd >= 0:
+        material = base64.urlsafe_b64encode(secrets.token_bytes(32))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(material + b"\n")
         return material
-    material = base64.urlsafe_b64encode(secrets.token_bytes(32))
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(material + b"\n")
+    try:
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+        with open(path, "rb") as fh:
+            material = fh.read().strip()
+    except OSError as exc:
+        raise VaultKeyError(f"cannot read the master key file {path}: {exc.strerror}") from None
+    if not material:
+        raise VaultKeyError(f"the master key file {path} is empty")
     return material
 
 
