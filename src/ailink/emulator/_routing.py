@@ -530,6 +530,7 @@ class Router:
                 if failure.forwarded or last or not plan.pooled:
                     plan.chosen = target
                     raise
+                plan.reason = f"failover from {public_url(target.url)}: {failure.message}"
                 continue
             self._latency.setdefault(target.key, deque(maxlen=LATENCY_SAMPLES)).append(time.monotonic() - plan.sent_at)
             ok = resp.status_code not in BREAKER_FAILURE_STATUSES
@@ -542,6 +543,7 @@ class Router:
                     pass
                 finally:
                     self.in_flight[target.url] -= 1
+                plan.reason = f"failover from {public_url(target.url)}: it answered {resp.status_code}"
                 continue
             plan.head_ok = ok
             breaker.record(ok, config, time.monotonic(), probe=probe)
