@@ -50,8 +50,8 @@ def _setup(gateway_url: str, admin_key: str, upstream: str) -> dict[str, str]:
 
         def routed(strategy: str) -> str:
             pool = [{"model": MODELS[i], "upstream_url": url} for i, url in enumerate(targets)]
-            policy = admin.post("/api/v1/policies", json={"name": strategy, "rules": [{"when": {"always": True}, "then": {
-                "action": "dynamic_route", "strategy": strategy, "pool": pool}}]})
+            rule = {"when": {"always": True}, "then": {"action": "dynamic_route", "strategy": strategy, "pool": pool}}
+            policy = admin.post("/api/v1/policies", json={"name": strategy, "rules": [rule]})
             policy.raise_for_status()
             return token({"policy_ids": [policy.json()["id"]]})
 

@@ -245,5 +245,6 @@ def test_sessions_show_names_the_target_that_served_each_call(ailink_gateway: Em
     with ailink.AIlinkClient(token, ailink_gateway.url) as client, client.trace("routed-run"):
         assert client.chat("mock-gpt", "hello").content == "Echo: hello"
     code, text = run("sessions", "show", "routed-run")
-    assert code == 0 and "via http://llm.mock (weighted: failover from http://127.0.0.1:9: Upstream unreachable" in text.replace("\n", " ")
+    shown = text.replace("\n", " ")
+    assert code == 0 and "via http://llm.mock (weighted: failover from http://127.0.0.1:9: Upstream" in shown
     assert "sk-down-key" not in text
