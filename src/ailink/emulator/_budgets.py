@@ -223,7 +223,7 @@ class Budgets:
                 await asyncio.wait_for(self._settled.wait(), max(0.01, deadline - time.monotonic()))
             except asyncio.TimeoutError:
                 pass
-        if not caps:
+        if not caps or estimate == 0.0:  # nothing to hold back (free calls do not make others wait)
             call.on_done.append(lambda status, extra: self._learn(call))
             return
         for scope in scopes:

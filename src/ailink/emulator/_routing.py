@@ -323,11 +323,15 @@ class Router:
         call's upstream (approvals store it). Service paths keep their service's base URL."""
         from ._app import GatewayError
 
-        if call.target.service is not None:
-            return
         action = call.route_action
         try:
-            plan = self._dynamic(call, action, GatewayError) if action is not None else self._pooled(call, GatewayError)
+            if call.target.service is not None:  # a registered service: its base URL, no pool
+                base, credential_id = self.emu.route(call.token, call.target)
+                plan = RoutePlan([Target(base, credential_id)], None, None, pooled=False)
+            elif action is not None:
+                plan = self._dynamic(call, action, GatewayError)
+            else:
+                plan = self._pooled(call, GatewayError)
         except GatewayError as exc:
             self.emu._audit(call, exc.status, policy_result="error", error_code=exc.code, deny_reason=exc.message)
             raise
@@ -490,12 +494,9 @@ class Router:
     async def send(self, call: Call, retries: int) -> httpx.Response:
         """Send ``call`` to its planned targets in turn, failing over only when the target provably
         did not process it; returns the answer whose head arrived (its body unread)."""
-        plan = call.route if isinstance(call.route, RoutePlan) else None
-        if plan is None:  # a service path: its base URL, no pool
-            plan = call.route = RoutePlan([Target(call.upstream_url, call.credential_id)], None, None, pooled=False)
-            direct = True
-        else:
-            direct = False
+        if not isinstance(call.route, RoutePlan):
+            self.prepare(call)
+        plan: RoutePlan = call.route
         token = call.token
         config = breaker_config(token)
         key = call.key if self.emu.profile.forward_idempotency_key else None
@@ -514,8 +515,7 @@ class Router:
                 continue
             if probe:
                 breaker.probes += 1
-            if not direct:
-                self._aim(call, target)
+            self._aim(call, target)
             headers, url = upstream_request_headers(call.headers, credential=self.emu._credential(call.credential_id),
                                                     token_ref=token["ref"], url=call.upstream_url, idempotency_key=key)
             plan.chosen, plan.probe, plan.sent_at = target, probe, time.monotonic()
