@@ -135,7 +135,8 @@ class CountingUpstream:
                 writer.write(f"HTTP/1.1 {self.status} X\r\ncontent-type: application/json\r\n"
                              f"content-length: {len(data)}\r\n\r\n".encode() + data)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.LimitOverrunError):
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.LimitOverrunError,
+                asyncio.CancelledError):  # cancelled: the server is shutting down
             pass
         finally:
             if not writer.transport.is_closing():

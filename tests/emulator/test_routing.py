@@ -391,3 +391,20 @@ def test_counting_upstream_helper_counts_by_key(make_upstream: Any) -> None:
     httpx.post(up.url + "/a", json={}, headers={"Idempotency-Key": "x"})
     httpx.post(up.url + "/a", json={})
     assert up.count() == 2 and up.count(key="x") == 1
+
+
+def test_the_sdk_raises_circuit_open_with_where_and_when(ailink_gateway: EmulatorGateway, make_upstream: Any) -> None:
+    import ailink
+    from ailink.exceptions import CircuitOpenError
+
+    one, two = make_upstream("one", status=503), make_upstream("two", status=503)
+    token = pool_token(ailink_gateway, [{"url": one.url}, {"url": two.url}],
+                       circuit_breaker={"failure_threshold": 1, "recovery_cooldown_secs": 20})
+    with ailink.AIlinkClient(token, ailink_gateway.url, max_retries=0) as sdk:
+        with pytest.raises(ailink.GatewayError):  # the last target's own 503 (an upstream answer)
+            sdk.post("/v1/pay", json={})
+        with pytest.raises(CircuitOpenError) as caught:
+            sdk.post("/v1/pay", json={})
+    assert caught.value.status_code == 503 and caught.value.upstream in (one.url, two.url)
+    assert caught.value.cooldown_secs is not None and 1 <= caught.value.cooldown_secs <= 20
+    assert one.count() + two.count() == 2
