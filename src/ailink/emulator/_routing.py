@@ -223,6 +223,11 @@ class Breaker:
         return (recent.count(True) + 1) / (len(recent) + 2)
 
 
+def _header_text(value: str) -> str:
+    """A header value that any HTTP stack can send: printable ASCII (others escaped), one line."""
+    return "".join(ch if " " <= ch <= "~" else ch.encode("unicode_escape").decode("ascii") for ch in value)
+
+
 # ---------------------------------------------------------------------------------------- plans
 
 
@@ -486,7 +491,7 @@ class Router:
 
         scored = [(score(t), i, t) for i, t in enumerate(targets)]
         (best, parts), _, chosen = max(scored, key=lambda s: (s[0][0], -s[1]))
-        detail = ", ".join(f"{name} {parts[name]:.2f}×{objectives[name]:g}" for name in OBJECTIVES
+        detail = ", ".join(f"{name} {parts[name]:.2f}*{objectives[name]:g}" for name in OBJECTIVES
                            if objectives.get(name))
         return chosen, f"score {best:.2f} ({detail})"
 
@@ -510,8 +515,11 @@ class Router:
             probe = breaker.state(config, now) == "half_open"
             if plan.pooled and not breaker.admits(config, now):
                 plan.attempts.append({"upstream": public_url(target.url), "outcome": "skipped (circuit open)"})
-                if last:
-                    raise self._exhausted(token, targets, GatewayError)
+                if last:  # every target was taken (probe slots) or opened since the plan: nothing was sent
+                    exc = self._exhausted(token, targets, GatewayError)
+                    self.emu._audit(call, 503, policy_result="error", error_code="all_upstreams_exhausted",
+                                    deny_reason=str(exc))
+                    raise exc
                 continue
             if probe:
                 breaker.probes += 1
@@ -566,9 +574,10 @@ class Router:
         target = plan.chosen if plan is not None and plan.chosen is not None else None
         url = target.url if target is not None else call.upstream_url
         state = self.breaker(call.token["ref"], url).state(breaker_config(call.token), time.monotonic())
-        out = [["x-ailink-cb-state", state], ["x-ailink-upstream", public_url(call.upstream_url)]]
+        out = [["x-ailink-cb-state", state], ["x-ailink-upstream", _header_text(public_url(call.upstream_url))]]
         if plan is not None and plan.strategy is not None:
-            out += [["x-ailink-route-strategy", plan.strategy], ["x-ailink-route-reason", plan.reason or ""]]
+            out += [["x-ailink-route-strategy", plan.strategy],
+                    ["x-ailink-route-reason", _header_text(plan.reason or "")]]
         return out
 
     def audit_fields(self, call: Call) -> dict[str, Any]:
