@@ -351,8 +351,17 @@ def test_malformed_dynamic_routes_are_refused(ailink_gateway: EmulatorGateway, b
 
 def test_real_profile_routes_but_has_no_multi_objective(make_upstream: Any) -> None:
     a, b = make_upstream("a"), make_upstream("b")
-    gateway, stop = start_gateway(profile="real")
+    sick, ill = make_upstream("sick", status=503), make_upstream("ill", status=503)
+    gateway, stop = start_gateway(profile="real", retry_backoff=0.01)
     try:
+        pool = pool_token(gateway, [{"url": sick.url}, {"url": ill.url}],
+                          circuit_breaker={"failure_threshold": 1, "recovery_cooldown_secs": 30})
+        with client(gateway) as c:
+            c.get("/v1/x", headers=bearer(pool))  # each answers 503 (four times: the real gateway retries GETs)
+            exhausted = c.get("/v1/x", headers=bearer(pool))
+        assert exhausted.status_code == 503 and sick.count() == ill.count() == 4
+        details = exhausted.json()["error"]["details"]  # as the real gateway's, without this project's marks
+        assert set(details) == {"reason", "upstream", "cooldown_secs"} and 1 <= details["cooldown_secs"] <= 30
         rr = route_token(gateway, {"action": "dynamic_route", "strategy": "round_robin", "pool": [
             {"model": "m", "upstream_url": u.url} for u in (a, b)]}, a.url)
         mo = route_token(gateway, {"action": "dynamic_route", "strategy": "multi_objective", "weights": {"cost": 1},

@@ -116,6 +116,8 @@ def error_response(request_id: str, exc: GatewayError, *, with_details: bool = T
     body: dict[str, Any] = {"code": exc.code, "message": cap(exc.message),
                             "type": ERROR_TYPES.get(exc.code, "invalid_request_error"), "request_id": request_id}
     details = exc.all_details() if with_details else None
+    if not with_details and exc.code == "all_upstreams_exhausted":  # [H15 routing] the real gateway sends these
+        details = exc.details
     if details is not None:
         body["details"] = details
     return JSONResponse({"error": body}, status_code=exc.status,
