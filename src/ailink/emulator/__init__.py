@@ -57,7 +57,8 @@ the ``ailink_gateway_real`` pytest fixture):
 | | | retries of POST/PUT/PATCH (3, on 429/5xx and |
 | | | network errors); never forwarded |
 | other methods | never retried by the gateway | retried the same way |
-| ``error.details`` | policy, approval, forwarded, ambiguous | absent |
+| ``error.details`` | policy, approval, forwarded, ambiguous | absent (``all_upstreams_exhausted``: |
+| | | ``reason``, ``upstream``, ``cooldown_secs``) |
 | management API errors | ``{"error": {...}}`` JSON | bare status code, empty body |
 | query string | forwarded upstream | dropped |
 | LLM cost | audit, ``X-AIlink-Cost-Usd``, ``usage.cost_usd`` in streams | audit only |
