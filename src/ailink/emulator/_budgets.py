@@ -17,10 +17,12 @@
   *reserves* its estimated cost (the prompt's size and ``max_tokens``, else the most completion
   tokens the model has answered with, at the model's price); it goes ahead when the spend plus
   every reservation in flight still fits under the cap, or when nothing else is in flight; otherwise
-  it waits for a call in flight to settle (its audit row written) and checks again.
+  it waits for a call in flight to settle (its audit row written) and checks again (after
+  :data:`RESERVATION_WAIT` seconds it goes ahead).
 * **Shadow caps** (``mode: "shadow"``) never refuse: the answer carries ``x-ailink-warning``
   instead. Answers of tokens with ``log_level >= 1`` carry ``x-ailink-budget-remaining-{daily,
-  monthly,lifetime}`` (USD, 4 decimal places) for each cap the token has, after the call's cost.
+  monthly,lifetime}`` (USD, 4 decimal places) for each cap the token has, after the call's cost
+  (a stream's before it: its cost is known at its end).
 """
 
 from __future__ import annotations
