@@ -111,6 +111,8 @@ class Credential(_Model):
     injection_header: str | None = None
     is_active: bool = True
     created_at: str | None = None
+    #: Goes up by one at every rotation (the id stays).
+    version: int | None = None
 
 
 class CredentialCreateResponse(_Model):
@@ -236,6 +238,11 @@ class AuditLog(_Model):
     finish_reason: str | None = None
     is_streaming: bool | None = None
     cache_hit: bool | None = None
+    #: The upstream that served it, how it was chosen and every attempt (pools and dynamic routes).
+    upstream_url: str | None = None
+    route_strategy: str | None = None
+    route_reason: str | None = None
+    router_info: dict[str, Any] | None = None
 
 
 class Response(_Model):
@@ -268,6 +275,10 @@ class SessionRequest(_Model):
     reviewed_by: str | None = None
     review_channel: str | None = None
     review_reason: str | None = None
+    #: The upstream that served it and, when a pool or a dynamic route chose it, how and why.
+    upstream_url: str | None = None
+    route_strategy: str | None = None
+    route_reason: str | None = None
 
 
 class Session(_Model):

@@ -83,7 +83,7 @@ def test_real_profile_proxies_the_approval_paths(ailink_gateway_real: EmulatorGa
     with client(ailink_gateway_real) as c:
         resp = c.get("/v1/approvals/apr_123/result", headers=bearer(token))
     assert resp.status_code == 200 and resp.json()["path"] == "/v1/approvals/apr_123/result"
-    assert resp.headers["x-ailink-cb-state"] == "disabled"  # the upstream answered
+    assert resp.headers["x-ailink-cb-state"] == "closed"  # the upstream answered
 
 
 def test_real_profile_stores_no_outcome(ailink_gateway_real: EmulatorGateway, fault_upstream: FaultUpstream) -> None:

@@ -24,6 +24,15 @@ LLM usage (``_metering``, protocol §10.6): a price table per model (``/api/v1/p
 token counts of every LLM call in its audit row (``estimated_cost_usd``, ``prompt_tokens``,
 ``completion_tokens``, ``provider``; also ``tenant_id`` from ``X-Tenant-Id``) and in session totals.
 
+Many keys behind one token (issue 15; ``_routing``, ``_budgets``, ``_quotas``, ``_vault``): token
+upstream pools (weight within priority tiers, a credential per target), a circuit breaker per target,
+failover only where nothing was processed (connection refused, 429, 503), the ``dynamic_route`` action
+(``lowest_cost``, ``lowest_latency``, ``round_robin``, ``least_busy``, ``weighted_random``; **[ext]**
+``multi_objective``), routing headers and ``router_info`` in audit rows; token spend caps per period and
+session caps (402, reservations so concurrent calls overspend by at most one call, shadow caps, budget
+headers); **[ext]** ``GET /api/v1/tokens/{id}/usage`` (capacity state, predicted exhaustion); credential
+secrets sealed with AES-GCM (``AILINK_MASTER_KEY`` or ``<database>.master_key``) and rotation.
+
 For reviewers (issue 18): the inbox at ``/ui`` (``_inbox``: admin key to sign in, then a session
 cookie with CSRF protection; pending approvals updated live over server-sent events, history,
 sessions, audit), events (``_events``: ``approval.requested``/``decided``/``expired``,
@@ -48,12 +57,15 @@ the ``ailink_gateway_real`` pytest fixture):
 | | | retries of POST/PUT/PATCH (3, on 429/5xx and |
 | | | network errors); never forwarded |
 | other methods | never retried by the gateway | retried the same way |
-| ``error.details`` | policy, approval, forwarded, ambiguous | absent |
+| ``error.details`` | policy, approval, forwarded, ambiguous | absent (``all_upstreams_exhausted``: |
+| | | ``reason``, ``upstream``, ``cooldown_secs``) |
 | management API errors | ``{"error": {...}}`` JSON | bare status code, empty body |
 | query string | forwarded upstream | dropped |
 | LLM cost | audit, ``X-AIlink-Cost-Usd``, ``usage.cost_usd`` in streams | audit only |
 | ``/v1/models`` | enriched with ``provider`` and ``pricing`` | as the upstream answers |
 | ``/v1/metrics``, ``/v1/me`` | the calling token's metrics and summary | proxied like any path |
+| ``dynamic_route`` ``multi_objective`` | scored pick | 500 (the real gateway cannot load it) |
+| ``GET /api/v1/tokens/{id}/usage``, ``caps`` | served | 404; ``GET .../spend`` has the real 6 fields |
 
 Both profiles normalise paths the same way and enforce the same bounds.
 
@@ -109,9 +121,16 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
   reviewer and the channel; decisions may name them (``reviewed_by``, ``channel``).
 * SQLite files are created owner-only (0600); ``ailink dev`` prints secrets masked and writes them
   to ``.ailink/dev.env`` (0600); the in-thread emulator never touches the host's logging.
-* Not emulated: spend caps, response cache, circuit breaking (settings are stored and reported),
-  load balancing, MCP, post-phase policies, actions other than allow/deny/require_approval/rate_limit/webhook,
-  the ``X-TrueFlow-``/``tf_v1_`` header generation.
+* Routing (both profiles): breakers, turns and latencies live in memory (reset on restart); failover
+  to the next target happens only where nothing was processed (the real gateway also retries after
+  5xx and timeouts when asked to); routed answers carry ``x-ailink-route-*`` for pools too (real: only
+  for ``dynamic_route``); ``x-ailink-upstream`` never shows a query-mode credential (real: it does).
+  An approval-gated request is sent to the target planned when it was held, without failover. Spend
+  is counted from audit rows (real: Redis counters); shadow caps, session-cap ``mode`` and the
+  reservations that bound concurrent overspend are this project's; approved executions are not metered.
+* Not emulated: response cache, MCP, post-phase policies, actions other than
+  allow/deny/require_approval/rate_limit/webhook/dynamic_route, project and team budgets,
+  ``conditional_route``, the ``X-TrueFlow-``/``tf_v1_`` header generation.
 """
 
 from ._factory import DemoSeed, create_app

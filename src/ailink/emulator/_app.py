@@ -16,7 +16,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -31,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 from ailink._secrets import mask
 
 from ._bounds import JSONRefused, NotJSON, cap, idempotency_key_problem, load_json
+from ._budgets import Budgets
 from ._events import EventHub
 from ._mock_llm import LLMMock
 from ._mock_payments import PaymentsMock
@@ -39,6 +40,7 @@ from ._paths import PathRefused, ProxyPath, join_url, normalise
 from ._policy import NO_BODY, MatchedAction, RequestFacts, effective_duration, evaluate, reads_body
 from ._profile import Profile
 from ._review import review_url
+from ._routing import Router
 from ._store import Store, new_id
 from ._upstream import Upstream, UpstreamFailure, response_headers, upstream_request_headers
 
@@ -62,6 +64,7 @@ ERROR_TYPES = {
     "upstream_failed": "upstream_error", "outcome_unknown": "upstream_error",
     "internal_server_error": "internal_error", "method_not_allowed": "invalid_request_error",
     "content_blocked": "content_policy_error", "forbidden": "permission_error",
+    "spend_cap_reached": "billing_error", "all_upstreams_exhausted": "upstream_error",  # [H15 routing]
 }
 _LATEST_ISO = "9999-12-31T23:59:59.999Z"
 
@@ -113,6 +116,8 @@ def error_response(request_id: str, exc: GatewayError, *, with_details: bool = T
     body: dict[str, Any] = {"code": exc.code, "message": cap(exc.message),
                             "type": ERROR_TYPES.get(exc.code, "invalid_request_error"), "request_id": request_id}
     details = exc.all_details() if with_details else None
+    if not with_details and exc.code == "all_upstreams_exhausted":  # [H15 routing] the real gateway sends these
+        details = exc.details
     if details is not None:
         body["details"] = details
     return JSONResponse({"error": body}, status_code=exc.status,
@@ -226,6 +231,11 @@ class Call:
     claim: KeyClaim | None = None
     #: Set just before the request is sent upstream: from here on a failure is ambiguous.
     forwarded: bool = False
+    # [H15 routing] the matched ``dynamic_route`` action, the route plan (``_routing``), and what runs
+    # once the call is audited (``fn(status, audit extras)``: in-flight counts, budget reservations).
+    route_action: Any = None
+    route: Any = None
+    on_done: list[Callable[[int, dict[str, Any]], None]] = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -266,6 +276,9 @@ class Emulator:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Approval and policy events for the inbox's live view and webhooks (``_events``, ``_webhooks``).
         self.events = EventHub(self)
+        #: [H15 routing] upstream pools, breakers, dynamic routes (``_routing``); spend caps (``_budgets``).
+        self.routing = Router(self)
+        self.budgets = Budgets(self)
 
     # ------------------------------------------------------------------ plumbing
     async def aclose(self) -> None:
@@ -327,8 +340,16 @@ class Emulator:
                            "Invalid or missing API token. Ensure AILINK_API_KEY is set correctly.")
 
     def _audit(self, call: Call, status: int, **extra: Any) -> None:
-        self.store.add_audit({**call.audit, "status_code": status,
+        self.store.add_audit({**call.audit, **self.routing.audit_fields(call), "status_code": status,
                               "latency_ms": int((time.monotonic() - call.started) * 1000), **extra})
+        self._call_done(call, status, extra)
+
+    @staticmethod
+    def _call_done(call: Call, status: int, extra: dict[str, Any]) -> None:
+        """[H15 routing] Run what waits for the call's end (once): release reservations and counts."""
+        done, call.on_done = call.on_done, []
+        for fn in done:
+            fn(status, extra)
 
     # ------------------------------------------------------------------ approvals core
     def notify_decided(self, apr_id: str) -> None:
@@ -490,6 +511,7 @@ class Emulator:
         except BaseException:
             if call.claim is not None:
                 call.claim.abandon()
+            self._call_done(call, 0, {"error_code": "interrupted"})  # [H15 routing]
             raise
 
     async def _admit(self, request: Request) -> Call:
@@ -587,8 +609,12 @@ class Emulator:
                 self._check_rate_limit(call, m)
             if kind == "require_approval" and approval is None:
                 approval = m
+            if kind == "dynamic_route" and call.route_action is None:  # [H15 routing]
+                call.route_action = m
         if shadow:
             call.audit["deny_reason"] = "shadow: " + ", ".join(shadow)
+        self.budgets.check(call)  # [H15 routing] 402 when a hard spend cap is reached
+        self.routing.prepare(call)  # [H15 routing] pool or dynamic route; 503 when every circuit is open
         if approval is not None:
             return await self._gate(call, approval)
         return await self._forward(call)
@@ -817,32 +843,30 @@ class Emulator:
 
     async def _forward(self, call: Call, *, approval_id: str | None = None) -> Response:
         """Send the request upstream; keep a complete answer under the key, or mark the key unknown."""
-        key = call.key if self.profile.forward_idempotency_key else None
-        headers, url = upstream_request_headers(call.headers, credential=self._credential(call.credential_id),
-                                                token_ref=call.token["ref"], url=call.upstream_url,
-                                                idempotency_key=key)
         result = {"policy_result": "approved" if approval_id else "allowed"}
         if approval_id is not None:
             result["approval_id"] = approval_id
+        await self.budgets.reserve(call)  # [H15 routing] hold the estimated cost (may wait, or refuse 402)
         call.forwarded = True
         if call.claim is not None:
             call.claim.forwarding()
-        try:
-            resp = await self.upstream.open_with_retries(call.method, url, headers, call.body,
-                                                         retries=self._retries(call))
+        try:  # [H15 routing] the planned targets in turn, failing over only where nothing was processed
+            resp = await self.routing.send(call, self._retries(call))
         except UpstreamFailure as failure:
             raise self._failed(call, failure, result) from None
-        out_headers = [*response_headers(resp), list(UPSTREAM_MARKER)]
+        out_headers = [*response_headers(resp), *self.routing.answer_headers(call)]
         from ._metering import Meter  # [H14 LLM usage] prices LLM answers into the audit row (see _metering)
 
         meter = Meter.start(self, call)
         if resp.headers.get("content-type", "").startswith("text/event-stream"):
+            out_headers += self.budgets.answer_headers(call)  # [H15 routing]
             return self._stream(call, resp, out_headers, result, meter.stream(resp.aiter_bytes()))
         try:
             content = await self.upstream.read(resp)
         except UpstreamFailure as failure:
             raise self._failed(call, failure, result) from None
         content, out_headers = meter.buffered(resp.status_code, out_headers, content)
+        out_headers += self.budgets.answer_headers(call)  # [H15 routing] budget remaining, shadow-cap warnings
         stored = Stored(resp.status_code, out_headers, content)
         if call.claim is not None:
             call.claim.complete(stored)

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ailink._secrets import redact
 
-from . import _metering
+from . import _budgets, _metering, _quotas, _vault
 from ._app import Emulator, GatewayError, error_response, health_routes, new_request_id
 from ._inbox import inbox_routes
 from ._management import management_routes
@@ -165,7 +165,8 @@ def create_app(
     routes = [
         *health_routes(emu),
         *inbox_routes(emu),
-        *management_routes(emu, [*management_table(emu), *_metering.pricing_routes(emu)]),
+        *management_routes(emu, [*management_table(emu), *_metering.pricing_routes(emu),
+                                 *_budgets.routes(emu), *_quotas.routes(emu), *_vault.routes(emu)]),  # [H15 routing]
         realtime_route(emu),
         *(emu.agent_routes() if chosen.agent_approval_endpoints else []),
         *(_metering.data_plane_routes(emu) if chosen.llm_extensions else []),

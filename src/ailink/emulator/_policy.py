@@ -23,7 +23,7 @@ OPS = {
     "eq", "neq", "gt", "gte", "lt", "lte", "in", "glob", "regex", "contains", "exists",
     "starts_with", "ends_with",
 }
-ACTIONS = {"allow", "deny", "require_approval", "rate_limit", "webhook"}
+ACTIONS = {"allow", "deny", "require_approval", "rate_limit", "webhook", "dynamic_route"}
 # Accepted by the real gateway; the emulator stores them but does not enforce them.
 IGNORED_ACTIONS = {"log", "tag", "throttle", "transform", "override"}
 WEBHOOK_ON_FAIL = ("allow", "deny", "log")
@@ -166,6 +166,13 @@ def _validate_action(action: Any, where: str) -> None:
         raise PolicyError(f"{where}.message: must be a string")
     elif kind == "webhook":
         _validate_webhook(action, where)
+    elif kind == "dynamic_route":  # [H15 routing]
+        from ._routing import RouteConfigError, validate_route_action
+
+        try:
+            validate_route_action(action, where)
+        except RouteConfigError as exc:
+            raise PolicyError(str(exc)) from None
 
 
 def _validate_webhook(action: dict[str, Any], where: str) -> None:

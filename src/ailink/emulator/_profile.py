@@ -45,6 +45,9 @@ class Profile:
     #: LLM extensions: the cost of a call in ``X-AIlink-Cost-Usd`` / ``usage.cost_usd``, provider and
     #: pricing in ``/v1/models``, and the token's ``/v1/metrics`` and ``/v1/me`` (``_metering``).
     llm_extensions: bool
+    #: [H15 routing] the ``multi_objective`` routing strategy, ``GET /api/v1/tokens/{id}/usage`` and the
+    #: detailed ``caps`` of ``GET /api/v1/tokens/{id}/spend`` (``_routing``, ``_budgets``, ``_quotas``).
+    routing_extensions: bool = True
 
 
 AILINK = Profile(
@@ -76,6 +79,7 @@ REAL = Profile(
     error_details=False,
     json_management_errors=False,
     llm_extensions=False,
+    routing_extensions=False,
 )
 
 PROFILES = {p.name: p for p in (AILINK, REAL)}

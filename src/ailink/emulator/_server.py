@@ -180,6 +180,8 @@ def main_dev(argv: list[str] | None = None) -> int:
     print(f"AIlink emulator (profile {args.profile}) listening on {url}", file=out)
     print(f"  inbox:     {url}/ui  (sign in with the admin key; approve and reject from the browser)", file=out)
     print(f"  database:  {args.db}", file=out)
+    print(f"  vault:     credential secrets sealed with the master key from {app.state.emulator.store.vault.source}",
+          file=out)  # [H15 routing] where the key is, never the key
     if key_path is not None:
         print(f"  admin key: {mask(key)} (in {key_path})", file=out)
     else:

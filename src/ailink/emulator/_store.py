@@ -84,12 +84,15 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
               "provider": "TEXT", "tenant_id": "TEXT", "cache_hit": "INTEGER"},
     "approvals": {"reviewed_by": "TEXT", "review_channel": "TEXT"},
 }
+# [H15 routing] which target served a request and why (``_routing``)
+ADDED_COLUMNS["audit"].update({"route_strategy": "TEXT", "route_reason": "TEXT", "router_info": "TEXT"})
 #: The project of rows created without one (the real gateway's default project id).
 DEFAULT_PROJECT = "00000000-0000-0000-0000-000000000001"
 
 JSON_COLUMNS = {
     "policy_ids", "tags", "allowed_models", "rules", "retry", "summary", "req_headers", "context",
     "resp_headers", "headers", "properties", "policies_evaluated", "circuit_breaker", "upstreams",
+    "router_info",
 }
 
 IDEMPOTENCY_TTL = 24 * 3600.0
@@ -160,6 +163,10 @@ class Store:
             self._conn.executescript(SCHEMA)
             for table, columns in ADDED_COLUMNS.items():
                 self.ensure_columns(table, columns)
+        from ._vault import Vault  # [H15 routing] credential secrets sealed at rest
+
+        self.vault = Vault.for_database(path)
+        self.vault.install(self)
 
     def ensure_schema(self, sql: str) -> None:
         """Create further tables (``CREATE TABLE IF NOT EXISTS ...``) owned by other emulator modules."""
@@ -251,12 +258,23 @@ class Store:
 
     # ------------------------------------------------------------------ credentials
     def create_credential(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Store a credential; its secret is sealed (``_vault``) before it reaches the database."""
         row = {"id": new_id("cred_", 8), "version": 1, "is_active": 1, "created_at": time.time(), **row}
+        row = self.vault.sealed_row(row)
         self._insert("credentials", row)
         return row
 
     def get_credential(self, cred_id: str) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM credentials WHERE id = ?", (cred_id,))
+        """A credential with its secret opened (only the proxy's credential injection reads it)."""
+        return self.vault.opened_row(self._one("SELECT * FROM credentials WHERE id = ?", (cred_id,)))
+
+    def rotate_credential(self, cred_id: str, secret: str) -> dict[str, Any] | None:
+        """Replace an active credential's secret, keeping its id (``version`` + 1); ``None`` when unknown."""
+        with self._lock:
+            if self._exec("UPDATE credentials SET secret = ?, version = version + 1 WHERE id = ? AND is_active = 1",
+                          (self.vault.seal(secret, cred_id), cred_id)) == 0:
+                return None
+            return self._one("SELECT id, name, version FROM credentials WHERE id = ?", (cred_id,))
 
     def list_credentials(self, project_id: str | None = None) -> list[dict[str, Any]]:
         where, params = _project_clause(project_id, "is_active = 1")
