@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from importlib import import_module
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
-from urllib.parse import quote
 
 import httpx
 
@@ -21,6 +20,7 @@ from ailink._approval import (
     PendingApproval,
     proxied_call,
     wait_for_decision,
+    withdraw,
 )
 from ailink._config import ApprovalMode, ClientConfig
 from ailink._errors import AIlinkError, APIConnectionError, APITimeoutError, AuthenticationError
@@ -523,7 +523,7 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
 
     def withdraw_approval(self, approval_id: str) -> None:
         """Withdraw a pending request (the approval becomes ``cancelled``)."""
-        run_sync(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"), self._http)
+        run_sync(withdraw(self._config, approval_id), self._http)
 
     def health(self, timeout: float = 5.0) -> dict[str, Any]:
         """``{"status": "ok"|"unhealthy", "gateway_url", "http_status"}`` from ``/healthz`` (below 500
@@ -707,7 +707,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
 
     async def withdraw_approval(self, approval_id: str) -> None:
         """Withdraw a pending request (the approval becomes ``cancelled``)."""
-        await run_async(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"), self._http)
+        await run_async(withdraw(self._config, approval_id), self._http)
 
     async def health(self, timeout: float = 5.0) -> dict[str, Any]:
         """See :meth:`AIlinkClient.health`."""

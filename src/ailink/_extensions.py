@@ -48,6 +48,11 @@ def supports(url: httpx.URL | str, extension: str) -> bool:
     return extension in _known.get(_origin(httpx.URL(url) if isinstance(url, str) else url), frozenset())
 
 
+def known(url: httpx.URL | str) -> bool:
+    """True once the gateway at ``url`` has answered this process (so :func:`supports` is its word)."""
+    return _origin(httpx.URL(url) if isinstance(url, str) else url) in _known
+
+
 def forget() -> None:
     """Forget every gateway (tests)."""
     _known.clear()

@@ -164,6 +164,19 @@ def test_admin_errors_and_malformed_answers() -> None:
         admin.policies.get("p")
 
 
+@pytest.mark.parametrize(("status", "error"), [
+    (400, ailink.BadRequestError), (401, ailink.AuthenticationError), (403, ailink.PermissionDeniedError),
+    (404, ailink.NotFoundError), (422, ailink.ValidationError), (500, ailink.GatewayError)])
+def test_bare_management_errors_are_typed_by_status(status: int, error: type[Exception]) -> None:
+    """The real gateway's management API answers errors as bare status codes with empty bodies: they
+    are typed by status, never taken for an upstream's answer."""
+    admin = ailink.AdminClient(ADMIN_KEY, GATEWAY, retries=0,
+                               transport=httpx.MockTransport(lambda r: httpx.Response(status)))
+    with pytest.raises(error) as caught:
+        admin.policies.create("p", [{"then": {"action": "deny"}}])
+    assert caught.value.status_code == status and not isinstance(caught.value, ailink.UpstreamError)
+
+
 def test_admin_reads_are_retried_writes_without_key_are_not() -> None:
     seen: list[str] = []
 

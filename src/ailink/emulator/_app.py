@@ -31,20 +31,17 @@ from starlette.types import Receive, Scope, Send
 from ailink._secrets import mask
 
 from ._bounds import JSONRefused, NotJSON, cap, idempotency_key_problem, load_json
+from ._generation import Generation
 from ._mock_llm import LLMMock
 from ._mock_payments import PaymentsMock
-from ._outcomes import UPSTREAM_MARKER, KeyClaim, Stored, fingerprint
+from ._outcomes import KeyClaim, Stored, fingerprint
 from ._paths import PathRefused, ProxyPath, join_url, normalise
 from ._policy import NO_BODY, MatchedAction, RequestFacts, effective_duration, evaluate, reads_body
 from ._profile import Profile
 from ._store import Store, new_id
 from ._upstream import Upstream, UpstreamFailure, response_headers, upstream_request_headers
 
-TOKEN_PREFIX = "ailink_v1_"
 MAX_WAIT = 50.0
-#: Every spelling of the idempotency key a client may send (the profile says which ones count).
-IDEMPOTENCY_HEADERS = ("x-ailink-idempotency-key", "x-trueflow-idempotency-key", "idempotency-key",
-                       "x-idempotency-key")
 #: On the real gateway their mere presence allows upstream retries of POST/PUT/PATCH.
 RETRY_SWITCH_HEADERS = ("idempotency-key", "x-idempotency-key")
 GATEWAY_RETRIES = 3
@@ -151,8 +148,8 @@ class TraceContext:
     prefer_async: bool
 
     @classmethod
-    def from_headers(cls, headers: Any, profile: Profile) -> TraceContext:
-        """Read the tracing and idempotency headers; bad idempotency keys → 422 (§10.2)."""
+    def from_headers(cls, headers: Any, emu: Emulator) -> TraceContext:
+        """Read the tracing and idempotency headers (the spellings ``emu`` reads); bad keys → 422 (§10.2)."""
         trace_id = span_id = None
         tp = headers.get("traceparent")
         if tp:
@@ -168,18 +165,18 @@ class TraceContext:
                 properties = None  # invalid JSON is dropped silently, like the real gateway
         prefer = headers.get("prefer", "")
         prefer_async = any(p.split(";")[0].strip().lower() == "respond-async" for p in prefer.split(","))
-        for name in IDEMPOTENCY_HEADERS:
+        for name in emu.key_headers:
             for value in headers.getlist(name):
                 problem = idempotency_key_problem(value)
                 if problem is not None:
                     raise GatewayError(422, "validation_error", f"Invalid {name} header: {problem}")
-        keys = {value for name in profile.approval_key_headers for value in headers.getlist(name)}
+        keys = {value for name in emu.key_headers for value in headers.getlist(name)}
         if len(keys) > 1:
             raise GatewayError(422, "validation_error", "The request names more than one idempotency key")
         return cls(
             session_id=headers.get("x-session-id") or None,
-            agent_name=headers.get("x-ailink-agent-name") or headers.get("user-agent"),
-            tool_name=headers.get("x-ailink-tool-name"),
+            agent_name=headers.get(emu.generation.agent_name) or headers.get("user-agent"),
+            tool_name=headers.get(emu.generation.tool_name),
             # deviation: X-Parent-Span-Id (the enclosing span) wins over the traceparent span id
             parent_span_id=headers.get("x-parent-span-id") or span_id,
             span_id=span_id, trace_id=trace_id, properties=properties,
@@ -218,6 +215,8 @@ class Call:
     credential_id: str | None
     audit: dict[str, Any]
     prefer_async: bool
+    #: Returns once the client has closed its connection (``None``: not watched).
+    client_gone: Callable[[], Awaitable[None]] | None = None
     claim: KeyClaim | None = None
     #: Set just before the request is sent upstream: from here on a failure is ambiguous.
     forwarded: bool = False
@@ -243,11 +242,18 @@ def _raw_path(request: Request) -> str:
 
 
 class Emulator:
-    def __init__(self, store: Store, admin_key: str, *, profile: Profile, public_url: str | None,
-                 max_body_bytes: int, upstream_timeout: float, retry_backoff: float = 0.5) -> None:
+    def __init__(self, store: Store, admin_key: str, *, profile: Profile, generation: Generation,
+                 public_url: str | None, max_body_bytes: int, upstream_timeout: float,
+                 retry_backoff: float = 0.5) -> None:
         self.store = store
         self.admin_key = admin_key
         self.profile = profile
+        self.generation = generation
+        #: The request headers whose value is the request's idempotency key.
+        self.key_headers: tuple[str, ...] = (generation.idempotency_key,) + (
+            RETRY_SWITCH_HEADERS if profile.plain_key_headers else ())
+        #: Marks an answer that came from the upstream (first or replayed), as the real gateway does.
+        self.upstream_marker = [generation.cb_state, "disabled"]
         self.public_url = public_url
         self.max_body_bytes = max_body_bytes
         self.upstream_timeout = upstream_timeout
@@ -311,12 +317,12 @@ class Emulator:
 
     def auth_token(self, request: Request) -> dict[str, Any]:
         auth = request.headers.get("authorization", "")
-        if auth.startswith("Bearer " + TOKEN_PREFIX):
+        if auth.startswith("Bearer " + self.generation.token_prefix):
             token = self.store.token_by_secret(auth[len("Bearer "):])
             if token is not None and token["is_active"]:
                 return token
-        raise GatewayError(401, "token_not_found",
-                           "Invalid or missing API token. Ensure AILINK_API_KEY is set correctly.")
+        raise GatewayError(401, "token_not_found", "Invalid or missing API token. Ensure "
+                                                   f"{self.generation.env_prefix}API_KEY is set correctly.")
 
     def _audit(self, call: Call, status: int, **extra: Any) -> None:
         self.store.add_audit({**call.audit, "status_code": status,
@@ -416,7 +422,7 @@ class Emulator:
         headers, url = upstream_request_headers(row["req_headers"], credential=self._credential(row["credential_id"]),
                                                 token_ref=row["token_ref"], url=row["req_url"], idempotency_key=key)
         resp = await self.upstream.open(row["req_method"], url, headers, row["req_body"])
-        out_headers = [*response_headers(resp), list(UPSTREAM_MARKER)]
+        out_headers = [*response_headers(resp), self.upstream_marker]
         return Stored(resp.status_code, out_headers, await self.upstream.read(resp))
 
     def _audit_execution(self, row: dict[str, Any], status: int, started: float) -> None:
@@ -464,8 +470,11 @@ class Emulator:
             if exc.forwarded is None:
                 exc.forwarded = False
             raise
+        call.client_gone = lambda: _disconnected(request)
         try:
             return await self._handle(call)
+        except ClientGone:  # nobody is listening any more: nothing was sent, nothing to answer
+            return Response(status_code=499)
         except GatewayError as exc:
             if exc.forwarded is None and not exc.ambiguous and not call.forwarded:
                 exc.forwarded = False
@@ -486,7 +495,7 @@ class Emulator:
         rid = request.state.request_id = new_request_id()
         body = await self.read_body(request)
         token = self.auth_token(request)
-        ctx = TraceContext.from_headers(request.headers, self.profile)
+        ctx = TraceContext.from_headers(request.headers, self)
         method = request.method.upper()
         raw_path = _raw_path(request)
         query = request.scope.get("query_string", b"").decode("latin-1")
@@ -696,10 +705,29 @@ class Emulator:
         row = self.store.approval_by_key(call.token["ref"], call.key) if call.key is not None else None
         if row is None:
             row = self._create_approval(call, approval, timeout)
-        row = await self.wait_decided(row["id"], max(0.0, row["expires_at"] - time.time()) + 0.05)
+        row = await self._hold(call, row)
         if row["status"] == "approved":
             return await self._forward(call, approval_id=row["id"])
         return await self.outcome_response(row, call, replayed=False, audit=True)
+
+    async def _hold(self, call: Call, row: dict[str, Any]) -> dict[str, Any]:
+        """Wait for the decision while the client stays connected; a client that hangs up abandons the
+        held request (raises :class:`ClientGone`; as the real gateway, whose held handler is dropped with
+        its connection). The approval stays as it is: a re-send with the same key re-attaches to it."""
+        decided = asyncio.ensure_future(
+            self.wait_decided(row["id"], max(0.0, row["expires_at"] - time.time()) + 0.05))
+        if call.client_gone is None:
+            return await decided
+        gone = asyncio.ensure_future(call.client_gone())
+        try:
+            await asyncio.wait({decided, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not decided.done():
+                decided.cancel()
+        if not decided.done() or decided.cancelled():
+            raise ClientGone
+        return decided.result()
 
     def _create_approval(self, call: Call, approval: MatchedAction, timeout: float) -> dict[str, Any]:
         preview = call.body.decode("utf-8", "replace")
@@ -730,7 +758,7 @@ class Emulator:
             state = row["exec_state"]
             if state == "done":
                 stored = Stored(row["resp_status"], row["resp_headers"] or [], row["resp_body"] or b"")
-                extra = {"x-ailink-approval-id": apr_id}
+                extra = {self.generation.approval_id: apr_id}
                 if replayed:
                     extra["idempotent-replayed"] = "true"
                 return stored.to_response(rid, **extra)
@@ -777,7 +805,7 @@ class Emulator:
         }
         return JSONResponse(body, status_code=202, headers={
             "location": poll, "retry-after": "2", "preference-applied": "respond-async", "x-request-id": rid,
-            "x-ailink-approval-id": apr_id,
+            self.generation.approval_id: apr_id,
         })
 
     # ------------------------------------------------------------------ forwarding
@@ -808,7 +836,7 @@ class Emulator:
                                                          retries=self._retries(call))
         except UpstreamFailure as failure:
             raise self._failed(call, failure, result) from None
-        out_headers = [*response_headers(resp), list(UPSTREAM_MARKER)]
+        out_headers = [*response_headers(resp), self.upstream_marker]
         if resp.headers.get("content-type", "").startswith("text/event-stream"):
             return self._stream(call, resp, out_headers, result)
         try:
@@ -919,6 +947,18 @@ class Emulator:
             Route("/v1/approvals/{approval_id}", self.agent_cancel_approval, methods=["DELETE"]),
             Route("/v1/approvals/{approval_id}/result", self.agent_approval_result, methods=["GET"]),
         ]
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its request was held."""
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client of ``request`` (whose body was read) closes its connection."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 class _SettlingStream(StreamingResponse):

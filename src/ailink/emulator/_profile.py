@@ -5,14 +5,13 @@
 (``shared/reference/gateway-wire-contract.md``): approval-gated requests are held, nothing is
 stored or replayed, a plain ``Idempotency-Key`` switches on the gateway's own upstream retries,
 management errors are bare status codes, query strings stay at the gateway. The code consults
-one :class:`Profile` object; it never compares profile names.
+one :class:`Profile` object; it never compares profile names. Which spelling the branded headers
+have (``X-AIlink-*`` or ``X-TrueFlow-*``) is the other, independent switch: ``_generation``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-EXTENSIONS_HEADER = "x-ailink-extensions"
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,9 @@ class Profile:
     #: Full idempotency (§5): outcomes stored and replayed, 409 in flight, 422 on a different
     #: request, approved requests executed once by the gateway with the result kept.
     outcome_store: bool
-    #: Request headers whose value is the key that re-attaches a re-sent request to its approval.
-    approval_key_headers: tuple[str, ...]
+    #: A plain ``Idempotency-Key``/``X-Idempotency-Key`` names the key too (else only the
+    #: generation's ``X-<brand>-Idempotency-Key`` does, which re-attaches a re-sent request to its approval).
+    plain_key_headers: bool
     #: ``Idempotency-Key``/``X-Idempotency-Key`` on POST/PUT/PATCH switch on gateway-side upstream
     #: retries (the real gateway's §1.10); other methods are always retried.
     gateway_retries: bool
@@ -50,8 +50,7 @@ AILINK = Profile(
     respond_async=True,
     agent_approval_endpoints=True,
     outcome_store=True,
-    approval_key_headers=("x-ailink-idempotency-key", "x-trueflow-idempotency-key", "idempotency-key",
-                          "x-idempotency-key"),
+    plain_key_headers=True,
     gateway_retries=False,
     forward_idempotency_key=True,
     forward_query=True,
@@ -65,7 +64,7 @@ REAL = Profile(
     respond_async=False,
     agent_approval_endpoints=False,
     outcome_store=False,
-    approval_key_headers=("x-ailink-idempotency-key", "x-trueflow-idempotency-key"),
+    plain_key_headers=False,
     gateway_retries=True,
     forward_idempotency_key=False,
     forward_query=False,
@@ -86,4 +85,4 @@ def get_profile(profile: str | Profile) -> Profile:
         raise ValueError(f"unknown emulator profile {profile!r} (known: {', '.join(PROFILES)})") from None
 
 
-__all__ = ["AILINK", "EXTENSIONS_HEADER", "PROFILES", "REAL", "Profile", "get_profile"]
+__all__ = ["AILINK", "PROFILES", "REAL", "Profile", "get_profile"]

@@ -142,10 +142,12 @@ def _enc(value: Any) -> Any:
 
 
 class Store:
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", *, token_prefix: str = "ailink_v1_") -> None:
         if path != ":memory:":
             _private_database_file(path)
         self.path = path
+        #: Prefix of the virtual tokens minted here (the gateway generation's).
+        self.token_prefix = token_prefix
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
@@ -218,7 +220,7 @@ class Store:
         now = time.time()
         row = {
             "ref": new_id("tok_", 8),
-            "token": f"ailink_v1_{secrets.token_hex(4)}_tok_{secrets.token_hex(16)}",
+            "token": f"{self.token_prefix}{secrets.token_hex(4)}_tok_{secrets.token_hex(16)}",
             "name": name, "upstream_url": upstream_url, "credential_id": credential_id,
             "policy_ids": policy_ids, "is_active": 1, "log_level": log_level, "tags": tags,
             "allowed_models": allowed_models, "project_id": project_id, "created_at": now, "updated_at": now,

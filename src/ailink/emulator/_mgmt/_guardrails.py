@@ -17,7 +17,8 @@ with ``[REDACTED_<TYPE>]`` before it is forwarded; blocking presets (``pii_block
 403 ``content_blocked`` (``type: content_policy_error``; ``details``: ``{policy, preset, detected_pii,
 action}`` or ``{policy, preset, reason, matched_patterns, confidence}``, plus ``forwarded: false``).
 Refusals are checked on the body as sent, before any redaction. Header presets (comma list in
-``X-AIlink-Guardrails`` / ``X-TrueFlow-Guardrails``) add to the token's; unknown names are ignored.
+``X-AIlink-Guardrails``, or ``X-TrueFlow-Guardrails`` in the ``trueflow`` generation) add to the
+token's; unknown names are ignored.
 Response-phase presets (``output_*``) are not emulated.
 """
 
@@ -35,10 +36,10 @@ from starlette.responses import JSONResponse, Response
 from ailink._secrets import mask
 
 from .._app import Emulator, GatewayError
+from .._generation import Generation
 from .._store import Store
 from ._base import ManagementStore, new_uuid
 
-GUARDRAIL_HEADERS = ("x-ailink-guardrails", "x-trueflow-guardrails")
 MAX_TEXT = 50_000  # length_limit
 
 # Linear-time patterns: every repetition is bounded or anchored on a character that cannot repeat it.
@@ -161,16 +162,16 @@ def token_guardrails(store: Store, token: dict[str, Any]) -> ActiveGuardrails | 
                             tuple(row["topic_denylist"]))
 
 
-def header_guardrails(headers: Any) -> ActiveGuardrails | None:
+def header_guardrails(headers: Any, generation: Generation) -> ActiveGuardrails | None:
+    """The presets named in the request's guardrails header (the gateway generation's spelling)."""
     names: list[str] = []
-    for header in GUARDRAIL_HEADERS:
-        for part in (headers.get(header) or "").split(","):
-            name = part.strip().lower()
-            if name in PRESETS and not PRESETS[name].needs_topics and name not in names:
-                names.append(name)
+    for part in (headers.get(generation.guardrails) or "").split(","):
+        name = part.strip().lower()
+        if name in PRESETS and not PRESETS[name].needs_topics and name not in names:
+            names.append(name)
     if not names:
         return None
-    return ActiveGuardrails("X-AIlink-Guardrails", tuple(PRESETS[n] for n in names))
+    return ActiveGuardrails(generation.display("guardrails"), tuple(PRESETS[n] for n in names))
 
 
 def _strings(doc: Any) -> Iterator[str]:

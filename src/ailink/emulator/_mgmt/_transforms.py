@@ -40,7 +40,8 @@ def transform_request(emu: Emulator, token: dict[str, Any], headers: Any, body: 
                       finish_audit: Callable[..., None]) -> bytes:
     """The body to forward after aliases and guardrails (see the module docstring)."""
     project_id = token.get("project_id") or DEFAULT_PROJECT
-    active = [g for g in (header_guardrails(headers), token_guardrails(emu.store, token)) if g and g.presets]
+    active = [g for g in (header_guardrails(headers, emu.generation), token_guardrails(emu.store, token))
+              if g and g.presets]
     aliased = has_aliases(emu.store, project_id)
     if not active and not aliased:
         return body
