@@ -634,3 +634,16 @@ async def test_a_gateway_first_heard_through_the_probe_serves_the_wait(driver: D
     client = driver.client(_Wrap(with_probe))  # type: ignore[arg-type]
     result = await driver.wait(client, APPROVAL, timeout=60)
     assert result.approved and result.response is not None and result.response.json() == STORED
+
+
+def test_management_answers_do_not_unlearn_the_extensions() -> None:
+    """The management API never carries ``X-AIlink-Extensions``: an admin call between a 202 and the
+    wait must not make the client take the gateway for one without approval endpoints."""
+    _extensions.forget()
+    advertise("respond-async")
+    bare = httpx.Response(200, json=[], request=httpx.Request("GET", GATEWAY + "/api/v1/approvals"))
+    _extensions.remember(bare)
+    assert _extensions.supports(GATEWAY, _extensions.RESPOND_ASYNC)
+    plain = httpx.Response(200, request=httpx.Request("GET", GATEWAY + "/v1/customers"))
+    _extensions.remember(plain)  # a data-plane answer without the header: a gateway without extensions
+    assert not _extensions.supports(GATEWAY, _extensions.RESPOND_ASYNC) and _extensions.known(GATEWAY)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import math
 import secrets
 import time
@@ -30,7 +31,9 @@ from starlette.types import Receive, Scope, Send
 
 from ailink._secrets import mask
 
+from . import _actions
 from ._bounds import JSONRefused, NotJSON, cap, idempotency_key_problem, load_json
+from ._cache import ResponseCache, cache_key
 from ._generation import Generation
 from ._mock_llm import LLMMock
 from ._mock_payments import PaymentsMock
@@ -218,6 +221,10 @@ class Call:
     #: Returns once the client has closed its connection (``None``: not watched).
     client_gone: Callable[[], Awaitable[None]] | None = None
     claim: KeyClaim | None = None
+    #: What the matched policy actions ask of the forwarding (headers, the answer's redaction).
+    set_headers: dict[str, str] | None = None
+    remove_headers: list[str] | None = None
+    response_actions: list[list[Any]] | None = None
     #: Set just before the request is sent upstream: from here on a failure is ambiguous.
     forwarded: bool = False
 
@@ -261,6 +268,7 @@ class Emulator:
         self.llm = LLMMock()
         self.upstream = Upstream({"payments.mock": self.payments.app, "llm.mock": self.llm.app},
                                  timeout=upstream_timeout, retry_backoff=retry_backoff)
+        self.cache = ResponseCache()
         self._decided: dict[str, asyncio.Event] = {}
         self._executed: dict[str, asyncio.Event] = {}
         self._rate: dict[str, deque[float]] = {}
@@ -419,18 +427,23 @@ class Emulator:
 
     async def _execute_stored(self, row: dict[str, Any]) -> Stored:
         key = row["idempotency_key"] if self.profile.forward_idempotency_key else None
+        ctx = row["context"] or {}
         headers, url = upstream_request_headers(row["req_headers"], credential=self._credential(row["credential_id"]),
-                                                token_ref=row["token_ref"], url=row["req_url"], idempotency_key=key)
+                                                token_ref=row["token_ref"], url=row["req_url"], idempotency_key=key,
+                                                set_headers=ctx.get("set_headers"),
+                                                remove_headers=ctx.get("remove_headers"))
         resp = await self.upstream.open(row["req_method"], url, headers, row["req_body"])
         out_headers = [*response_headers(resp), self.upstream_marker]
-        return Stored(resp.status_code, out_headers, await self.upstream.read(resp))
+        content = await self.upstream.read(resp)
+        return self._answer(resp, out_headers, content, ctx.get("response_actions"), str(ctx.get("request_id")))
 
     def _audit_execution(self, row: dict[str, Any], status: int, started: float) -> None:
         ctx = row["context"] or {}
         self.store.add_audit({
             **{k: ctx.get(k) for k in ("session_id", "agent_name", "tool_name", "parent_span_id", "span_id",
                                        "trace_id", "properties", "user_id", "external_request_id",
-                                       "idempotency_key", "token_prefix", "request_id", "model")},
+                                       "idempotency_key", "token_prefix", "request_id", "model", "experiment",
+                                       "variant", "policy_tags")},
             "token_ref": row["token_ref"], "method": row["req_method"], "path": ctx.get("path"),
             "upstream_url": row["req_url"].split("?", 1)[0], "status_code": status,
             "latency_ms": int((time.monotonic() - started) * 1000), "policy_result": "approved",
@@ -566,10 +579,11 @@ class Emulator:
         )
         approval: MatchedAction | None = None
         shadow: list[str] = []
+        plan = _actions.Plan(body=call.body_json if call.body_json is not NO_BODY else _actions.NOT_JSON, seed=call.rid)
         for m in evaluate(policies, facts):
             kind = m.action.get("action")
             if m.mode == "shadow":
-                if kind in ("deny", "require_approval", "rate_limit"):
+                if kind in ("deny", "require_approval", "rate_limit", "tool_scope", "redact"):
                     shadow.append(f"{m.policy_name}:{kind}")
                 continue
             if kind == "deny":
@@ -578,13 +592,40 @@ class Emulator:
                 raise exc
             if kind == "rate_limit":
                 self._check_rate_limit(call, m)
-            if kind == "require_approval" and approval is None:
+            elif kind == "require_approval" and approval is None:
                 approval = m
+            elif kind in _actions.SUPPORTED:
+                try:
+                    _actions.apply(m.policy_name, m.action, plan)
+                except _actions.ActionRefused as refused:
+                    exc = GatewayError(refused.status, refused.code, refused.message, details=refused.details)
+                    self._audit(call, exc.status, policy_result="denied", deny_reason=cap(exc.message),
+                                error_code=exc.code)
+                    raise exc from None
         if shadow:
             call.audit["deny_reason"] = "shadow: " + ", ".join(shadow)
+        self._follow_plan(call, plan)
+        if plan.delay:
+            await asyncio.sleep(plan.delay)
         if approval is not None:
             return await self._gate(call, approval)
         return await self._forward(call)
+
+    def _follow_plan(self, call: Call, plan: _actions.Plan) -> None:
+        """Take over what the policy actions decided: the body, forwarded headers, the answer's
+        redaction, and what the audit row records (split variant, tags)."""
+        if plan.body_changed:
+            call.body_json = plan.body
+            call.body = json.dumps(plan.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            if isinstance(plan.body, dict) and isinstance(plan.body.get("model"), str):
+                call.audit["model"] = plan.body["model"]
+        call.set_headers = plan.set_headers or None
+        call.remove_headers = plan.remove_headers or None
+        call.response_actions = plan.response_actions or None
+        if plan.variant is not None:
+            call.audit["experiment"], call.audit["variant"] = plan.experiment, plan.variant
+        if plan.tags:
+            call.audit["policy_tags"] = plan.tags
 
     def _apply_request_transforms(self, call: Call) -> None:
         """Model aliases and guardrails (``_mgmt._transforms``) rewrite the body, or refuse it with
@@ -742,7 +783,10 @@ class Emulator:
             "context": {**call.ctx.audit_fields(), "path": call.path,
                         "policies_evaluated": call.audit.get("policies_evaluated"),
                         "token_prefix": call.audit["token_prefix"], "request_id": call.rid,
-                        "model": call.audit.get("model")},
+                        "model": call.audit.get("model"), "experiment": call.audit.get("experiment"),
+                        "variant": call.audit.get("variant"), "policy_tags": call.audit.get("policy_tags"),
+                        "set_headers": call.set_headers, "remove_headers": call.remove_headers,
+                        "response_actions": call.response_actions},
         })
 
     async def outcome_response(self, row: dict[str, Any], call: Call | None, *, replayed: bool,
@@ -820,14 +864,26 @@ class Emulator:
         return GATEWAY_RETRIES
 
     async def _forward(self, call: Call, *, approval_id: str | None = None) -> Response:
-        """Send the request upstream; keep a complete answer under the key, or mark the key unknown."""
+        """Answer from the response cache, or send the request upstream; keep a complete answer under the
+        key (and in the cache), or mark the key unknown."""
+        result: dict[str, Any] = {"policy_result": "approved" if approval_id else "allowed"}
+        if approval_id is not None:
+            result["approval_id"] = approval_id
+        cached_as = cache_key(call.token["ref"], call.method, call.headers, call.body_json, self.generation.no_cache)
+        if cached_as is not None:
+            hit = self.cache.get(cached_as)
+            if hit is not None:
+                stored = Stored(hit.status, [["content-type", hit.content_type], [self.generation.cache_status, "HIT"]],
+                                hit.body)
+                if call.claim is not None:
+                    call.claim.complete(stored)
+                self._audit(call, hit.status, cache_hit=1, **result)
+                return stored.to_response(call.rid)
         key = call.key if self.profile.forward_idempotency_key else None
         headers, url = upstream_request_headers(call.headers, credential=self._credential(call.credential_id),
                                                 token_ref=call.token["ref"], url=call.upstream_url,
-                                                idempotency_key=key)
-        result = {"policy_result": "approved" if approval_id else "allowed"}
-        if approval_id is not None:
-            result["approval_id"] = approval_id
+                                                idempotency_key=key, set_headers=call.set_headers,
+                                                remove_headers=call.remove_headers)
         call.forwarded = True
         if call.claim is not None:
             call.claim.forwarding()
@@ -843,11 +899,29 @@ class Emulator:
             content = await self.upstream.read(resp)
         except UpstreamFailure as failure:
             raise self._failed(call, failure, result) from None
-        stored = Stored(resp.status_code, out_headers, content)
+        stored = self._answer(resp, out_headers, content, call.response_actions, call.rid)
         if call.claim is not None:
             call.claim.complete(stored)
-        self._audit(call, resp.status_code, **result)
+        if cached_as is not None:
+            self.cache.put(cached_as, stored.status, resp.headers.get("content-type", ""), stored.body)
+        if stored.status != resp.status_code:  # refused by a response-phase action (the upstream did act)
+            self._audit(call, stored.status, **{**result, "policy_result": "denied"}, error_code="content_blocked")
+        else:
+            self._audit(call, resp.status_code, **result)
         return stored.to_response(call.rid)
+
+    def _answer(self, resp: httpx.Response, headers: list[list[str]], content: bytes,
+                response_actions: list[list[Any]] | None, rid: str) -> Stored:
+        """The complete upstream answer as the client gets it: redacted by the policies' response
+        actions, or replaced by their 403 ``content_blocked``."""
+        try:
+            content = _actions.redact_answer(response_actions or [], resp.headers.get("content-type", ""), content)
+        except _actions.ActionRefused as refused:
+            refusal = GatewayError(refused.status, refused.code, refused.message, details=refused.details)
+            blocked = error_response(rid, refusal, with_details=self.profile.error_details)
+            kept = [[k, v] for k, v in blocked.headers.items() if k not in ("content-length", "x-request-id")]
+            return Stored(blocked.status_code, kept, bytes(blocked.body))
+        return Stored(resp.status_code, headers, content)
 
     def _failed(self, call: Call, failure: UpstreamFailure, result: dict[str, Any]) -> GatewayError:
         if failure.forwarded:

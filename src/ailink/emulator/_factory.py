@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ailink._secrets import redact
 
 from ._app import Emulator, GatewayError, error_response, health_routes, new_request_id
+from ._cors import Cors
 from ._generation import Generation, get_generation
 from ._management import management_routes
 from ._mgmt._base import ManagementStore
@@ -160,8 +161,9 @@ def create_app(
         *(emu.agent_routes() if chosen.agent_approval_endpoints else []),
         Route("/{path:path}", emu.proxy, methods=ALL_METHODS),
     ]
-    middleware = ([Middleware(ExtensionsHeader, header=dialect.extensions, extensions=chosen.extensions)]
-                  if chosen.extensions else [])
+    middleware = [Middleware(Cors)]  # outermost: preflights are answered before anything else
+    if chosen.extensions:
+        middleware.append(Middleware(ExtensionsHeader, header=dialect.extensions, extensions=chosen.extensions))
     middleware.append(Middleware(CatchAll, answer=on_error))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                     exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error})

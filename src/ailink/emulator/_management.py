@@ -126,7 +126,9 @@ def audit_page(row: dict[str, Any]) -> dict[str, Any]:
         "policies_evaluated": row["policies_evaluated"], "deny_reason": row["deny_reason"],
         "approval_id": row["approval_id"], "approval_wait_ms": row["approval_wait_ms"],
         "hitl_required": row["approval_id"] is not None, "is_streaming": bool(row["is_streaming"]),
-        "model": row["model"], "error_type": row["error_code"],
+        "model": row["model"], "error_type": row["error_code"], "cache_hit": bool(row.get("cache_hit")),
+        "experiment_name": row.get("experiment"), "variant_name": row.get("variant"),
+        "policy_tags": row.get("policy_tags"),
     }
 
 

@@ -79,13 +79,14 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "policies": {"project_id": "TEXT"},
     "credentials": {"project_id": "TEXT"},
     "services": {"project_id": "TEXT"},
+    "audit": {"cache_hit": "INTEGER", "experiment": "TEXT", "variant": "TEXT", "policy_tags": "TEXT"},
 }
 #: The project of rows created without one (the real gateway's default project id).
 DEFAULT_PROJECT = "00000000-0000-0000-0000-000000000001"
 
 JSON_COLUMNS = {
     "policy_ids", "tags", "allowed_models", "rules", "retry", "summary", "req_headers", "context",
-    "resp_headers", "headers", "properties", "policies_evaluated", "circuit_breaker", "upstreams",
+    "resp_headers", "headers", "properties", "policies_evaluated", "circuit_breaker", "upstreams", "policy_tags",
 }
 
 IDEMPOTENCY_TTL = 24 * 3600.0

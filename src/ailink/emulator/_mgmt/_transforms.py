@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .._app import Emulator, GatewayError
+from .._pii import map_strings, redact_text
 from .._store import DEFAULT_PROJECT
 from ._aliases import has_aliases, resolve_model
-from ._guardrails import check_refusals, header_guardrails, map_strings, redact_text, redactions, token_guardrails
+from ._guardrails import check_refusals, header_guardrails, redactions, token_guardrails
 
 
 def _decode(headers: Any, body: bytes) -> tuple[str, Any] | None:
