@@ -367,7 +367,9 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
         if reason is not None and not isinstance(reason, str):
             raise GatewayError(422, "validation_error", "reason must be a string")
         row = emu.refresh_approval(apr_id)
-        if row is None:  # deviation: the real gateway answers 200 updated=false
+        if row is None:
+            if not emu.profile.unknown_approval_not_found:  # the real gateway: nothing updated, still 200
+                return JSONResponse({"id": apr_id, "status": decision, "updated": False})
             raise GatewayError(404, "approval_not_found", "No such approval request")
         updated = emu.decide(apr_id, decision, reason)
         row = store.get_approval(apr_id) or row

@@ -42,6 +42,9 @@ class Profile:
     error_details: bool
     #: Management API errors have the ``{"error": {...}}`` JSON body (else bare status codes).
     json_management_errors: bool
+    #: A decision on an unknown approval id is 404 ``approval_not_found`` (else, as the real gateway,
+    #: 200 ``{"updated": false}``).
+    unknown_approval_not_found: bool
 
 
 AILINK = Profile(
@@ -56,6 +59,7 @@ AILINK = Profile(
     forward_query=True,
     error_details=True,
     json_management_errors=True,
+    unknown_approval_not_found=True,
 )
 
 REAL = Profile(
@@ -70,6 +74,7 @@ REAL = Profile(
     forward_query=False,
     error_details=False,
     json_management_errors=False,
+    unknown_approval_not_found=False,
 )
 
 PROFILES = {p.name: p for p in (AILINK, REAL)}
