@@ -21,16 +21,21 @@ injection, code injection, length limit, topic fence; per token or per request v
 ``X-AIlink-Guardrails``); analytics and billing usage from the audit log; experiments and webhooks.
 
 Profiles (``create_app(profile=...)``, ``run_in_thread(profile=...)``, ``ailink dev --profile``,
-the ``ailink_gateway_real`` pytest fixture):
+the ``ailink_gateway`` fixture parametrized indirectly with ``"real"``, or ``ailink_gateway_real``):
 
 | behaviour | ``ailink`` (default) | ``real`` (as the real gateway) |
 |---|---|---|
 | ``X-AIlink-Extensions`` (data plane) | ``respond-async, outcome-store`` | absent |
 | approval + ``Prefer: respond-async`` | 202, then ``/v1/approvals/{id}`` | held until decided, never 202 |
 | ``/v1/approvals/{id}[/result]`` | agent endpoints | proxied like any path |
-| idempotency key | any spelling; outcome stored and replayed, 409 | ``X-AIlink-``/``X-TrueFlow-Idempotency-Key`` |
-| | in flight, 422 reused | only re-attach an approval (an approved key |
-| | | lets every re-send through again) |
+| approval named to the agent | 202 body, ``x-ailink-approval-id``, | never |
+| | ``details.approval_id`` | |
+| a held caller hangs up | the approved request still runs once, | the held request is dropped (nothing |
+| | result kept | forwarded); a re-send with the key |
+| | | re-attaches to the approval |
+| idempotency key | generation's header, plain ones too; | the generation's ``X-<brand>-Idempotency-Key`` |
+| | outcome stored and replayed, 409 in | only re-attaches an approval (an approved |
+| | flight, 422 reused | key lets every re-send through again) |
 | approved request | sent once by the gateway, result kept | the held request itself is forwarded |
 | plain ``Idempotency-Key``, ``X-Idempotency-Key`` | forwarded upstream (the mocks count) | switch on gateway |
 | | | retries of POST/PUT/PATCH (3, on 429/5xx and |
@@ -38,13 +43,31 @@ the ``ailink_gateway_real`` pytest fixture):
 | other methods | never retried by the gateway | retried the same way |
 | ``error.details`` | policy, approval, forwarded, ambiguous | absent |
 | management API errors | ``{"error": {...}}`` JSON | bare status code, empty body |
+| decision on an unknown approval id | 404 ``approval_not_found`` | 200 ``{"updated": false}`` |
 | query string | forwarded upstream | dropped |
+
+Header generations (``create_app(generation=...)``, ``run_in_thread(generation=...)``,
+``ailink dev --generation``, ``ailink_gateway_trueflow`` = ``real`` + ``trueflow``):
+
+| name | ``ailink`` (default) | ``trueflow`` |
+|---|---|---|
+| tokens minted and accepted | ``ailink_v1_...`` (others → 401) | ``tf_v1_...`` (others → 401) |
+| request headers read | ``X-AIlink-Agent-Name``, ``-Idempotency-Key``, | the same with ``X-TrueFlow-`` |
+| | ``-Guardrails``, ``-No-Cache``, ``-Tool-Name`` | (the ``X-AIlink-`` ones mean nothing) |
+| response headers written | ``x-ailink-cb-state``, ``-cache``, ``-approval-id``, | the same with ``x-trueflow-`` |
+| | ``-extensions`` | |
+| ``.ailink/dev.env`` of ``ailink dev`` | ``AILINK_GATEWAY_URL``, ``_ADMIN_KEY``, ``_API_KEY`` | ``TRUEFLOW_...`` |
+
+Both profiles and generations apply the real gateway's response cache (``_cache``: deterministic LLM
+requests, 2xx answers, 300 s, ``x-<brand>-cache: HIT``), its CORS (``_cors``) and its policy actions
+(``_actions``: ``tool_scope``, ``redact``, ``transform``, ``override``, ``split``, ``throttle``, ``log``,
+``tag``; the others are refused at create time with a 422 naming them); ``docs/protocol.md`` §10.6-§10.9.
 
 Both profiles normalise paths the same way and enforce the same bounds.
 
 Deliberate differences from the real AIlink gateway (``ailink`` profile unless said otherwise):
 
-* **[ext]** the rows of the table above: 202 and the agent approval endpoints, full idempotency
+* **[ext]** the rows of the profiles table above: 202 and the agent approval endpoints, full idempotency
   (§5, §10.3: every complete upstream answer is stored, 5xx included, and replayed with
   ``Idempotent-Replayed: true``; a request forwarded without a complete answer is stored as
   *outcome unknown* and every re-send gets 502 ``outcome_unknown``; refusals before forwarding
@@ -69,7 +92,8 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
 * ``X-Parent-Span-Id`` wins over the ``traceparent`` span id for ``parent_span_id`` (the real
   gateway prefers traceparent); the traceparent span id is stored separately as ``span_id``.
 * Approvals expire at their policy timeout (not a fixed 10 minutes); there is no pending cap.
-* Deciding an unknown approval id → 404 ``approval_not_found`` (real: 200 ``updated: false``).
+* Deciding an unknown approval id → 404 ``approval_not_found`` (real, and the ``real`` profile:
+  200 ``updated: false``).
 * Invalid session status transitions → 409 (real: 404). Session-lifecycle denials are audited.
 * Rate limits use an in-memory sliding window (reset on restart), count only admitted requests and
   answer ``Retry-After`` = seconds until a slot frees.
@@ -79,13 +103,23 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
   presets are not emulated. Model aliases are applied (the real gateway stores but ignores them).
 * Config import validates the whole document (422, nothing written) and returns the secrets of the
   tokens it creates; the real gateway skips unknown policy names and creates unusable token stubs.
-* Experiments are stored but split no traffic; webhooks are stored but never delivered; costs and
-  LLM token counts are not metered (analytics and billing count requests and latency only).
+* Experiments (management API) are stored but split no traffic (the ``split`` policy action does);
+  webhooks are stored but never delivered; costs and LLM token counts are not metered (analytics and
+  billing count requests and latency only).
 * SQLite files are created owner-only (0600); ``ailink dev`` prints secrets masked and writes them
   to ``.ailink/dev.env`` (0600); the in-thread emulator never touches the host's logging.
-* Not emulated: spend caps, response cache, circuit breaking (settings are stored and reported),
-  load balancing, MCP, post-phase policies, actions other than allow/deny/require_approval/rate_limit,
-  the ``X-TrueFlow-``/``tf_v1_`` header generation.
+* Response cache: the no-cache header of the ``trueflow`` generation is honoured for every token (the
+  real one only for tokens with the ``cache:bypass`` scope); approved requests the ``ailink`` profile
+  executes itself do not use the cache.
+* Policy actions: ``log``/``tag`` are also kept on the audit row (``policy_tags``); ``redact`` replaces
+  with ``[REDACTED_<NAME>]`` for every named pattern (the real one writes ``CC``/``IP``/``DL`` for
+  cards, IPv4 and licences); transforms that would set credentials or ``host``/``cookie`` headers are
+  refused at create time (real: skipped); ``split`` picks a variant from the request id.
+* The upstream gets the caller's ``User-Agent`` or none (the real gateway sends its own name then).
+* Not emulated: spend caps, circuit breaking (settings are stored and reported), load balancing, MCP,
+  post-phase policies, the actions ``webhook``, ``content_filter``, ``dynamic_route``,
+  ``conditional_route``, ``validate_schema``, ``external_guardrail`` and ``redact`` with
+  ``on_match: tokenize`` (422 naming them).
 """
 
 from ._factory import DemoSeed, create_app
