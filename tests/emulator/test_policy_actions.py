@@ -250,3 +250,22 @@ def test_actions_are_checked_at_create_time(ailink_gateway: EmulatorGateway, act
         answer = a.post("/api/v1/policies", json=policy(action))
     assert answer.status_code == 422
     assert said in answer.json()["error"]["message"]
+
+
+def test_actions_travel_with_an_approved_request(ailink_gateway: EmulatorGateway) -> None:
+    """[ext] The request the gateway executes after approval is the transformed one, and its stored
+    answer is redacted like any other."""
+    token = ailink_gateway.create_token(policies=[policy(
+        {"action": "transform", "operations": [{"type": "set_header", "name": "X-Team", "value": "billing"},
+                                               {"type": "set_body_field", "path": "checked", "value": True}]},
+        {"action": "redact", "direction": "response", "patterns": ["email"]},
+        {"action": "require_approval", "timeout": "1m"})])
+    with client(ailink_gateway) as c:
+        pending = c.post("/v1/echo", json={"note": "mail ada@example.org"},
+                         headers=bearer(token, Prefer="respond-async"))
+        approval_id = pending.json()["approval_id"]
+        ailink_gateway.decide(approval_id, "approved")
+        result = c.get(f"/v1/approvals/{approval_id}/result", headers=bearer(token))
+    seen = result.json()  # what the upstream received, as the client gets it back
+    assert result.status_code == 200 and seen["headers"]["x-team"] == "billing"
+    assert json.loads(seen["body"]) == {"note": "mail [REDACTED_EMAIL]", "checked": True}

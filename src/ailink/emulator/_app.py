@@ -435,7 +435,7 @@ class Emulator:
         resp = await self.upstream.open(row["req_method"], url, headers, row["req_body"])
         out_headers = [*response_headers(resp), self.upstream_marker]
         content = await self.upstream.read(resp)
-        return self._answer(resp, out_headers, content, ctx.get("response_actions"), str(ctx.get("request_id")))
+        return self._answer(resp, out_headers, content, ctx.get("response_actions"), str(ctx.get("request_id")))[0]
 
     def _audit_execution(self, row: dict[str, Any], status: int, started: float) -> None:
         ctx = row["context"] or {}
@@ -899,29 +899,29 @@ class Emulator:
             content = await self.upstream.read(resp)
         except UpstreamFailure as failure:
             raise self._failed(call, failure, result) from None
-        stored = self._answer(resp, out_headers, content, call.response_actions, call.rid)
+        stored, refused = self._answer(resp, out_headers, content, call.response_actions, call.rid)
         if call.claim is not None:
             call.claim.complete(stored)
-        if cached_as is not None:
-            self.cache.put(cached_as, stored.status, resp.headers.get("content-type", ""), stored.body)
-        if stored.status != resp.status_code:  # refused by a response-phase action (the upstream did act)
+        if refused:  # by a response-phase action: the upstream did act, its answer is withheld
             self._audit(call, stored.status, **{**result, "policy_result": "denied"}, error_code="content_blocked")
         else:
-            self._audit(call, resp.status_code, **result)
+            if cached_as is not None:
+                self.cache.put(cached_as, stored.status, resp.headers.get("content-type", ""), stored.body)
+            self._audit(call, stored.status, **result)
         return stored.to_response(call.rid)
 
     def _answer(self, resp: httpx.Response, headers: list[list[str]], content: bytes,
-                response_actions: list[list[Any]] | None, rid: str) -> Stored:
+                response_actions: list[list[Any]] | None, rid: str) -> tuple[Stored, bool]:
         """The complete upstream answer as the client gets it: redacted by the policies' response
-        actions, or replaced by their 403 ``content_blocked``."""
+        actions, or (``True``) replaced by their 403 ``content_blocked``."""
         try:
             content = _actions.redact_answer(response_actions or [], resp.headers.get("content-type", ""), content)
         except _actions.ActionRefused as refused:
             refusal = GatewayError(refused.status, refused.code, refused.message, details=refused.details)
             blocked = error_response(rid, refusal, with_details=self.profile.error_details)
             kept = [[k, v] for k, v in blocked.headers.items() if k not in ("content-length", "x-request-id")]
-            return Stored(blocked.status_code, kept, bytes(blocked.body))
-        return Stored(resp.status_code, headers, content)
+            return Stored(blocked.status_code, kept, bytes(blocked.body)), True
+        return Stored(resp.status_code, headers, content), False
 
     def _failed(self, call: Call, failure: UpstreamFailure, result: dict[str, Any]) -> GatewayError:
         if failure.forwarded:
