@@ -25,6 +25,7 @@ from ailink._approval import (
 from ailink._config import ApprovalMode, ClientConfig
 from ailink._errors import AIlinkError, APIConnectionError, APITimeoutError, AuthenticationError
 from ailink._flow import Flow, run_async, run_sync
+from ailink._headers import KEY_HEADERS
 from ailink._idempotency import check_idempotency_key, derive_idempotency_key
 from ailink._retry import IDEMPOTENT_METHODS, RetryConfig, answer_error, send_with_retries
 from ailink._secrets import mask, scrub
@@ -321,7 +322,7 @@ class _ClientBase(Generic[TransportT]):
         """
         if self._run_key is None or kwargs.get("idempotency_key") is not None or method.upper() in IDEMPOTENT_METHODS:
             return kwargs
-        if any(name.lower() in ("idempotency-key", "x-ailink-idempotency-key") for name in kwargs.get("headers") or {}):
+        if any(name.lower() in KEY_HEADERS for name in kwargs.get("headers") or {}):
             return kwargs
         key = derive_idempotency_key(
             self._run_key, method.upper(), path, kwargs.get("params"), kwargs.get("json"), kwargs.get("content"),
