@@ -268,3 +268,16 @@ def test_unknown_generation_is_refused() -> None:
 
     with pytest.raises(ValueError, match="trueflow"):
         create_app(generation="nope")
+
+
+def test_real_profile_has_no_approval_lookup(ailink_gateway_real: EmulatorGateway) -> None:
+    """The real gateway has no ``GET /api/v1/approvals/{id}`` and ignores ``?status=`` (every status)."""
+    policy = {**APPROVE_POSTS, "rules": [{**APPROVE_POSTS["rules"][0],
+                                          "then": {"action": "require_approval", "timeout": "300ms"}}]}
+    token = ailink_gateway_real.create_token(policies=[policy])
+    with client(ailink_gateway_real) as c, admin(ailink_gateway_real) as a:
+        assert c.post("/v1/charges", json={"amount": 5}, headers=bearer(token)).status_code == 408
+        listed = a.get("/api/v1/approvals", params={"status": "pending"}).json()
+        one = a.get(f"/api/v1/approvals/{listed[0]['id']}")
+    assert [row["status"] for row in listed] == ["expired"]
+    assert one.status_code == 404 and one.content == b""

@@ -177,6 +177,21 @@ def test_bare_management_errors_are_typed_by_status(status: int, error: type[Exc
     assert caught.value.status_code == status and not isinstance(caught.value, ailink.UpstreamError)
 
 
+def test_approvals_list_filters_by_status_itself() -> None:
+    """The real gateway ignores ``?status=`` and lists every status: the filter is applied here too."""
+    rows = [{"id": "a1", "status": "approved"}, {"id": "a2", "status": "pending"}, {"id": "a3", "status": "expired"}]
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=rows)
+
+    admin = ailink.AdminClient(ADMIN_KEY, GATEWAY, retries=0, transport=httpx.MockTransport(answer))
+    assert [a.id for a in admin.approvals.list(status="pending")] == ["a2"]
+    assert [a.id for a in admin.approvals.list()] == ["a1", "a2", "a3"]
+    assert seen[0].url.params["status"] == "pending"
+
+
 def test_admin_reads_are_retried_writes_without_key_are_not() -> None:
     seen: list[str] = []
 

@@ -44,6 +44,8 @@ the ``ailink_gateway`` fixture parametrized indirectly with ``"real"``, or ``ail
 | ``error.details`` | policy, approval, forwarded, ambiguous | absent |
 | management API errors | ``{"error": {...}}`` JSON | bare status code, empty body |
 | decision on an unknown approval id | 404 ``approval_not_found`` | 200 ``{"updated": false}`` |
+| ``GET /api/v1/approvals/{id}`` | served | 404 |
+| ``GET /api/v1/approvals?status=`` | filtered | every status listed |
 | query string | forwarded upstream | dropped |
 
 Header generations (``create_app(generation=...)``, ``run_in_thread(generation=...)``,
@@ -84,7 +86,8 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
   on RE2 (linear time; backreferences and look-around → 422); policy rules at most 64 KiB; error
   messages at most 1,000 characters.
 * Malformed policy rules are refused with 422 at create time (real: accepted, then every request 500s).
-* Audit filters ``session_id``/``agent_name``/``status``; ``GET /api/v1/approvals/{id}`` and ``?status=``.
+* Audit filters ``session_id``/``agent_name``/``status``; ``GET /api/v1/approvals/{id}`` and ``?status=``
+  (``ailink`` profile).
 * ``Idempotency-Key`` and ``x-mock-*`` headers are forwarded upstream in the ``ailink`` profile (the
   real gateway drops the key), so the payments mock can count executions per key.
 * Token pages show a masked ``id`` plus a non-secret ``ref`` (usable in paths); the real gateway

@@ -344,13 +344,13 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
     # ---------------------------------------------------------------- approvals
     async def list_approvals(request: Request) -> Response:
         emu.expire_due()
-        status = request.query_params.get("status")
+        status = request.query_params.get("status") if emu.profile.approval_lookup else None
         rows = store.list_approvals(status, _int_param(request, "limit", 200, 1, 1000),
                                     _int_param(request, "offset", 0, 0, 10**9))
         return JSONResponse([approval_page(emu, r) for r in rows])
 
     async def get_approval(request: Request) -> Response:
-        row = emu.refresh_approval(request.path_params["aid"])
+        row = emu.refresh_approval(request.path_params["aid"]) if emu.profile.approval_lookup else None
         if row is None:
             raise GatewayError(404, "approval_not_found", "No such approval request")
         return JSONResponse(approval_page(emu, row))

@@ -45,6 +45,9 @@ class Profile:
     #: A decision on an unknown approval id is 404 ``approval_not_found`` (else, as the real gateway,
     #: 200 ``{"updated": false}``).
     unknown_approval_not_found: bool
+    #: ``GET /api/v1/approvals/{id}`` and the ``?status=`` filter of the list exist (else 404, and
+    #: every status is listed).
+    approval_lookup: bool
 
 
 AILINK = Profile(
@@ -60,6 +63,7 @@ AILINK = Profile(
     error_details=True,
     json_management_errors=True,
     unknown_approval_not_found=True,
+    approval_lookup=True,
 )
 
 REAL = Profile(
@@ -75,6 +79,7 @@ REAL = Profile(
     error_details=False,
     json_management_errors=False,
     unknown_approval_not_found=False,
+    approval_lookup=False,
 )
 
 PROFILES = {p.name: p for p in (AILINK, REAL)}
