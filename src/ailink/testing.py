@@ -5,9 +5,13 @@ Enable with ``pytest_plugins = ["ailink.testing"]`` in a ``conftest.py``.
 Fixtures:
 
 * ``ailink_gateway``: a fresh local emulator (in-memory database) on a free loopback port, served
-  by uvicorn in a background thread, as an :class:`EmulatorGateway`.
+  by uvicorn in a background thread, as an :class:`EmulatorGateway`. Parametrize it indirectly
+  (``"ailink"``, ``"real"``, ``"trueflow"`` or a dict of options) to run one test against several
+  gateway behaviours.
 * ``ailink_gateway_url``: its URL.
 * ``ailink_gateway_real``: the same in the emulator's ``real`` profile (the real gateway's behaviour).
+* ``ailink_gateway_trueflow``: the ``real`` profile of the newer gateway generation (``X-TrueFlow-*``
+  headers, ``tf_v1_`` tokens).
 
 :func:`vcr_config` returns keyword arguments for ``vcr.VCR(...)`` / pytest-recording that strip every
 token and key from recorded cassettes and ignore volatile headers when matching.
@@ -39,6 +43,7 @@ __all__ = [
     "EmulatorGateway",
     "ailink_gateway",
     "ailink_gateway_real",
+    "ailink_gateway_trueflow",
     "ailink_gateway_url",
     "scrub_text",
     "vcr_config",
@@ -46,8 +51,8 @@ __all__ = [
 
 UPSTREAMS = {"payments": "http://payments.mock", "llm": "http://llm.mock"}
 SECRET_HEADERS = ("authorization", "x-admin-key", "x-real-authorization", "x-upstream-authorization", "x-api-key")
-VOLATILE_HEADERS = ("idempotency-key", "x-ailink-idempotency-key", "x-idempotency-key", "traceparent",
-                    "tracestate", "x-request-id")
+VOLATILE_HEADERS = ("idempotency-key", "x-ailink-idempotency-key", "x-trueflow-idempotency-key", "x-idempotency-key",
+                    "traceparent", "tracestate", "x-request-id")
 
 
 class ApproverHandle:
@@ -102,6 +107,21 @@ class EmulatorGateway:
         return f"EmulatorGateway(url={self.url!r})"
 
     @property
+    def profile(self) -> str:
+        """The emulator's profile: ``"ailink"`` (every protocol extension) or ``"real"``."""
+        return str(self.running.app.state.profile.name)
+
+    @property
+    def generation(self) -> str:
+        """The emulator's header generation: ``"ailink"`` (``X-AIlink-*``) or ``"trueflow"``."""
+        return str(self.running.app.state.generation.name)
+
+    @property
+    def serves_extensions(self) -> bool:
+        """True when the emulator serves this project's protocol extensions (202, stored outcomes)."""
+        return bool(self.running.app.state.profile.extensions)
+
+    @property
     def admin(self) -> AdminClient:
         """An ``ailink`` admin client for this gateway (built on first use)."""
         if self._admin is None:
@@ -130,7 +150,8 @@ class EmulatorGateway:
 
     def create_token(self, *, name: str = "test", upstream: str = "payments",
                      policies: list[dict[str, Any]] | None = None, credential_secret: str | None = None) -> str:
-        """Create the policies, then a token using them; returns the ``ailink_v1_...`` token.
+        """Create the policies, then a token using them; returns the token (``ailink_v1_...``, or
+        ``tf_v1_...`` in the ``trueflow`` generation).
 
         ``upstream`` is ``"payments"``, ``"llm"`` (the built-in mocks) or any URL.
         """
@@ -162,7 +183,13 @@ class EmulatorGateway:
 
     # ------------------------------------------------------------------ approvals, audit, sessions
     def pending_approvals(self) -> list[dict[str, Any]]:
+        """The approval requests waiting for a decision."""
         rows: list[dict[str, Any]] = self._call("GET", "/api/v1/approvals", params={"status": "pending"})
+        return [row for row in rows if row.get("status") == "pending"]  # the real gateway ignores ?status=
+
+    def approvals(self) -> list[dict[str, Any]]:
+        """Every approval request, whatever its status (newest first)."""
+        rows: list[dict[str, Any]] = self._call("GET", "/api/v1/approvals")
         return rows
 
     def decide(self, approval_id: str, decision: str, reason: str | None = None) -> dict[str, Any]:
@@ -216,10 +243,40 @@ def start_gateway(**options: Any) -> tuple[EmulatorGateway, Callable[[], None]]:
     return gateway, stop
 
 
+#: ``run_in_thread`` options of each profile a test can ask ``ailink_gateway`` for (see its docstring).
+PROFILE_OPTIONS: dict[str, dict[str, Any]] = {
+    "ailink": {},
+    "real": {"profile": "real", "retry_backoff": 0.01},
+    "trueflow": {"profile": "real", "generation": "trueflow", "retry_backoff": 0.01},
+}
+
+
+def gateway_options(param: Any) -> dict[str, Any]:
+    """``run_in_thread`` options for an ``ailink_gateway`` parameter: a name of :data:`PROFILE_OPTIONS`
+    or a dict of options."""
+    if param is None:
+        return {}
+    if isinstance(param, str):
+        try:
+            return dict(PROFILE_OPTIONS[param])
+        except KeyError:
+            raise ValueError(f"unknown gateway profile {param!r} (known: {', '.join(PROFILE_OPTIONS)})") from None
+    if isinstance(param, dict):
+        return dict(param)
+    raise TypeError("an ailink_gateway parameter is a profile name or a dict of run_in_thread options")
+
+
 @pytest.fixture
-def ailink_gateway() -> Iterator[EmulatorGateway]:
-    """A fresh emulator (empty in-memory database) on a free loopback port."""
-    gateway, stop = start_gateway()
+def ailink_gateway(request: pytest.FixtureRequest) -> Iterator[EmulatorGateway]:
+    """A fresh emulator (empty in-memory database) on a free loopback port.
+
+    Default profile ``ailink`` (every protocol extension). Parametrize it indirectly to run a test
+    against other behaviours: ``"real"`` (the real gateway), ``"trueflow"`` (the real gateway of the
+    ``X-TrueFlow-``/``tf_v1_`` generation), or a dict of ``run_in_thread`` options::
+
+        @pytest.mark.parametrize("ailink_gateway", ["ailink", "real"], indirect=True)
+    """
+    gateway, stop = start_gateway(**gateway_options(getattr(request, "param", None)))
     try:
         yield gateway
     finally:
@@ -241,7 +298,18 @@ def ailink_gateway_real() -> Iterator[EmulatorGateway]:
 
     Its gateway-side retries (switched on by a plain ``Idempotency-Key``) use a short backoff.
     """
-    gateway, stop = start_gateway(profile="real", retry_backoff=0.01)
+    gateway, stop = start_gateway(**PROFILE_OPTIONS["real"])
+    try:
+        yield gateway
+    finally:
+        stop()
+
+
+@pytest.fixture
+def ailink_gateway_trueflow() -> Iterator[EmulatorGateway]:
+    """A fresh emulator behaving like the newest real gateway: the ``real`` profile in the ``trueflow``
+    generation (reads ``X-TrueFlow-*`` headers, mints and accepts only ``tf_v1_`` tokens)."""
+    gateway, stop = start_gateway(**PROFILE_OPTIONS["trueflow"])
     try:
         yield gateway
     finally:

@@ -16,7 +16,10 @@ from .conftest import admin, bearer, client
 
 
 def chat(words: int = 3, **extra: Any) -> dict[str, Any]:
-    return {"model": "mock-gpt", "messages": [{"role": "user", "content": " ".join(["word"] * words)}], **extra}
+    """A sampled chat call (temperature 1): the gateway's response cache never answers it, so every call
+    reaches the upstream and costs."""
+    return {"model": "mock-gpt", "messages": [{"role": "user", "content": " ".join(["word"] * words)}],
+            "temperature": 1, **extra}
 
 
 def llm_token(gw: EmulatorGateway) -> tuple[str, str]:
@@ -86,7 +89,7 @@ def test_twenty_concurrent_callers_overspend_a_hard_cap_by_at_most_one_call(
         ailink_gateway: EmulatorGateway, make_upstream: Any, max_tokens: int | None) -> None:
     """A slow upstream keeps all twenty callers in flight at once; each answer reports 100 + 100 tokens."""
     llm = make_upstream("slow-llm", delay=0.2, usage_tokens=100)
-    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "go"}]}
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "go"}], "temperature": 1}  # never cached
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
     cost = Decimal("0.00125")  # 100 prompt tokens at $0.0025/1k + 100 completion tokens at $0.01/1k

@@ -417,3 +417,26 @@ def test_the_sdk_raises_circuit_open_with_where_and_when(ailink_gateway: Emulato
     assert caught.value.status_code == 503 and caught.value.upstream in (one.url, two.url)
     assert caught.value.cooldown_secs is not None and 1 <= caught.value.cooldown_secs <= 20
     assert one.count() + two.count() == 2
+
+
+@pytest.mark.parametrize("ailink_gateway", [{"generation": "trueflow"}], indirect=True)
+def test_the_trueflow_generation_spells_routing_cost_and_budget_headers_its_way(
+        ailink_gateway: EmulatorGateway, make_upstream: Any) -> None:
+    """Every branded answer header (routing, cost, budgets) has the generation's spelling only."""
+    a, b = make_upstream("a", usage_tokens=50), make_upstream("b", usage_tokens=50)
+    token = route_token(ailink_gateway, {"action": "dynamic_route", "strategy": "round_robin", "pool": [
+        {"model": "gpt-4o", "upstream_url": a.url}, {"model": "gpt-4o-mini", "upstream_url": b.url}]}, a.url,
+        log_level=1)
+    ailink_gateway.admin.tokens.set_spend_cap(token, "daily", 1000)
+    ailink_gateway.admin.tokens.set_spend_cap(token, "monthly", 1e-9, mode="shadow")
+    with client(ailink_gateway) as c:
+        resp = c.post("/v1/chat/completions", json=CHAT, headers=bearer(token, **{"X-TrueFlow-No-Cache": "true"}))
+    assert resp.status_code == 200 and served_by(resp) == "a"
+    assert resp.headers["x-trueflow-route-strategy"] == "round_robin"
+    assert resp.headers["x-trueflow-upstream"] == a.url + "/v1/chat/completions"
+    assert resp.headers["x-trueflow-cb-state"] == "closed"
+    assert float(resp.headers["x-trueflow-cost-usd"]) > 0
+    assert "shadow mode, not enforced" in resp.headers["x-trueflow-warning"]
+    for name in ("route-strategy", "route-reason", "upstream", "cb-state", "cost-usd", "budget-remaining-daily",
+                 "budget-remaining-monthly", "warning"):
+        assert f"x-trueflow-{name}" in resp.headers and f"x-ailink-{name}" not in resp.headers, name

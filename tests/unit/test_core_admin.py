@@ -184,6 +184,35 @@ def test_admin_errors_and_malformed_answers() -> None:
         admin.policies.get("p")
 
 
+@pytest.mark.parametrize(("status", "error"), [
+    (400, ailink.BadRequestError), (401, ailink.AuthenticationError), (403, ailink.PermissionDeniedError),
+    (404, ailink.NotFoundError), (422, ailink.ValidationError), (500, ailink.GatewayError)])
+def test_bare_management_errors_are_typed_by_status(status: int, error: type[Exception]) -> None:
+    """The real gateway's management API answers errors as bare status codes with empty bodies: they
+    are typed by status, never taken for an upstream's answer."""
+    admin = ailink.AdminClient(ADMIN_KEY, GATEWAY, retries=0,
+                               transport=httpx.MockTransport(lambda r: httpx.Response(status)))
+    with pytest.raises(error) as caught:
+        admin.policies.create("p", [{"then": {"action": "deny"}}])
+    assert caught.value.status_code == status and not isinstance(caught.value, ailink.UpstreamError)
+
+
+def test_approvals_list_filters_by_status_itself() -> None:
+    """The real gateway ignores ``?status=`` and lists every status: the filter is applied here too."""
+    rows = [{"id": "a1", "status": "approved"}, {"id": "a2", "status": "pending"}, {"id": "a3", "status": "expired"}]
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=rows)
+
+    admin = ailink.AdminClient(ADMIN_KEY, GATEWAY, retries=0, transport=httpx.MockTransport(answer))
+    assert [a.id for a in admin.approvals.list(status="pending")] == ["a2"]
+    assert [a.id for a in admin.approvals.list()] == ["a1", "a2", "a3"]
+    assert [a.id for a in admin.approvals.list(status="approved, expired")] == ["a1", "a3"]  # a comma list
+    assert seen[0].url.params["status"] == "pending"
+
+
 def test_admin_reads_are_retried_writes_without_key_are_not() -> None:
     seen: list[str] = []
 

@@ -42,16 +42,21 @@ and the reviewer's view of a request (``_review``: the whole request, secrets hi
 record who decided and through which channel.
 
 Profiles (``create_app(profile=...)``, ``run_in_thread(profile=...)``, ``ailink dev --profile``,
-the ``ailink_gateway_real`` pytest fixture):
+the ``ailink_gateway`` fixture parametrized indirectly with ``"real"``, or ``ailink_gateway_real``):
 
 | behaviour | ``ailink`` (default) | ``real`` (as the real gateway) |
 |---|---|---|
 | ``X-AIlink-Extensions`` (data plane) | ``respond-async, outcome-store`` | absent |
 | approval + ``Prefer: respond-async`` | 202, then ``/v1/approvals/{id}`` | held until decided, never 202 |
 | ``/v1/approvals/{id}[/result]`` | agent endpoints | proxied like any path |
-| idempotency key | any spelling; outcome stored and replayed, 409 | ``X-AIlink-``/``X-TrueFlow-Idempotency-Key`` |
-| | in flight, 422 reused | only re-attach an approval (an approved key |
-| | | lets every re-send through again) |
+| approval named to the agent | 202 body, ``x-ailink-approval-id``, | never |
+| | ``details.approval_id`` | |
+| a held caller hangs up | the approved request still runs once, | the held request is dropped (nothing |
+| | result kept | forwarded); a re-send with the key |
+| | | re-attaches to the approval |
+| idempotency key | generation's header, plain ones too; | the generation's ``X-<brand>-Idempotency-Key`` |
+| | outcome stored and replayed, 409 in | only re-attaches an approval (an approved |
+| | flight, 422 reused | key lets every re-send through again) |
 | approved request | sent once by the gateway, result kept | the held request itself is forwarded |
 | plain ``Idempotency-Key``, ``X-Idempotency-Key`` | forwarded upstream (the mocks count) | switch on gateway |
 | | | retries of POST/PUT/PATCH (3, on 429/5xx and |
@@ -60,6 +65,9 @@ the ``ailink_gateway_real`` pytest fixture):
 | ``error.details`` | policy, approval, forwarded, ambiguous | absent (``all_upstreams_exhausted``: |
 | | | ``reason``, ``upstream``, ``cooldown_secs``) |
 | management API errors | ``{"error": {...}}`` JSON | bare status code, empty body |
+| decision on an unknown approval id | 404 ``approval_not_found`` | 200 ``{"updated": false}`` |
+| ``GET /api/v1/approvals/{id}`` | served | 404 |
+| ``GET /api/v1/approvals?status=`` | filtered | every status listed |
 | query string | forwarded upstream | dropped |
 | LLM cost | audit, ``X-AIlink-Cost-Usd``, ``usage.cost_usd`` in streams | audit only |
 | ``/v1/models`` | enriched with ``provider`` and ``pricing`` | as the upstream answers |
@@ -67,11 +75,32 @@ the ``ailink_gateway_real`` pytest fixture):
 | ``dynamic_route`` ``multi_objective`` | scored pick | 500 (the real gateway cannot load it) |
 | ``GET /api/v1/tokens/{id}/usage``, ``caps`` | served | 404; ``GET .../spend`` has the real 6 fields |
 
+Header generations (``create_app(generation=...)``, ``run_in_thread(generation=...)``,
+``ailink dev --generation``, ``ailink_gateway_trueflow`` = ``real`` + ``trueflow``):
+
+| name | ``ailink`` (default) | ``trueflow`` |
+|---|---|---|
+| tokens minted and accepted | ``ailink_v1_...`` (others → 401) | ``tf_v1_...`` (others → 401) |
+| request headers read | ``X-AIlink-Agent-Name``, ``-Idempotency-Key``, | the same with ``X-TrueFlow-`` |
+| | ``-Guardrails``, ``-No-Cache``, ``-Tool-Name`` | (the ``X-AIlink-`` ones mean nothing) |
+| response headers written | ``x-ailink-cb-state``, ``-upstream``, ``-route-*``, | the same with ``x-trueflow-`` |
+| | ``-cost-usd``, ``-budget-remaining-*``, ``-warning``, | |
+| | ``-cache``, ``-approval-id``, ``-extensions`` | |
+| webhook delivery headers | ``x-ailink-delivery-id``, ``-timestamp``, ``-event``, | the same with ``x-trueflow-`` |
+| | ``-signature`` | |
+| ``.ailink/dev.env`` of ``ailink dev`` | ``AILINK_GATEWAY_URL``, ``_ADMIN_KEY``, ``_API_KEY`` | ``TRUEFLOW_...`` |
+
+Both profiles and generations apply the real gateway's response cache (``_cache``: deterministic LLM
+requests, 2xx answers, 300 s, ``x-<brand>-cache: HIT``), its CORS (``_cors``) and its policy actions
+(``_actions``: ``tool_scope``, ``redact``, ``transform``, ``override``, ``split``, ``throttle``, ``log``,
+``tag``; with ``webhook`` and ``dynamic_route`` above, the others are refused at create time with a 422
+naming them); ``docs/protocol.md`` §10.8-§10.11.
+
 Both profiles normalise paths the same way and enforce the same bounds.
 
 Deliberate differences from the real AIlink gateway (``ailink`` profile unless said otherwise):
 
-* **[ext]** the rows of the table above: 202 and the agent approval endpoints, full idempotency
+* **[ext]** the rows of the profiles table above: 202 and the agent approval endpoints, full idempotency
   (§5, §10.3: every complete upstream answer is stored, 5xx included, and replayed with
   ``Idempotent-Replayed: true``; a request forwarded without a complete answer is stored as
   *outcome unknown* and every re-send gets 502 ``outcome_unknown``; refusals before forwarding
@@ -89,7 +118,8 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
   on RE2 (linear time; backreferences and look-around → 422); policy rules at most 64 KiB; error
   messages at most 1,000 characters.
 * Malformed policy rules are refused with 422 at create time (real: accepted, then every request 500s).
-* Audit filters ``session_id``/``agent_name``/``status``; ``GET /api/v1/approvals/{id}`` and ``?status=``.
+* Audit filters ``session_id``/``agent_name``/``status``; ``GET /api/v1/approvals/{id}`` and ``?status=``
+  (``ailink`` profile).
 * ``Idempotency-Key`` and ``x-mock-*`` headers are forwarded upstream in the ``ailink`` profile (the
   real gateway drops the key), so the payments mock can count executions per key.
 * Token pages show a masked ``id`` plus a non-secret ``ref`` (usable in paths); the real gateway
@@ -97,7 +127,8 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
 * ``X-Parent-Span-Id`` wins over the ``traceparent`` span id for ``parent_span_id`` (the real
   gateway prefers traceparent); the traceparent span id is stored separately as ``span_id``.
 * Approvals expire at their policy timeout (not a fixed 10 minutes); there is no pending cap.
-* Deciding an unknown approval id → 404 ``approval_not_found`` (real: 200 ``updated: false``).
+* Deciding an unknown approval id → 404 ``approval_not_found`` (real, and the ``real`` profile:
+  200 ``updated: false``).
 * Invalid session status transitions → 409 (real: 404). Session-lifecycle denials are audited.
 * Rate limits use an in-memory sliding window (reset on restart), count only admitted requests and
   answer ``Retry-After`` = seconds until a slot frees.
@@ -107,9 +138,9 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
   presets are not emulated. Model aliases are applied (the real gateway stores but ignores them).
 * Config import validates the whole document (422, nothing written) and returns the secrets of the
   tokens it creates; the real gateway skips unknown policy names and creates unusable token stubs.
-* Experiments are stored but split no traffic. LLM costs
-  come from the emulator's own price table (the real gateway's pricing source is its own); the
-  approved execution of an approval-gated LLM call is audited without cost.
+* Experiments (management API) are stored but split no traffic (the ``split`` policy action does).
+  LLM costs come from the emulator's own price table (the real gateway's pricing source is its own);
+  the approved execution of an approval-gated LLM call is audited without cost.
 * Webhooks: registered ones are delivered (the real gateway stores them but sends proxy events only to
   ``TRUEFLOW_WEBHOOK_URLS``, unsigned); events use this project's names (``approval.requested``, ...,
   the real gateway's ``approval_requested``/``policy_violation`` are accepted as aliases); the token
@@ -128,9 +159,17 @@ Deliberate differences from the real AIlink gateway (``ailink`` profile unless s
   An approval-gated request is sent to the target planned when it was held, without failover. Spend
   is counted from audit rows (real: Redis counters); shadow caps, session-cap ``mode`` and the
   reservations that bound concurrent overspend are this project's; approved executions are not metered.
-* Not emulated: response cache, MCP, post-phase policies, actions other than
-  allow/deny/require_approval/rate_limit/webhook/dynamic_route, project and team budgets,
-  ``conditional_route``, the ``X-TrueFlow-``/``tf_v1_`` header generation.
+* Response cache: the no-cache header of the ``trueflow`` generation is honoured for every token (the
+  real one only for tokens with the ``cache:bypass`` scope); approved requests the ``ailink`` profile
+  executes itself do not use the cache; a cache hit costs nothing and reserves no budget.
+* Policy actions: ``log``/``tag`` are also kept on the audit row (``policy_tags``); ``redact`` replaces
+  with ``[REDACTED_<NAME>]`` for every named pattern (the real one writes ``CC``/``IP``/``DL`` for
+  cards, IPv4 and licences); transforms that would set credentials or ``host``/``cookie`` headers are
+  refused at create time (real: skipped); ``split`` picks a variant from the request id.
+* The upstream gets the caller's ``User-Agent`` or none (the real gateway sends its own name then).
+* Not emulated: MCP, post-phase policies, project and team budgets, the actions ``content_filter``,
+  ``conditional_route``, ``validate_schema``, ``external_guardrail`` and ``redact`` with
+  ``on_match: tokenize`` (422 naming them).
 """
 
 from ._factory import DemoSeed, create_app

@@ -22,7 +22,8 @@
 * **Shadow caps** (``mode: "shadow"``) never refuse: the answer carries ``x-ailink-warning``
   instead. Answers of tokens with ``log_level >= 1`` carry ``x-ailink-budget-remaining-{daily,
   monthly,lifetime}`` (USD, 4 decimal places) for each cap the token has, after the call's cost
-  (a stream's before it: its cost is known at its end).
+  (a stream's before it: its cost is known at its end). Both are ``x-trueflow-*`` in the trueflow
+  generation.
 """
 
 from __future__ import annotations
@@ -267,12 +268,13 @@ class Budgets:
         for cap in self.caps_for(call):
             spent = cap.spent + cost
             if cap.period != "session" and (call.token.get("log_level") or 0) >= 1:
-                out.append([f"x-ailink-budget-remaining-{cap.period}", f"{max(0.0, cap.limit - spent):.4f}"])
+                out.append([self.emu.generation.header(f"budget-remaining-{cap.period}"),
+                            f"{max(0.0, cap.limit - spent):.4f}"])
             if cap.mode == "shadow" and spent >= cap.limit:
                 warnings.append(f"{cap.period} spend cap of ${decimal_text(cap.limit)} exceeded "
                                 f"(current: ${decimal_text(round(spent, 10))}; shadow mode, not enforced)")
         if warnings:
-            out.append(["x-ailink-warning", "; ".join(warnings)])
+            out.append([self.emu.generation.header("warning"), "; ".join(warnings)])
         return out
 
     # -- management

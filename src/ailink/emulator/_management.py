@@ -174,6 +174,9 @@ def audit_page(row: dict[str, Any]) -> dict[str, Any]:
         # [H15 routing] the target that served it, how it was chosen, and every attempt
         "route_strategy": row.get("route_strategy"), "route_reason": row.get("route_reason"),
         "router_info": row.get("router_info"),
+        # the ``split`` experiment and variant, the ``log``/``tag`` tags (``_actions``)
+        "experiment_name": row.get("experiment"), "variant_name": row.get("variant"),
+        "policy_tags": row.get("policy_tags"),
     }
 
 
@@ -396,13 +399,13 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
     # ---------------------------------------------------------------- approvals
     async def list_approvals(request: Request) -> Response:
         emu.expire_due()
-        status = request.query_params.get("status")
+        status = request.query_params.get("status") if emu.profile.approval_lookup else None
         rows = store.list_approvals(status, _int_param(request, "limit", 200, 1, 1000),
                                     _int_param(request, "offset", 0, 0, 10**9))
         return JSONResponse([approval_page(emu, r) for r in rows])
 
     async def get_approval(request: Request) -> Response:
-        row = emu.refresh_approval(request.path_params["aid"])
+        row = emu.refresh_approval(request.path_params["aid"]) if emu.profile.approval_lookup else None
         if row is None:
             raise GatewayError(404, "approval_not_found", "No such approval request")
         return JSONResponse(approval_page(emu, row))
@@ -420,7 +423,9 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
             raise GatewayError(422, "validation_error", f"reason must be a string of at most {MAX_REASON} characters")
         reviewer, channel = _reviewer(request, doc)
         row = emu.refresh_approval(apr_id)
-        if row is None:  # deviation: the real gateway answers 200 updated=false
+        if row is None:
+            if not emu.profile.unknown_approval_not_found:  # the real gateway: nothing updated, still 200
+                return JSONResponse({"id": apr_id, "status": decision, "updated": False})
             raise GatewayError(404, "approval_not_found", "No such approval request")
         updated = emu.decide(apr_id, decision, reason, reviewed_by=reviewer, channel=channel)
         row = store.get_approval(apr_id) or row

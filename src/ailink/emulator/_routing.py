@@ -34,8 +34,8 @@ Where a proxied request goes, decided once per request right after the policies 
 Every upstream answer carries ``x-ailink-cb-state`` (the target's circuit: ``closed``, ``open``,
 ``half_open`` or ``disabled``) and ``x-ailink-upstream`` (the target URL without query or
 credentials); routed ones (pools of two or more, dynamic routes) also ``x-ailink-route-strategy``
-and ``x-ailink-route-reason``. The audit row keeps the target (``upstream_url``), the strategy, the
-reason and every attempt (``router_info``).
+and ``x-ailink-route-reason`` (all ``x-trueflow-*`` in the trueflow generation). The audit row keeps
+the target (``upstream_url``), the strategy, the reason and every attempt (``router_info``).
 """
 
 from __future__ import annotations
@@ -525,7 +525,8 @@ class Router:
                 breaker.probes += 1
             self._aim(call, target)
             headers, url = upstream_request_headers(call.headers, credential=self.emu._credential(call.credential_id),
-                                                    token_ref=token["ref"], url=call.upstream_url, idempotency_key=key)
+                                                    token_ref=token["ref"], url=call.upstream_url, idempotency_key=key,
+                                                    set_headers=call.set_headers, remove_headers=call.remove_headers)
             plan.chosen, plan.probe, plan.sent_at = target, probe, time.monotonic()
             self.in_flight[target.url] += 1
             try:
@@ -569,15 +570,18 @@ class Router:
                                                                probe=False)
 
     def answer_headers(self, call: Call) -> list[list[str]]:
-        """``x-ailink-cb-state``, ``x-ailink-upstream`` and, when routed, the strategy and the reason."""
+        """``x-ailink-cb-state``, ``x-ailink-upstream`` and, when routed, the strategy and the reason
+        (``x-trueflow-*`` in the trueflow generation)."""
         plan = call.route if isinstance(call.route, RoutePlan) else None
         target = plan.chosen if plan is not None and plan.chosen is not None else None
         url = target.url if target is not None else call.upstream_url
         state = self.breaker(call.token["ref"], url).state(breaker_config(call.token), time.monotonic())
-        out = [["x-ailink-cb-state", state], ["x-ailink-upstream", _header_text(public_url(call.upstream_url))]]
+        branded = self.emu.generation.header
+        out = [[self.emu.generation.cb_state, state],
+               [branded("upstream"), _header_text(public_url(call.upstream_url))]]
         if plan is not None and plan.strategy is not None:
-            out += [["x-ailink-route-strategy", plan.strategy],
-                    ["x-ailink-route-reason", _header_text(plan.reason or "")]]
+            out += [[branded("route-strategy"), plan.strategy],
+                    [branded("route-reason"), _header_text(plan.reason or "")]]
         return out
 
     def audit_fields(self, call: Call) -> dict[str, Any]:

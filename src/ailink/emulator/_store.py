@@ -80,8 +80,10 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "credentials": {"project_id": "TEXT"},
     "services": {"project_id": "TEXT"},
     # LLM usage (``_metering``), the organisation of a request (``X-Tenant-Id``), response cache hits
+    # (``_cache``), the ``split`` experiment and variant and the ``log``/``tag`` tags (``_actions``)
     "audit": {"prompt_tokens": "INTEGER", "completion_tokens": "INTEGER", "estimated_cost_usd": "REAL",
-              "provider": "TEXT", "tenant_id": "TEXT", "cache_hit": "INTEGER"},
+              "provider": "TEXT", "tenant_id": "TEXT", "cache_hit": "INTEGER", "experiment": "TEXT",
+              "variant": "TEXT", "policy_tags": "TEXT"},
     "approvals": {"reviewed_by": "TEXT", "review_channel": "TEXT"},
 }
 # [H15 routing] which target served a request and why (``_routing``)
@@ -92,7 +94,7 @@ DEFAULT_PROJECT = "00000000-0000-0000-0000-000000000001"
 JSON_COLUMNS = {
     "policy_ids", "tags", "allowed_models", "rules", "retry", "summary", "req_headers", "context",
     "resp_headers", "headers", "properties", "policies_evaluated", "circuit_breaker", "upstreams",
-    "router_info",
+    "router_info", "policy_tags",
 }
 
 IDEMPOTENCY_TTL = 24 * 3600.0
@@ -149,10 +151,12 @@ def _enc(value: Any) -> Any:
 
 
 class Store:
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", *, token_prefix: str = "ailink_v1_") -> None:
         if path != ":memory:":
             _private_database_file(path)
         self.path = path
+        #: Prefix of the virtual tokens minted here (the gateway generation's).
+        self.token_prefix = token_prefix
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
@@ -234,7 +238,7 @@ class Store:
         now = time.time()
         row = {
             "ref": new_id("tok_", 8),
-            "token": f"ailink_v1_{secrets.token_hex(4)}_tok_{secrets.token_hex(16)}",
+            "token": f"{self.token_prefix}{secrets.token_hex(4)}_tok_{secrets.token_hex(16)}",
             "name": name, "upstream_url": upstream_url, "credential_id": credential_id,
             "policy_ids": policy_ids, "is_active": 1, "log_level": log_level, "tags": tags,
             "allowed_models": allowed_models, "project_id": project_id, "created_at": now, "updated_at": now,
