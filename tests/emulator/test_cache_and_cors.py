@@ -147,3 +147,13 @@ def test_cors_refuses_other_origins(ailink_gateway: EmulatorGateway) -> None:
     assert preflight.status_code == 200 and "access-control-allow-origin" not in preflight.headers
     assert answer.status_code == 200 and "access-control-allow-origin" not in answer.headers
     assert "access-control-allow-origin" not in no_origin.headers
+
+
+def test_the_inbox_is_not_shared_with_other_origins(ailink_gateway: EmulatorGateway) -> None:
+    """[ext] The reviewers' inbox answers its own origin only: no CORS headers for another local port."""
+    origin = "http://localhost:5173"
+    with client(ailink_gateway) as c:
+        page = c.get("/ui/login", headers={"Origin": origin})
+        preflight = c.options("/ui/approvals", headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+    assert page.status_code == 200 and "access-control-allow-origin" not in page.headers
+    assert "access-control-allow-origin" not in preflight.headers

@@ -8,6 +8,10 @@ or ``http://127.0.0.1:<port>``. A preflight (``OPTIONS`` with ``Origin`` and
 x-dashboard-token, x-request-id``; other origins get no CORS headers. Every other answer to a request
 from an allowed origin carries ``Access-Control-Allow-Origin`` and ``-Credentials``; every answer to a
 request with an ``Origin`` adds ``Vary: origin``.
+
+The reviewers' inbox (``/ui``, this project's; the real gateway has none) is same-origin only: its
+pages get no CORS headers, so a page on another local port cannot read them with the reviewer's
+cookie (which ``SameSite`` does not keep from other ports of the same host).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ DASHBOARD_ORIGIN = "http://localhost:3000"
 ALLOW_METHODS = "GET,POST,PUT,DELETE,PATCH,OPTIONS"
 ALLOW_HEADERS = "content-type,authorization,x-admin-key,x-dashboard-token,x-request-id"
 _LOCAL_PREFIXES = ("http://localhost:", "http://127.0.0.1:")
+#: Paths served to their own origin only (the inbox).
+SAME_ORIGIN_PATH = "/ui"
 
 
 def allowed_origin(origin: str, dashboard_origin: str = DASHBOARD_ORIGIN) -> bool:
@@ -32,7 +38,8 @@ class Cors:
         self.dashboard_origin = dashboard_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path == SAME_ORIGIN_PATH or path.startswith(SAME_ORIGIN_PATH + "/"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
