@@ -15,7 +15,7 @@ export CREWAI_TESTING := true
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/crewai/pyproject.toml integrations/llamaindex/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[openai,anthropic,realtime,emulator,dev]' \
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[openai,anthropic,realtime,emulator,openapi,dev]' \
 		-e 'integrations/langchain[openai]' -e integrations/crewai -e integrations/llamaindex
 	touch $(STAMP)
 
