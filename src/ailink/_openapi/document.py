@@ -59,7 +59,9 @@ def _loader() -> Any:
 
         import yaml
 
-        class Loader(yaml.SafeLoader):
+        base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when installed
+
+        class Loader(base):  # type: ignore[misc,valid-type]
             pass
 
         resolvers: dict[Any, list[Any]] = {}

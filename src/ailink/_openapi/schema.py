@@ -187,7 +187,11 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
         return nullable
     if isinstance(kind, list):
         return {**schema, "type": kind if "null" in kind else [*kind, "null"]}
-    return {"anyOf": [schema, {"type": "null"}]}
+    if isinstance(schema.get("anyOf"), list) and set(schema) <= _ANNOTATIONS | {"anyOf"}:
+        return {**schema, "anyOf": [*schema["anyOf"], {"type": "null"}]}
+    annotations = {k: v for k, v in schema.items() if k in _ANNOTATIONS}
+    rest = {k: v for k, v in schema.items() if k not in _ANNOTATIONS}
+    return {"anyOf": [rest, {"type": "null"}], **annotations}
 
 
 def _merge_all_of(schema: dict[str, Any]) -> dict[str, Any]:

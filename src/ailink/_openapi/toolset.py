@@ -8,6 +8,7 @@ every action to one shared client.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -173,6 +174,7 @@ def convert(
             found.append(item)
         else:
             conversion.errors.append(ConversionError(item[0], item[1], None, item[2]))
+    checked: set[str] = set()
     for entry in tool_names(found, name_prefix):
         why = filters.reason(entry)
         if why is not None:
@@ -180,7 +182,7 @@ def convert(
             continue
         try:
             operation = reader.read(entry)
-            Draft202012Validator.check_schema(operation.args_schema)
+            _check_schema(operation.args_schema, checked)
         except OperationError as exc:
             if exc.unsupported:
                 conversion.skipped.append(_skipped(entry, "unsupported", str(exc)))
@@ -207,6 +209,17 @@ def convert(
             name=operation.tool_name, description=describe(operation, gating), methods=(operation.method,),
             base_path=base_path, max_response_chars=max_response_chars, operation=operation, gating=gating))
     return conversion
+
+
+def _check_schema(schema: dict[str, Any], checked: set[str]) -> None:
+    """``schema`` against the JSON Schema 2020-12 metaschema, each distinct argument schema once per
+    conversion (the metaschema judges a subschema the same wherever it stands)."""
+    properties = schema.get("properties") or {}
+    for sub in properties.values():
+        key = json.dumps(sub, sort_keys=True, default=repr)
+        if key not in checked:
+            Draft202012Validator.check_schema(sub)
+            checked.add(key)  # the object around the arguments is the reader's own, always valid
 
 
 def _str(value: Any) -> str | None:
