@@ -195,7 +195,7 @@ def test_invalid_arguments_are_refused_readably_without_echoing_values() -> None
         conversion.action("reactions_create-for-issue").parse(
             {"owner": "o", "repo": "r", "issue_number": 1, "body": {"content": "thumbs"}})
     for not_an_object in ("[1, 2]", "not json", 42):
-        with pytest.raises(InvalidToolArgumentsError, match="JSON object|not valid JSON"):
+        with pytest.raises(InvalidToolArgumentsError, match=r"JSON object|not valid JSON"):
             create.parse(not_an_object)  # type: ignore[arg-type]
 
 
@@ -322,7 +322,7 @@ def test_huge_or_deep_schemas_are_refused_not_expanded_for_ever() -> None:
 
 
 def test_documents_that_are_not_openapi_3_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(OpenAPIError, match="Swagger 2.0 documents are not supported"):
+    with pytest.raises(OpenAPIError, match=r"Swagger 2\.0 documents are not supported"):
         convert({"swagger": "2.0", "paths": {}})
     (tmp_path / "list.json").write_text("[1]")
     with pytest.raises(OpenAPIError, match="top level"):
