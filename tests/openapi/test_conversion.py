@@ -292,6 +292,9 @@ def test_an_operation_that_cannot_be_converted_is_an_error_the_others_stay() -> 
              "/bad-schema": {"post": op(operationId="bad_schema", requestBody={"content": {"application/json": {
                  "schema": {"type": "object", "properties": {"n": {"type": "integer", "minimum": "zero"}}}}}})},
              "/undeclared/{thing}": {"get": op(operationId="undeclared")},
+             "/search?q={q}": {"get": op(operationId="query_in_path", parameters=[
+                 {"name": "q", "in": "path", "required": True, "schema": {"type": "string"}}])},
+             "x-internal": {"note": "an extension of the paths object, not a path"},
              "/head": {"head": op(operationId="peek")}}
     conversion = convert(doc(paths))
     assert [a.name for a in conversion.actions] == ["fine"]
@@ -299,11 +302,12 @@ def test_an_operation_that_cannot_be_converted_is_an_error_the_others_stay() -> 
     assert errors["broken"] == "cannot resolve $ref '#/components/schemas/Missing'"
     assert "not valid JSON Schema" in errors["bad_schema"]
     assert "names thing but no such path parameter" in errors["undeclared"]
+    assert errors["query_in_path"].startswith("the path template cannot be sent: path may not contain '?'")
     assert [(s.operation_id, s.kind) for s in conversion.skipped] == [("peek", "unsupported")]
-    with pytest.warns(OpenAPIConversionWarning, match="3 operation"):
+    with pytest.warns(OpenAPIConversionWarning, match="4 operation"):
         tools = gateway_tools(openapi=doc(paths), token="ailink_v1_test", gateway_url="http://127.0.0.1:9")
     assert [t.action.name for t in tools] == ["fine"]
-    with pytest.raises(OpenAPIError, match="3 operation"):
+    with pytest.raises(OpenAPIError, match="4 operation"):
         gateway_tools(openapi=doc(paths), token="ailink_v1_test", gateway_url="http://127.0.0.1:9", strict=True)
 
 

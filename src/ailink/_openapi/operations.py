@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from ailink._openapi.document import Document, UnresolvableReference
 from ailink._openapi.paths import Template
 from ailink._openapi.schema import SchemaConverter, SchemaError
-from ailink._tools.action import HTTP_METHODS, RESERVED_ARGUMENT_NAMES
+from ailink._errors import InvalidToolArgumentsError
+from ailink._tools.action import HTTP_METHODS, RESERVED_ARGUMENT_NAMES, resolve_path
 
 if TYPE_CHECKING:
     from referencing._core import Resolver
@@ -101,6 +102,11 @@ def entries(document: Document) -> Iterator[OperationEntry | tuple[str, str, str
     """Every operation in document order; a path item that cannot be read yields ``(method, path, problem)``."""
     for path, raw_item in (document.contents.get("paths") or {}).items():
         path = str(path)
+        if path.startswith("x-"):  # a specification extension, not a path
+            continue
+        if not path.startswith("/"):
+            yield "*", path, "a path must start with '/'"
+            continue
         try:
             item, resolver, _ = document.follow(raw_item, document.resolver)
         except UnresolvableReference as exc:
@@ -307,6 +313,10 @@ class OperationReader:
         if missing:
             raise OperationError(f"the path template names {', '.join(sorted(missing))} but no such path "
                                  "parameter is declared")
+        try:  # the template's own text must pass the checks every call's path passes
+            resolve_path("/", Template(entry.path).expand(dict.fromkeys(declared_path, "x")))
+        except InvalidToolArgumentsError as exc:
+            raise OperationError(f"the path template cannot be sent: {exc}") from None
         if body_schema is not None:
             arguments.append(Argument("body", "body", "body", body_required))
             properties["body"] = body_schema
