@@ -16,10 +16,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ailink._errors import InvalidToolArgumentsError
 from ailink._openapi.document import Document, UnresolvableReference
 from ailink._openapi.paths import Template
 from ailink._openapi.schema import SchemaConverter, SchemaError
-from ailink._errors import InvalidToolArgumentsError
 from ailink._tools.action import HTTP_METHODS, RESERVED_ARGUMENT_NAMES, resolve_path
 
 if TYPE_CHECKING:
