@@ -219,15 +219,14 @@ class AIlinkTool(BaseTool):
             _invocation.reset(token)
 
     def _parse_input(self, tool_input: str | dict[str, Any], tool_call_id: str | None) -> str | dict[str, Any]:
-        # With a JSON Schema args_schema (generated tools) LangChain passes objects through unchecked
-        # and refuses anything else with a plain ValueError: the core explains what is wrong instead.
+        # With a JSON Schema args_schema (generated tools) LangChain passes objects through unchecked,
+        # refuses anything else with a plain ValueError, and would let an argument named like one of
+        # _run's own parameters (config, run_manager) be replaced: the core checks what the model sent.
         if isinstance(self.args_schema, dict):
             invocation = _invocation.get()
-            raw = invocation.raw_args if invocation is not None else tool_input
-            if not isinstance(raw, dict) or nests_deeper_than(raw):
-                invalid = self.gateway.prepare(raw)[2]
-                if invalid is not None:
-                    raise AIlinkToolError(invalid, tool_call_id, self.name)
+            invalid = self.gateway.prepare(invocation.raw_args if invocation is not None else tool_input)[2]
+            if invalid is not None:
+                raise AIlinkToolError(invalid, tool_call_id, self.name)
         return super()._parse_input(tool_input, tool_call_id)
 
     # -- the tool body: LangChain context in, the core's result out ----------------------------

@@ -24,7 +24,14 @@ from ailink._errors import InvalidToolArgumentsError
 from ailink._openapi.gates import Gating
 from ailink._openapi.operations import Argument, Operation
 from ailink._openapi.paths import Template, check_path_value
-from ailink._tools.action import ParsedCall, ToolAction, checked_key, load_arguments, resolve_path
+from ailink._tools.action import (
+    ParsedCall,
+    ToolAction,
+    check_target_length,
+    checked_key,
+    load_arguments,
+    resolve_path,
+)
 
 #: How many problems an invalid-arguments answer names at most.
 MAX_REPORTED_PROBLEMS = 5
@@ -103,6 +110,7 @@ class OperationAction(ToolAction):
                 body = value
         path = Template(self.operation.path).expand(path_values)
         full_path = resolve_path(self.base_path, path)
+        check_target_length(full_path, query)
         return ParsedCall(self.operation.method, path, full_path, query or None, body, key)
 
 

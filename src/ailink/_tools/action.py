@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pydantic
 
@@ -21,6 +21,9 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: Deepest nesting of lists and objects a tool's arguments may have.
 MAX_ARGUMENT_DEPTH = 64
+#: Longest request target (path and query string, once encoded) a tool sends: longer ones are
+#: refused before sending (servers answer 414; the emulator refuses paths over 8,192 characters).
+MAX_TARGET_CHARS = 8192
 #: Argument names a generated tool never uses: the adapters' own call signatures take them
 #: (LangChain's ``config``/``run_manager``/``callbacks``, a workflow ``ctx``/``context``, ...) and
 #: ``idempotency_key`` is the core's own argument. An adapter whose framework injects another
@@ -114,6 +117,19 @@ def resolve_path(base_path: str, path: str) -> str:
     if decoded.startswith("//"):
         raise _refuse("path must be a relative path, not a URL or host")
     return base_path.rstrip("/") + path
+
+
+def check_target_length(full_path: str, query: Mapping[str, Any] | None) -> None:
+    """Refuse a call whose path and query string would be longer than :data:`MAX_TARGET_CHARS`."""
+    size = len(full_path)
+    for name, value in (query or {}).items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            size += len(quote(str(name), safe="")) + len(quote(str(item), safe="")) + 2
+            if size > MAX_TARGET_CHARS:
+                raise _refuse(f"the request's path and query string would be longer than {MAX_TARGET_CHARS} "
+                              "characters")
+    if size > MAX_TARGET_CHARS:
+        raise _refuse(f"the request's path would be longer than {MAX_TARGET_CHARS} characters")
 
 
 def nests_deeper_than(value: Any, limit: int = MAX_ARGUMENT_DEPTH) -> bool:
@@ -275,6 +291,7 @@ class ToolAction:
         body = data.get("body")
         if body is not None and method == "GET":
             raise _refuse("a GET request cannot have a body; use 'query'")
+        check_target_length(full_path, data.get("query"))
         return ParsedCall(method, path, full_path, data.get("query"), body, checked_key(data.get("idempotency_key")))
 
     def idempotency_key(self, call: ParsedCall, context: CallContext) -> str:

@@ -105,6 +105,14 @@ class LlamaIndexDriver(ToolDriver):
         return bool(await self.ctx.store.get(_MARKER.format(approval_id), default=False))
 
 
+def _workflow_context(ctx: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The workflow ``Context`` (or None), and the arguments: a ``ctx`` that is not a ``Context`` came
+    from the model, so it is an argument (which the core refuses), never the workflow's context."""
+    if ctx is None or isinstance(ctx, Context):
+        return ctx, kwargs
+    return None, {**kwargs, "ctx": ctx}
+
+
 class _GatewayFunctions:
     """The sync and async functions of one gateway tool: LlamaIndex context in, a ``ToolOutput`` out."""
 
@@ -132,6 +140,7 @@ class _GatewayFunctions:
     def call(self, *args: Any, ctx: Context, **kwargs: Any) -> _Call:
         """Blocking call. With ``on_approval="event"`` a pending approval is returned, not awaited
         (a sync function cannot pause a workflow); calling again re-attaches to it."""
+        ctx, kwargs = _workflow_context(ctx, kwargs)
         driver = LlamaIndexDriver(ctx, "wait" if self.on_approval == "wait" else "return")
         result = self.gateway.run(call_arguments(args, kwargs), call_context(self.name), driver)
         return _Call(result, kwargs, args)
@@ -139,6 +148,7 @@ class _GatewayFunctions:
     async def acall(self, *args: Any, ctx: Context, **kwargs: Any) -> _Call:
         """Async call; with ``on_approval="event"`` and a workflow ``Context``, a pending approval
         pauses the workflow (``ctx.wait_for_event``) until an :class:`AIlinkApprovalResponse` arrives."""
+        ctx, kwargs = _workflow_context(ctx, kwargs)
         event_mode: ApprovalHandling = "pause" if ctx is not None else "return"
         driver = LlamaIndexDriver(ctx, "wait" if self.on_approval == "wait" else event_mode)
         result = await self.gateway.arun(call_arguments(args, kwargs), call_context(self.name), driver)
