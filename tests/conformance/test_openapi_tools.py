@@ -69,6 +69,9 @@ def test_an_allowed_call_and_invalid_arguments(driver: FrameworkDriver, make_env
     assert [(row["tool_name"], row["method"]) for row in tool_rows] == [("retrieve_customer", "GET")]
     assert ailink_gateway.payments_stats()["charges"] == 0
     assert run.events == [] and run.final_answer == FINAL_ANSWER
+    session = ailink_gateway.admin.sessions.get(env.session_id)  # the run's session holds the tool's request
+    [request] = [r for r in session.requests if r.tool_name == "retrieve_customer"]
+    assert request.parent_span_id and len(session.requests) == 4  # three LLM calls and the tool's request
 
 
 def test_a_gated_call_waits_for_the_reviewer(driver: FrameworkDriver, make_env: Callable[..., Env],

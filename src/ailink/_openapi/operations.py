@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from ailink._errors import InvalidToolArgumentsError
@@ -149,8 +149,7 @@ def tool_names(found: list[OperationEntry], prefix: str = "") -> list[OperationE
             n += 1
             candidate = _fit(name, 64 - len(f"_{n}"), name) + f"_{n}"
         used.add(candidate)
-        named.append(OperationEntry(entry.method, entry.path, entry.node, entry.path_parameters, entry.resolver,
-                                    entry.operation_id, candidate, entry.tags))
+        named.append(replace(entry, tool_name=candidate))
     return named
 
 
