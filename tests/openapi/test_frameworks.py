@@ -127,3 +127,14 @@ def test_every_operation_of_the_payments_document_works_as_described(ailink_gate
     assert ("create_refund", "POST", 200) in rows and not any(name == "create_charge" and status != 200
                                                               for name, _, status in rows)
     assert json.dumps(charge.artifact)  # JSON-ready for the frameworks
+
+
+def test_the_one_liners_are_reexported_from_ailink_integrations() -> None:
+    from crewai_ailink import crewai_tools
+    from langchain_ailink import langchain_tools
+    from llama_index.tools.ailink import llamaindex_tools
+
+    import ailink.integrations as integrations
+
+    assert (integrations.langchain_tools, integrations.crewai_tools, integrations.llamaindex_tools) == (
+        langchain_tools, crewai_tools, llamaindex_tools)

@@ -1,6 +1,7 @@
 """The framework one-liners of the AIlink docs, built on the framework packages (imported on first use).
 
-Tools: ``langchain_tool``, ``crewai_tool``, ``llamaindex_tool`` (the adapters' own functions).
+Tools: ``langchain_tool``, ``crewai_tool``, ``llamaindex_tool`` (the adapters' own functions), and
+their OpenAPI twins ``langchain_tools``, ``crewai_tools``, ``llamaindex_tools`` (one typed tool per operation).
 Models: ``langchain_chat(client, model=...)``, ``langchain_embeddings(client, ...)``,
 ``crewai_llm(client, model=...)``, ``llamaindex_llm(client, model=...)``: the first argument is an
 :class:`~ailink.AIlinkClient` (or :class:`~ailink.AsyncClient`) whose token, gateway, agent name,
@@ -24,11 +25,14 @@ __all__ = [
     "AILinkCallbackHandler",
     "crewai_llm",
     "crewai_tool",
+    "crewai_tools",
     "langchain_chat",
     "langchain_embeddings",
     "langchain_tool",
+    "langchain_tools",
     "llamaindex_llm",
     "llamaindex_tool",
+    "llamaindex_tools",
 ]
 
 #: Names re-exported as they are: name → (module, attribute, distribution to install).
@@ -37,6 +41,9 @@ _REEXPORTS: dict[str, tuple[str, str, str]] = {
     "AILinkCallbackHandler": ("langchain_ailink", "AIlinkCallbackHandler", "langchain-ailink"),
     "crewai_tool": ("crewai_ailink", "crewai_tool", "crewai-ailink"),
     "llamaindex_tool": ("llama_index.tools.ailink", "llamaindex_tool", "llama-index-ailink"),
+    "langchain_tools": ("langchain_ailink", "langchain_tools", "langchain-ailink"),
+    "crewai_tools": ("crewai_ailink", "crewai_tools", "crewai-ailink"),
+    "llamaindex_tools": ("llama_index.tools.ailink", "llamaindex_tools", "llama-index-ailink"),
 }
 
 
