@@ -8,6 +8,7 @@ call that escapes it.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from ailink.emulator._mock_payments import openapi_document
 from ailink.emulator._policy import NO_BODY, RequestFacts, matches
 from ailink.openapi import convert, policies_for_token
 from ailink.testing import EmulatorGateway
+
+FIXTURE = Path(__file__).parent / "fixtures" / "code_hosting.yaml"
 
 
 def _facts(method: str, template: str, *, tool: str = "tool", agent: str | None = None, body: bool = False,
@@ -92,6 +95,14 @@ def test_what_is_known_of_every_call_decides_a_rule() -> None:
     assert evaluate({"always": True}, get)[0] is Truth.ALWAYS and evaluate(None, get)[0] is Truth.ALWAYS
     assert evaluate(_path("regex", "^/v1/items$"), post)[0] is Truth.ALWAYS  # RE2, as the gateway
     assert evaluate(_path("regex", "^/v1/items/[0-9]+$"), get)[0] is Truth.MAYBE
+
+
+def test_a_query_object_spread_into_keys_may_send_any_name() -> None:
+    policy = {"name": "mentions", "rules": [{"when": {"field": "request.query.filter[reason]", "op": "eq",
+                                                      "value": "mention"}, "then": {"action": "require_approval"}}]}
+    conversion = convert(FIXTURE, policies=[policy])
+    assert conversion.action("activity_list-notifications-for-authenticated-user").gating.approval == "conditional"
+    assert conversion.action("issues_list-for-repo").gating.approval == "none"  # no such key can be sent
 
 
 def test_the_undecided_rest_is_said_in_words() -> None:

@@ -99,6 +99,9 @@ class OperationFacts:
     agent_name: str | None
     has_body: bool
     query: Mapping[str, bool]  # query parameter → required
+    #: Some query argument is an object spread into keys of its own (``filter[reason]=...``): then any
+    #: query name may be sent.
+    open_query: bool = False
 
 
 # A condition's verdict and, for MAYBE, what remains of it.
@@ -233,7 +236,8 @@ def _field_value(name: str, facts: OperationFacts) -> Any:
             return 0 if name == "request.body_size" else _MISSING
         return _UNKNOWN
     if name.startswith("request.query."):
-        return _MISSING if name[len("request.query."):] not in facts.query else _UNKNOWN
+        sent = name[len("request.query."):] in facts.query or facts.open_query
+        return _UNKNOWN if sent else _MISSING
     if name.startswith("request.headers."):
         header = name[len("request.headers."):].lower()
         if header in ("x-ailink-tool-name", "x-trueflow-tool-name"):

@@ -199,7 +199,8 @@ def convert(
         facts = OperationFacts(method=operation.method, path=Template.of(base_path, operation.path),
                                tool_name=operation.tool_name, agent_name=agent_name,
                                has_body=any(a.location == "body" for a in operation.arguments),
-                               query={a.wire_name: a.required for a in operation.arguments if a.location == "query"})
+                               query={a.wire_name: a.required for a in operation.arguments if a.location == "query"},
+                               open_query=_spreads_objects(operation))
         gating = gate(policies or [], facts)
         if gating.denied and omit_denied:
             reasons = "; ".join(g.describe() for g in gating.gates if g.action == "deny" and g.always)
@@ -209,6 +210,20 @@ def convert(
             name=operation.tool_name, description=describe(operation, gating), methods=(operation.method,),
             base_path=base_path, max_response_chars=max_response_chars, operation=operation, gating=gating))
     return conversion
+
+
+def _spreads_objects(operation: Operation) -> bool:
+    """True when a query argument may be an object sent as keys of its own (deepObject, or form exploded)."""
+    properties = operation.args_schema.get("properties") or {}
+    for argument in operation.arguments:
+        if argument.location != "query" or argument.json_encoded:
+            continue
+        kind = properties.get(argument.name, {}).get("type")
+        scalar = kind in ("string", "integer", "number", "boolean", "array") or (
+            isinstance(kind, list) and "object" not in kind)
+        if argument.style == "deepObject" or (argument.explode and not scalar):
+            return True
+    return False
 
 
 def _check_schema(schema: dict[str, Any], checked: set[str]) -> None:
