@@ -84,6 +84,8 @@ def test_names_keep_the_operation_id_but_for_what_tool_names_forbid() -> None:
     assert rate.operation.operation_id is None and rate.operation.path == "/rate_limit"
     prefixed = convert(FIXTURE, name_prefix="gh_", filters=Filters(include_operations=["meta/*"]))
     assert [a.name for a in prefixed.actions] == ["gh_meta_get"]
+    spaced = convert(FIXTURE, name_prefix="code host.", filters=Filters(include_operations=["meta/*"]))
+    assert [a.name for a in spaced.actions] == ["code_host_meta_get"]
 
 
 def test_references_combinators_enums_defaults_and_recursion() -> None:

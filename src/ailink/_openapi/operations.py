@@ -137,6 +137,7 @@ def tool_names(found: list[OperationEntry], prefix: str = "") -> list[OperationE
     """``found`` with unique tool names, allocated in document order (so filters never rename a tool)."""
     used: set[str] = set()
     named = []
+    prefix = _TOOL_CHARS.sub("_", prefix)
     for entry in found:
         if entry.operation_id is not None:
             raw = _TOOL_CHARS.sub("_", entry.operation_id)
