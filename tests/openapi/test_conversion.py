@@ -389,3 +389,9 @@ def test_import_ailink_never_imports_the_openapi_libraries() -> None:
 def test_unknown_options_are_refused_by_name() -> None:
     with pytest.raises(TypeError, match="unknown tool option"):
         gateway_tools(openapi=openapi_document(), includ_tags=["x"])  # type: ignore[call-arg]
+
+
+def test_a_document_url_that_cannot_be_fetched_is_a_typed_error_without_its_password() -> None:
+    with pytest.raises(OpenAPIError, match="cannot fetch") as caught:
+        convert("http://reader:s3cret-pass@127.0.0.1:9/openapi.json")
+    assert "s3cret-pass" not in str(caught.value)
