@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/crew
 		integrations/openai-agents/pyproject.toml integrations/pydantic-ai/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[openai,anthropic,realtime,emulator,dev]' \
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[openai,anthropic,realtime,emulator,openapi,dev]' \
 		-e 'integrations/langchain[openai]' -e integrations/crewai -e integrations/llamaindex \
 		-e integrations/openai-agents -e integrations/pydantic-ai
 	touch $(STAMP)

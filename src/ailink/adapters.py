@@ -6,7 +6,10 @@ An adapter translates, and only translates (``docs/adapters.md``):
 * a :class:`ToolDriver` subclass: how the framework announces (``emit``), pauses (``pause``) and
   recognises a replayed pause (``resumed``); the core's tool flow decides when each happens;
 * :class:`ToolResult` → the framework's return value, exception or event;
-* ``**options: Unpack[GatewayToolOptions]`` for its tool one-liner (built with :func:`gateway_tool`);
+* ``**options: Unpack[GatewayToolOptions]`` for its tool one-liner (built with :func:`gateway_tool`) and
+  ``**options: Unpack[OpenAPIToolsOptions]`` for its generated-tools one-liner (:func:`gateway_tools`:
+  one typed tool per operation of an OpenAPI document; argument names never collide with
+  :data:`RESERVED_ARGUMENT_NAMES`);
 * :func:`openai_settings` for its LLM class (base URL, token, ``max_retries=0``, hold timeout,
   HTTP clients adding the session headers of the framework's run through a ``context_provider``);
   :func:`model_settings` builds them from ``**options: Unpack[GatewayModelOptions]``.
@@ -27,12 +30,14 @@ from ailink._openai_compat import (
 from ailink._tools import (
     CANNOT_PAUSE,
     MAX_ARGUMENT_DEPTH,
+    RESERVED_ARGUMENT_NAMES,
     ApprovalHandling,
     ApprovalPending,
     ApprovalResolved,
     CallContext,
     GatewayTool,
     GatewayToolOptions,
+    OpenAPIToolsOptions,
     PauseRequest,
     ToolAction,
     ToolDriver,
@@ -40,6 +45,7 @@ from ailink._tools import (
     ToolResult,
     call_arguments,
     gateway_tool,
+    gateway_tools,
     invalid_arguments_result,
     nests_deeper_than,
 )
@@ -59,6 +65,7 @@ __all__ = [
     "CANNOT_PAUSE",
     "MAX_ARGUMENT_DEPTH",
     "MISSING_TOKEN",
+    "RESERVED_ARGUMENT_NAMES",
     "ApprovalHandling",
     "ApprovalPending",
     "ApprovalResolved",
@@ -69,6 +76,7 @@ __all__ = [
     "GatewayTool",
     "GatewayToolOptions",
     "OpenAISettings",
+    "OpenAPIToolsOptions",
     "PauseRequest",
     "ToolAction",
     "ToolDriver",
@@ -85,6 +93,7 @@ __all__ = [
     "derive_idempotency_key",
     "fail_closed_retries",
     "gateway_tool",
+    "gateway_tools",
     "http_client",
     "invalid_arguments_result",
     "iterate_within",

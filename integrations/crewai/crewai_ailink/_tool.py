@@ -112,12 +112,18 @@ class AIlinkTool(BaseTool):
         default=cache_successes_only,
         description="Only successful results are cached; failures and approval waits never are.",
     )
+    ailink_metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The core's facts about the tool (for a generated tool: its operation and how the "
+                    "token's policies gate it, known before any call).",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _defaults_from_gateway(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("gateway"), GatewayTool):
-            data = {**data["gateway"].tool_fields(), **data}
+            gateway = data["gateway"]
+            data = {**gateway.tool_fields(), "ailink_metadata": gateway.tool_metadata(), **data}
         return data
 
     def model_post_init(self, __context: Any) -> None:

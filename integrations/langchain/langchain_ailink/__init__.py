@@ -1,7 +1,8 @@
 """LangChain / LangGraph integration of the AIlink gateway.
 
 ``langchain_tool`` / :class:`AIlinkTool`: a gateway-proxied API as a LangChain tool (approvals
-wait in the tool or pause a LangGraph graph with ``interrupt()``); :class:`AIlinkCallbackHandler`:
+wait in the tool or pause a LangGraph graph with ``interrupt()``); ``langchain_tools``: one typed
+tool per operation of an OpenAPI document; :class:`AIlinkCallbackHandler`:
 one session and a span tree per run; :class:`ChatAIlink` (extra ``openai``): ``ChatOpenAI``
 pointed at the gateway, carrying the session headers of the current run.
 """
@@ -18,6 +19,7 @@ from langchain_ailink.tools import (
     AIlinkTool,
     AIlinkToolError,
     langchain_tool,
+    langchain_tools,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ __all__ = [
     "AIlinkToolError",
     "ChatAIlink",
     "langchain_tool",
+    "langchain_tools",
 ]
 
 

@@ -35,10 +35,12 @@ from ailink.adapters import (
     CallContext,
     GatewayTool,
     GatewayToolOptions,
+    OpenAPIToolsOptions,
     PauseRequest,
     ToolDriver,
     ToolResult,
     gateway_tool,
+    gateway_tools,
     nests_deeper_than,
 )
 from langchain_ailink._context import resolve_scope
@@ -50,6 +52,7 @@ __all__ = [
     "AIlinkToolError",
     "LangChainDriver",
     "langchain_tool",
+    "langchain_tools",
 ]
 
 #: Custom event dispatched (and written to the LangGraph stream) when a call waits for a human.
@@ -215,6 +218,17 @@ class AIlinkTool(BaseTool):
         finally:
             _invocation.reset(token)
 
+    def _parse_input(self, tool_input: str | dict[str, Any], tool_call_id: str | None) -> str | dict[str, Any]:
+        # With a JSON Schema args_schema (generated tools) LangChain passes objects through unchecked,
+        # refuses anything else with a plain ValueError, and would let an argument named like one of
+        # _run's own parameters (config, run_manager) be replaced: the core checks what the model sent.
+        if isinstance(self.args_schema, dict):
+            invocation = _invocation.get()
+            invalid = self.gateway.prepare(invocation.raw_args if invocation is not None else tool_input)[2]
+            if invalid is not None:
+                raise AIlinkToolError(invalid, tool_call_id, self.name)
+        return super()._parse_input(tool_input, tool_call_id)
+
     # -- the tool body: LangChain context in, the core's result out ----------------------------
     def _run(
         self, config: RunnableConfig, run_manager: CallbackManagerForToolRun | None = None, **kwargs: Any
@@ -318,3 +332,16 @@ def langchain_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Gatewa
     """
     gateway = gateway_tool(**options)
     return AIlinkTool(**gateway.tool_fields(), gateway=gateway, on_approval=on_approval)
+
+
+def langchain_tools(*, on_approval: OnApproval = "wait", **options: Unpack[OpenAPIToolsOptions]) -> list[AIlinkTool]:
+    """One LangChain tool per operation of an OpenAPI document (needs ``ailink-sdk[openapi]``).
+
+    ``options`` are :class:`ailink.adapters.OpenAPIToolsOptions` (``openapi``, ``token``, filters,
+    ``policies``/``admin``, ...). Each tool's ``args_schema`` is the operation's JSON Schema and its
+    ``metadata["ailink"]`` says how the token's policies gate it; approvals wait in the tool or, with
+    ``on_approval="interrupt"``, pause a LangGraph graph, exactly as for :func:`langchain_tool`.
+    """
+    return [AIlinkTool(**gateway.tool_fields(json_schema=True), gateway=gateway, on_approval=on_approval,
+                       metadata={"ailink": gateway.tool_metadata()})
+            for gateway in gateway_tools(**options)]

@@ -276,10 +276,8 @@ def error_result(action: ToolAction, call: ParsedCall, key: str | None, error: A
 
 def invalid_arguments_result(action: ToolAction, error: InvalidToolArgumentsError) -> ToolResult:
     """The model-readable answer to invalid arguments (nothing was sent)."""
-    methods = ", ".join(action.methods)
     return ToolResult(
         ToolOutcome.INVALID_ARGUMENTS,
-        f"Invalid arguments for tool '{action.name}': {error}. Nothing was sent. "
-        f"Expected {{\"method\": one of {methods}, \"path\": \"/...\", \"query\": {{...}}?, \"body\": {{...}}?}}.",
+        f"Invalid arguments for tool '{action.name}': {error}. Nothing was sent. Expected {action.argument_hint()}.",
         reason=str(error),
     )

@@ -62,11 +62,22 @@ class GatewayTool:
     def __repr__(self) -> str:
         return f"GatewayTool(name={self.action.name!r}, gateway_url={scrub(self.config.gateway_url)!r})"
 
-    def tool_fields(self) -> dict[str, Any]:
-        """What a framework's tool class is described by: ``name``, ``description`` and ``args_schema``
-        (the pydantic model of the arguments)."""
+    def tool_fields(self, *, json_schema: bool = False) -> dict[str, Any]:
+        """What a framework's tool class is described by: ``name``, ``description`` and ``args_schema``:
+        the pydantic model of the arguments, or with ``json_schema=True`` their JSON Schema (a fresh
+        copy), for frameworks that take one (LangChain for generated tools, OpenAI Agents SDK, ...).
+
+        A generated tool's pydantic model only carries its JSON Schema (``model_json_schema``) and
+        accepts any object: the core validates the arguments against the schema before sending."""
         action = self.action
-        return {"name": action.name, "description": action.description, "args_schema": action.args_model}
+        schema: Any = action.args_schema() if json_schema else action.args_model
+        return {"name": action.name, "description": action.description, "args_schema": schema}
+
+    def tool_metadata(self) -> dict[str, Any]:
+        """JSON-ready facts about the tool for frameworks and UIs: for a generated tool its operation
+        (id, method, path template, tags) and how the token's policies gate it (``approval``), known
+        before any call; put it where the framework keeps tool metadata."""
+        return self.action.metadata()
 
     @property
     def client(self) -> AIlinkClient:

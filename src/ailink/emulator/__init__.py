@@ -4,7 +4,8 @@ Public surface: :func:`create_app`, :func:`run_in_thread` / :class:`RunningEmula
 :func:`serve`, :func:`main_dev` (``ailink dev``), :class:`DemoSeed`.
 
 Built-in upstreams, served in-process by the proxy's HTTP client: ``http://payments.mock``
-(charges, refunds, customers; counts executions per idempotency key) and ``http://llm.mock``
+(charges, refunds, customers; counts executions per idempotency key; describes itself at
+``GET /openapi.json``, an OpenAPI 3.1 document, for generated tools) and ``http://llm.mock``
 (OpenAI-compatible, deterministic, scriptable). Both are strict: exact paths only, JSON object
 bodies only (415/400 otherwise), so a policy test means what it says. Emulator-only management
 endpoints live under ``/api/v1/emulator/`` (``llm/script``, ``payments/stats``, ``reset-stats``). The mock LLM also

@@ -1,10 +1,11 @@
 """The framework one-liners of the AIlink docs, built on the framework packages (imported on first use).
 
 Tools: ``langchain_tool``, ``crewai_tool``, ``llamaindex_tool``, ``openai_agents_tool``,
-``pydantic_ai_tool`` (the adapters' own functions). Models: ``langchain_chat(client, model=...)``,
-``langchain_embeddings(client, ...)``, ``crewai_llm(client, model=...)``, ``llamaindex_llm(client,
-model=...)``, ``openai_agents_model(client, model=...)``, ``pydantic_ai_model(client, model=...)``:
-the first argument is an
+``pydantic_ai_tool`` (the adapters' own functions), and the OpenAPI twins ``langchain_tools``,
+``crewai_tools``, ``llamaindex_tools`` (one typed tool per operation). Models:
+``langchain_chat(client, model=...)``, ``langchain_embeddings(client, ...)``, ``crewai_llm(client,
+model=...)``, ``llamaindex_llm(client, model=...)``, ``openai_agents_model(client, model=...)``,
+``pydantic_ai_model(client, model=...)``: the first argument is an
 :class:`~ailink.AIlinkClient` (or :class:`~ailink.AsyncClient`) whose token, gateway, agent name,
 approval timeout and extra headers they use; ``crewai_llm`` and ``llamaindex_llm`` keep their keyword
 forms too (``token=``, ``gateway_url=``). ``AILinkCallbackHandler`` is LangChain's
@@ -26,11 +27,14 @@ __all__ = [
     "AILinkCallbackHandler",
     "crewai_llm",
     "crewai_tool",
+    "crewai_tools",
     "langchain_chat",
     "langchain_embeddings",
     "langchain_tool",
+    "langchain_tools",
     "llamaindex_llm",
     "llamaindex_tool",
+    "llamaindex_tools",
     "openai_agents_model",
     "openai_agents_tool",
     "pydantic_ai_model",
@@ -45,6 +49,9 @@ _REEXPORTS: dict[str, tuple[str, str, str]] = {
     "llamaindex_tool": ("llama_index.tools.ailink", "llamaindex_tool", "llama-index-ailink"),
     "openai_agents_tool": ("agents_ailink", "openai_agents_tool", "openai-agents-ailink"),
     "pydantic_ai_tool": ("pydantic_ai_ailink", "pydantic_ai_tool", "pydantic-ai-ailink"),
+    "langchain_tools": ("langchain_ailink", "langchain_tools", "langchain-ailink"),
+    "crewai_tools": ("crewai_ailink", "crewai_tools", "crewai-ailink"),
+    "llamaindex_tools": ("llama_index.tools.ailink", "llamaindex_tools", "llama-index-ailink"),
 }
 
 

@@ -18,7 +18,14 @@ from llama_index.tools.ailink._events import (
     AIlinkApprovalResponse,
 )
 from llama_index.tools.ailink._session import ailink_session, current_session_id, trace_context, track_root_spans
-from llama_index.tools.ailink.base import AIlinkToolSpec, LlamaIndexDriver, OnApproval, llamaindex_tool
+from llama_index.tools.ailink.base import (
+    AIlinkToolMetadata,
+    AIlinkToolSpec,
+    LlamaIndexDriver,
+    OnApproval,
+    llamaindex_tool,
+    llamaindex_tools,
+)
 
 __all__ = [
     "AIlinkApprovalPending",
@@ -26,12 +33,14 @@ __all__ = [
     "AIlinkApprovalRequired",
     "AIlinkApprovalResolvedEvent",
     "AIlinkApprovalResponse",
+    "AIlinkToolMetadata",
     "AIlinkToolSpec",
     "LlamaIndexDriver",
     "OnApproval",
     "ailink_session",
     "current_session_id",
     "llamaindex_tool",
+    "llamaindex_tools",
     "trace_context",
     "track_root_spans",
 ]
