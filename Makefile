@@ -15,8 +15,8 @@ export CREWAI_TESTING := true
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/crewai/pyproject.toml integrations/llamaindex/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[openai,anthropic,realtime,emulator,dev]' \
-		-e 'integrations/langchain[openai]' -e integrations/crewai -e integrations/llamaindex
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[openai,anthropic,realtime,emulator,otel,testing]' --group dev \
+		-e 'integrations/langchain[agents]' -e integrations/crewai -e integrations/llamaindex
 	touch $(STAMP)
 
 install: $(STAMP)

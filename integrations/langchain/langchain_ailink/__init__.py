@@ -8,6 +8,7 @@ pointed at the gateway, carrying the session headers of the current run.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from langchain_ailink._context import USER_METADATA_KEY
@@ -32,8 +33,11 @@ __all__ = [
     "AIlinkTool",
     "AIlinkToolError",
     "ChatAIlink",
+    "__version__",
     "langchain_tool",
 ]
+
+__version__ = version("langchain-ailink")
 
 
 def __getattr__(name: str) -> Any:

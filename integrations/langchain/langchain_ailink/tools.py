@@ -255,7 +255,8 @@ class AIlinkTool(BaseTool):
         # without a ToolCall: a graph task's checkpoint namespace survives resume; else the run id. A root
         # run id as session changes per invocation: the key then rests on the call id alone (stable_session)
         call_id = tool_call_id or (in_graph and run_manager.metadata.get("checkpoint_ns")) or str(run_manager.run_id)
-        context = replace(scope, call_id=str(call_id), idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY))
+        context = replace(scope, call_id=str(call_id), tool_call_id=tool_call_id,
+                          idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY))
         driver = LangChainDriver(
             ids={"tool_call_id": tool_call_id, "session_id": scope.session_id},
             child_config=patch_config(config, callbacks=run_manager.get_child()),

@@ -10,6 +10,8 @@ with ailink_session("support-ticket-42"):
 ```
 """
 
+from importlib.metadata import version
+
 from llama_index.tools.ailink._events import (
     AIlinkApprovalPending,
     AIlinkApprovalPendingEvent,
@@ -29,9 +31,12 @@ __all__ = [
     "AIlinkToolSpec",
     "LlamaIndexDriver",
     "OnApproval",
+    "__version__",
     "ailink_session",
     "current_session_id",
     "llamaindex_tool",
     "trace_context",
     "track_root_spans",
 ]
+
+__version__ = version("llama-index-ailink")
