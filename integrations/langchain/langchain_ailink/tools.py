@@ -12,7 +12,7 @@ import contextvars
 import json
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from langchain_core.callbacks import (
@@ -122,6 +122,8 @@ class LangChainDriver(ToolDriver):
     asynchronous: bool
     approvals: ApprovalHandling = "wait"
     still_pending: Literal["pause", "wait"] = "pause"
+    #: The call's arguments, shown to a reviewer in the interrupt's ``action_requests``.
+    args: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, event: ApprovalPending | ApprovalResolved) -> Any:
         name = APPROVAL_PENDING_EVENT if isinstance(event, ApprovalPending) else APPROVAL_RESOLVED_EVENT
@@ -152,7 +154,16 @@ class LangChainDriver(ToolDriver):
     def pause(self, request: PauseRequest) -> Any:
         from langgraph.types import interrupt
 
-        return interrupt({"type": "ailink.approval", **self.ids, **request.to_dict()})
+        return interrupt({"type": "ailink.approval", **self.ids, **request.to_dict(), **self.hitl_request(request)})
+
+    def hitl_request(self, request: PauseRequest) -> dict[str, Any]:
+        """The fields of LangChain's ``HITLRequest`` (``HumanInTheLoopMiddleware``), so HITL UIs such as
+        Agent Inbox render the pause. The only decision is ``approve``, meaning "resume": the gateway
+        decides (a reviewer in its inbox or CLI), and the resumed tool gets what it decided."""
+        return {
+            "action_requests": [{"name": request.tool, "args": self.args, "description": request.message}],
+            "review_configs": [{"action_name": request.tool, "allowed_decisions": ["approve"]}],
+        }
 
 
 class AIlinkTool(BaseTool):
@@ -257,14 +268,16 @@ class AIlinkTool(BaseTool):
         call_id = tool_call_id or (in_graph and run_manager.metadata.get("checkpoint_ns")) or str(run_manager.run_id)
         context = replace(scope, call_id=str(call_id), tool_call_id=tool_call_id,
                           idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY))
+        args = {k: v for k, v in kwargs.items() if v is not None}
         driver = LangChainDriver(
             ids={"tool_call_id": tool_call_id, "session_id": scope.session_id},
             child_config=patch_config(config, callbacks=run_manager.get_child()),
             in_graph=in_graph,
             asynchronous=asynchronous,
             approvals="pause" if self._can_interrupt(in_graph, configurable) else "wait",
+            args=args,
         )
-        return {k: v for k, v in kwargs.items() if v is not None}, context, driver
+        return args, context, driver
 
     def _can_interrupt(self, in_graph: bool, configurable: Mapping[str, Any]) -> bool:
         if self.on_approval != "interrupt":
