@@ -10,7 +10,7 @@ export OTEL_SDK_DISABLED := true
 export CREWAI_TRACING_ENABLED := false
 export CREWAI_TESTING := true
 
-.PHONY: install browser demo test lint typecheck pytest bench clean
+.PHONY: install browser demo test lint typecheck pytest bench lowest dists clean
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/crewai/pyproject.toml integrations/llamaindex/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ demo: install
 	$(BIN)/ailink demo
 
 lint: install
-	$(BIN)/ruff check src integrations tests bench
+	$(BIN)/ruff check src integrations tests bench tools
 
 typecheck: install
 	$(BIN)/mypy
@@ -53,5 +53,10 @@ test: lint typecheck pytest
 bench: install
 	$(BIN)/python bench/run_all.py
 
+# Each distribution installed with the lowest dependency versions it declares (Python 3.10), then its
+# tests: the lower bounds in the pyprojects are tested. Slow (~15 min, it installs old releases): not in `make test`.
+lowest: install
+	$(BIN)/python tools/lowest.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .lowest .dists .mypy_cache .ruff_cache .pytest_cache

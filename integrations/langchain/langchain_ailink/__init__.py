@@ -46,7 +46,7 @@ def __getattr__(name: str) -> Any:
             from langchain_ailink.chat_models import ChatAIlink
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
-                "ChatAIlink needs langchain-openai: pip install 'langchain-ailink[openai]'"
+                "ChatAIlink needs langchain-openai: pip install 'langchain-ailink[openai]'", name=exc.name
             ) from exc
         return ChatAIlink
     raise AttributeError(f"module 'langchain_ailink' has no attribute {name!r}")
