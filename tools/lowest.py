@@ -52,7 +52,7 @@ TARGETS = {
                  ("tests/unit", "tests/emulator"), (*TEST_TOOLS, "respx>=0.21", "opentelemetry-sdk")),
     "langchain-ailink": Target("integrations/langchain", ("agents",),
                                ("tests/integrations/langchain", "tests/conformance"),
-                               (*TEST_TOOLS, "langchain-tests>=1.0", "langgraph-checkpoint-sqlite>=3,<4"),
+                               (*TEST_TOOLS, "langchain-tests>=1.0", "langgraph-checkpoint-sqlite"),
                                {"AILINK_CONFORMANCE": "langchain"}),
     "crewai-ailink": Target("integrations/crewai", (), ("tests/integrations/crewai", "tests/conformance"),
                             TEST_TOOLS, {"AILINK_CONFORMANCE": "crewai"}),
