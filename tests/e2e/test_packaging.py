@@ -86,7 +86,8 @@ def test_wheel_metadata_is_complete(name: str, built: dict[str, tuple[Path, Path
     classifiers = meta.get_all("Classifier") or []
     assert "Typing :: Typed" in classifiers
     requires_python = SpecifierSet(meta["Requires-Python"])
-    listed = {c.rsplit(" :: ", 1)[1] for c in classifiers if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)}
+    versions = re.compile(r"Programming Language :: Python :: (3\.\d+)")
+    listed = {m[1] for m in map(versions.fullmatch, classifiers) if m}
     assert listed == set(PYTHONS) and all(requires_python.contains(f"{v}.0") for v in PYTHONS)
     urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
     assert {"Homepage", "Repository", "Issues", "Changelog"} <= set(urls)
@@ -143,9 +144,10 @@ def test_readme_links_work_on_pypi(name: str) -> None:
     assert targets, "a README links to the project"
     for target in targets:
         assert target.startswith("https://"), target
+    raw = repository.replace("github.com", "raw.githubusercontent.com")
     for target in targets:  # links into this repository all name the same one
         if "github" in target and "/ailink" in target:
-            assert target.startswith((repository, repository.replace("github.com", "raw.githubusercontent.com"))), target
+            assert target.startswith((repository, raw)), target
     assert "make demo" not in readme.split("## Working on this repository")[0]  # a clone's workflow comes last
 
 
