@@ -58,5 +58,11 @@ bench: install
 lowest: install
 	$(BIN)/python tools/lowest.py
 
+# The four distributions built (wheel + sdist, twine check --strict), then each README's examples run in
+# fresh virtualenvs holding only what that README's `pip install` lines name, on each of PYTHONS. Slow.
+PYTHONS ?= 3.10 3.11 3.13
+dists: install
+	PYTHONS="$(PYTHONS)" $(BIN)/python tools/dists.py
+
 clean:
 	rm -rf $(VENV) .lowest .dists .mypy_cache .ruff_cache .pytest_cache
