@@ -24,14 +24,22 @@ import sys
 import time
 from pathlib import Path
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / ".dists"
-DISTRIBUTIONS = {
-    "ailink-sdk": ROOT,
-    "langchain-ailink": ROOT / "integrations" / "langchain",
-    "crewai-ailink": ROOT / "integrations" / "crewai",
-    "llama-index-ailink": ROOT / "integrations" / "llamaindex",
-}
+def _distributions() -> dict[str, Path]:
+    """Every distribution of the repository: the core, then each ``integrations/<framework>/``."""
+    found = {"ailink-sdk": ROOT}
+    for pyproject in sorted(ROOT.glob("integrations/*/pyproject.toml")):
+        found[tomllib.loads(pyproject.read_text())["project"]["name"]] = pyproject.parent
+    return found
+
+
+DISTRIBUTIONS = _distributions()
 SHELL_BLOCK = re.compile(r"```(?:bash|sh|console)\n(.*?)```", re.S)
 
 

@@ -62,6 +62,20 @@ TARGETS = {
 }
 
 
+def _by_convention() -> dict[str, Target]:
+    """Integrations without an entry above: their tests and conformance driver are named after their folder."""
+    found = {}
+    for pyproject in sorted(ROOT.glob("integrations/*/pyproject.toml")):
+        name = tomllib.loads(pyproject.read_text())["project"]["name"]
+        folder = pyproject.parent.name
+        found[name] = Target(f"integrations/{folder}", (), (f"tests/integrations/{folder}", "tests/conformance"),
+                             TEST_TOOLS, {"AILINK_CONFORMANCE": folder})
+    return found
+
+
+TARGETS = {**TARGETS, **{name: target for name, target in _by_convention().items() if name not in TARGETS}}
+
+
 def _project(path: str) -> dict[str, object]:
     project: dict[str, object] = tomllib.loads((ROOT / path / "pyproject.toml").read_text())["project"]
     return project

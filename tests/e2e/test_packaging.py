@@ -27,12 +27,23 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
-DISTRIBUTIONS = {
-    "ailink-sdk": (ROOT, "src/ailink"),
-    "langchain-ailink": (ROOT / "integrations/langchain", "langchain_ailink"),
-    "crewai-ailink": (ROOT / "integrations/crewai", "crewai_ailink"),
-    "llama-index-ailink": (ROOT / "integrations/llamaindex", "llama_index"),
-}
+def _distributions() -> dict[str, Path]:
+    """Every distribution of the repository: the core, then each ``integrations/<framework>/``."""
+    found = {"ailink-sdk": ROOT}
+    for pyproject in sorted(ROOT.glob("integrations/*/pyproject.toml")):
+        found[tomllib.loads(pyproject.read_text())["project"]["name"]] = pyproject.parent
+    return found
+
+
+def _package(path: Path) -> str:
+    """The directory the wheel is built from (``[tool.hatch.build.targets.wheel] packages``)."""
+    packages: list[str] = tomllib.loads((path / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"][
+        "wheel"]["packages"]
+    return packages[0]
+
+
+#: ``name -> (directory, package directory)`` of every distribution.
+DISTRIBUTIONS = {name: (path, _package(path)) for name, path in _distributions().items()}
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 #: What an sdist may hold besides its package: the files that build and describe it.
 SDIST_EXTRAS = {"pyproject.toml", "README.md", "LICENSE", "PKG-INFO", ".gitignore", "CHANGELOG.md"}

@@ -40,13 +40,16 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
+def _distributions() -> dict[str, Path]:
+    """Every distribution of the repository: the core, then each ``integrations/<framework>/``."""
+    found = {"ailink-sdk": ROOT}
+    for pyproject in sorted(ROOT.glob("integrations/*/pyproject.toml")):
+        found[tomllib.loads(pyproject.read_text())["project"]["name"]] = pyproject.parent
+    return found
+
+
 #: Each distribution's directory (its README.md and pyproject.toml).
-DISTRIBUTIONS = {
-    "ailink-sdk": ROOT,
-    "langchain-ailink": ROOT / "integrations" / "langchain",
-    "crewai-ailink": ROOT / "integrations" / "crewai",
-    "llama-index-ailink": ROOT / "integrations" / "llamaindex",
-}
+DISTRIBUTIONS = _distributions()
 SELECTED = [name.strip() for name in os.environ.get("AILINK_README", "").split(",") if name.strip()]
 SELECTED = SELECTED or list(DISTRIBUTIONS)
 SNIPPET_PYTHON = os.environ.get("AILINK_README_PYTHON") or sys.executable
