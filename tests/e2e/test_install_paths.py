@@ -53,3 +53,20 @@ def test_the_cli_runs_without_the_emulator(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert "Traceback" not in output and "pip install" not in output
     assert result.returncode != 0 and "127.0.0.1:9" in output  # it ran, and says the gateway is unreachable
+
+
+def test_the_emulator_serves_without_uvloop(tmp_path: Path) -> None:
+    """``pip install 'ailink-sdk[testing]'`` brings uvicorn without uvloop: the emulator runs on asyncio's loop."""
+    code = (
+        "import sys\n"
+        "sys.modules['uvloop'] = None\n"
+        "import httpx\n"
+        "from ailink.emulator import run_in_thread\n"
+        "emulator = run_in_thread()\n"
+        "for _ in range(3):\n"
+        "    print(httpx.get(emulator.url + '/healthz').status_code)\n"
+        "emulator.stop()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", "200", "200"]
