@@ -8,10 +8,11 @@ after a resume are the core's tool flow.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import patch_config
+from langchain_core.runnables.config import patch_config, var_child_runnable_config
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict, Field, model_validator
 from typing_extensions import Unpack
@@ -140,13 +141,27 @@ class LangChainDriver(ToolDriver):
             await adispatch_custom_event(name, data, config=self.child_config)
         self._write_stream(name, data)
 
+    @contextlib.contextmanager
+    def _graph_context(self) -> Iterator[None]:
+        """The run's config in context for LangGraph's ``get_config()``: asyncio tasks on Python 3.10
+        do not inherit it, so an async tool there would find none."""
+        if var_child_runnable_config.get() is not None or self.child_config is None:
+            yield
+            return
+        token = var_child_runnable_config.set(self.child_config)
+        try:
+            yield
+        finally:
+            var_child_runnable_config.reset(token)
+
     def _write_stream(self, name: str, data: dict[str, Any]) -> None:
         if not self.in_graph:
             return
         from langgraph.config import get_stream_writer
 
         try:
-            writer = get_stream_writer()
+            with self._graph_context():
+                writer = get_stream_writer()
         except (KeyError, RuntimeError):  # not a LangGraph task after all
             return
         writer({"type": name, **data})
@@ -154,7 +169,9 @@ class LangChainDriver(ToolDriver):
     def pause(self, request: PauseRequest) -> Any:
         from langgraph.types import interrupt
 
-        return interrupt({"type": "ailink.approval", **self.ids, **request.to_dict(), **self.hitl_request(request)})
+        with self._graph_context():
+            return interrupt({"type": "ailink.approval", **self.ids, **request.to_dict(),
+                              **self.hitl_request(request)})
 
     def hitl_request(self, request: PauseRequest) -> dict[str, Any]:
         """The fields of LangChain's ``HITLRequest`` (``HumanInTheLoopMiddleware``), so HITL UIs such as
