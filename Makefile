@@ -53,7 +53,7 @@ test: lint typecheck pytest
 bench: install
 	$(BIN)/python bench/run_all.py
 
-# Each distribution installed with the lowest dependency versions it declares (Python 3.10), then its
+# Each distribution installed with the lowest dependency versions it declares (Python 3.11), then its
 # tests: the lower bounds in the pyprojects are tested. Slow (~15 min, it installs old releases): not in `make test`.
 lowest: install
 	$(BIN)/python tools/lowest.py
