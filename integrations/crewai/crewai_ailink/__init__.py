@@ -10,6 +10,7 @@ switches (``CREWAI_DISABLE_TELEMETRY=true``, ``OTEL_SDK_DISABLED=true``,
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from crewai_ailink._api import ailink_session, crewai_llm, crewai_tool, crewai_tools
@@ -18,11 +19,14 @@ __all__ = [
     "AIlinkApprovalPendingEvent",
     "AIlinkApprovalResolvedEvent",
     "AIlinkTool",
+    "__version__",
     "ailink_session",
     "crewai_llm",
     "crewai_tool",
     "crewai_tools",
 ]
+
+__version__ = version("crewai-ailink")
 
 _LAZY: dict[str, str] = {
     "AIlinkTool": "crewai_ailink._tool",

@@ -9,6 +9,7 @@ pointed at the gateway, carrying the session headers of the current run.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from langchain_ailink._context import USER_METADATA_KEY
@@ -34,9 +35,12 @@ __all__ = [
     "AIlinkTool",
     "AIlinkToolError",
     "ChatAIlink",
+    "__version__",
     "langchain_tool",
     "langchain_tools",
 ]
+
+__version__ = version("langchain-ailink")
 
 
 def __getattr__(name: str) -> Any:
@@ -45,7 +49,7 @@ def __getattr__(name: str) -> Any:
             from langchain_ailink.chat_models import ChatAIlink
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
-                "ChatAIlink needs langchain-openai: pip install 'langchain-ailink[openai]'"
+                "ChatAIlink needs langchain-openai: pip install 'langchain-ailink[openai]'", name=exc.name
             ) from exc
         return ChatAIlink
     raise AttributeError(f"module 'langchain_ailink' has no attribute {name!r}")

@@ -18,8 +18,12 @@ from typing import Any
 
 from ailink.demo import LARGE_CHARGE, TOOL_NAME, DemoEnv, DemoOutcome
 
-#: The frameworks with a demo, and the distribution that ships each one's scenario.
-FRAMEWORK_PACKAGES = {"langchain": "langchain-ailink", "crewai": "crewai-ailink", "llamaindex": "llama-index-ailink"}
+#: The frameworks with a demo, and what installs each one's scenario with everything it runs.
+FRAMEWORK_PACKAGES = {
+    "langchain": "langchain-ailink[agents]",
+    "crewai": "crewai-ailink",
+    "llamaindex": "llama-index-ailink",
+}
 #: Entry-point group under which a framework package registers ``run(env) -> DemoOutcome``.
 SCENARIO_GROUP = "ailink.demos"
 DEMO_KEY_FILE = Path(".ailink") / "demo_admin_key"
@@ -37,6 +41,13 @@ def load_scenario(framework: str) -> Callable[[DemoEnv], DemoOutcome]:
         raise ImportError(f"no package registered an {SCENARIO_GROUP!r} entry point named {framework!r}")
     run: Callable[[DemoEnv], DemoOutcome] = found[0].load()
     return run
+
+
+def install_hint(framework: str, error: ImportError) -> str:
+    """One line saying what ``ailink demo --framework framework`` lacks and the command that installs it."""
+    package = FRAMEWORK_PACKAGES.get(framework, f"{framework}-ailink")
+    missing = f" ({error.name.partition('.')[0]} is not installed)" if error.name else ""
+    return f"The {framework} demo needs {package}{missing}: pip install '{package}'"
 
 
 def prepare_crewai_environment() -> None:
@@ -260,14 +271,19 @@ def run_demo(framework: str = "langchain", *, auto_approve: bool = False, approv
     from rich.console import Console
 
     from ailink._session_tree import render_session
-    from ailink.emulator import run_in_thread
 
     console = Console()
     try:
+        from ailink.emulator import run_in_thread
+    except ImportError as exc:
+        missing = (exc.name or "more packages").partition(".")[0]
+        console.print(f"ailink demo runs the local gateway emulator, which needs {missing}: "
+                      "pip install 'ailink-sdk[emulator]'", style="red", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    try:
         scenario = load_scenario(framework)
     except ImportError as exc:
-        package = FRAMEWORK_PACKAGES.get(framework, f"the {framework} integration")
-        console.print(f"[red]The {framework} demo needs {package}: {exc}[/red]")
+        console.print(install_hint(framework, exc), style="red", markup=False, highlight=False, soft_wrap=True)
         return 2
     interactive = is_interactive(auto_approve)
     console.rule(f"[bold]AIlink demo · {framework}")
@@ -301,6 +317,9 @@ def run_demo(framework: str = "langchain", *, auto_approve: bool = False, approv
         try:
             with console.status("Agent running…") if not interactive else contextlib.nullcontext():
                 outcome = scenario(env)
+        except ImportError as exc:  # the scenario imports its framework when it starts
+            console.print(install_hint(framework, exc), style="red", markup=False, highlight=False, soft_wrap=True)
+            return 2
         except Exception as exc:
             console.print(f"[red]The agent run failed: {type(exc).__name__}: {exc}[/red]")
             return 1

@@ -42,7 +42,9 @@ class CallContext:
     id, a CrewAI task id); with ``session_id`` it makes the idempotency key survive
     re-execution. ``stable_session=False`` says the session is a per-execution fallback (a run
     id, a random id): it then stays out of the key, so the same call id gives the same key with
-    or without a session. ``idempotency_key`` overrides the derived key.
+    or without a session. ``idempotency_key`` overrides the derived key. ``tool_call_id`` is the
+    id the model gave this tool call, when there is one (traces report it as
+    ``gen_ai.tool.call.id``; a CrewAI task id is not one).
     """
 
     session_id: str | None = None
@@ -52,6 +54,7 @@ class CallContext:
     idempotency_key: str | None = None
     user_id: str | None = None
     stable_session: bool = True
+    tool_call_id: str | None = None
 
     def trace(self, tool_name: str | None = None) -> TraceContext:
         """The trace context requests of this call are sent under (inherits an open trace block)."""

@@ -9,6 +9,7 @@ from ailink._approval import PendingApproval
 from ailink._config import ClientConfig
 from ailink._errors import InvalidToolArgumentsError
 from ailink._flow import Flow
+from ailink._otel import tool_span
 from ailink._secrets import scrub
 from ailink._tools.action import CallContext, ParsedCall, ToolAction
 from ailink._tools.flow import ApprovalPending, ApprovalResolved, ToolDriver, tool_flow
@@ -117,14 +118,21 @@ class GatewayTool:
         if driver is not None and (on_pending is not None or not wait):
             raise TypeError("pass driver= or wait=/on_pending=, not both")
         context = context or CallContext()
-        call, key, invalid = self.prepare(args, context)
-        if call is None:
-            assert invalid is not None
-            return invalid
-        flow = tool_flow(self.config, self.action, call, key, driver or HookDriver(on_pending, wait=wait),
-                         approval_timeout=self.approval_timeout)
-        with trace_context(context.trace(self.action.name)):  # the call's requests carry its session and span
-            return (yield from flow)
+        trace = context.trace(self.action.name)
+        # the call's requests carry its session and span; with OpenTelemetry, its execute_tool span too
+        with trace_context(trace), tool_span(self.action.name, description=self.action.description,
+                                             call_id=context.tool_call_id, session_id=trace.session_id) as span:
+            call, key, invalid = self.prepare(args, context)
+            if call is None:
+                assert invalid is not None
+                result = invalid
+            else:
+                span.describe_call(call.method, key)
+                flow = tool_flow(self.config, self.action, call, key, driver or HookDriver(on_pending, wait=wait),
+                                 approval_timeout=self.approval_timeout, span=span)
+                result = yield from flow
+            span.finish(result)
+            return result
 
     def run(
         self,

@@ -89,8 +89,10 @@ def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, se
     config = uvicorn.Config(app, log_config=None, log_level=None, lifespan="on",
                             timeout_graceful_shutdown=1, timeout_keep_alive=30)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"ailink-emulator-{bound_port}",
-                              daemon=True)
+    # uvicorn gets its own duplicate: asyncio's loop serves on the very socket it is given (uvloop
+    # duplicates it), so the listening socket must outlive this function without uvloop installed
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock.dup()]},
+                              name=f"ailink-emulator-{bound_port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
@@ -98,7 +100,7 @@ def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, se
             server.should_exit = True
             raise RuntimeError("the AIlink emulator did not start")
         time.sleep(0.005)
-    sock.close()  # uvicorn holds its own duplicate of the listening socket
+    sock.close()  # uvicorn serves on its duplicate
     return RunningEmulator(server, thread, url, app.state.admin_key, app.state.demo_seed, app)
 
 

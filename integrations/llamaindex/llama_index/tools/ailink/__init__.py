@@ -10,6 +10,8 @@ with ailink_session("support-ticket-42"):
 ```
 """
 
+from importlib.metadata import version
+
 from llama_index.tools.ailink._events import (
     AIlinkApprovalPending,
     AIlinkApprovalPendingEvent,
@@ -37,6 +39,7 @@ __all__ = [
     "AIlinkToolSpec",
     "LlamaIndexDriver",
     "OnApproval",
+    "__version__",
     "ailink_session",
     "current_session_id",
     "llamaindex_tool",
@@ -44,3 +47,5 @@ __all__ = [
     "trace_context",
     "track_root_spans",
 ]
+
+__version__ = version("llama-index-ailink")
