@@ -22,11 +22,15 @@ pytest_plugins = ["ailink.testing"]
 
 
 @pytest.fixture
-def demo_gateway(ailink_emulator_host: Any) -> Iterator[Any]:
-    """An emulator seeded like ``ailink demo`` (payments service, demo policies, two tokens)."""
-    from ailink.testing import start_gateway
+def demo_gateway(request: pytest.FixtureRequest, ailink_emulator_host: Any) -> Iterator[Any]:
+    """An emulator seeded like ``ailink demo`` (payments service, demo policies, two tokens), on the
+    session's emulator host.
 
-    gateway, stop = start_gateway(host=ailink_emulator_host, seed="demo")
+    Parametrize it indirectly with a profile (``"real"``) like ``ailink_gateway``."""
+    from ailink.testing import gateway_options, start_gateway
+
+    gateway, stop = start_gateway(host=ailink_emulator_host, seed="demo",
+                                  **gateway_options(getattr(request, "param", None)))
     try:
         yield gateway
     finally:

@@ -12,8 +12,6 @@ import warnings
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 _EXPORTS: dict[str, str] = {
     # clients
     "AIlinkClient": "ailink._client",
@@ -127,9 +125,15 @@ _MOVED_TO_ADAPTERS = frozenset({
 })
 
 __all__ = [*_EXPORTS, "__version__"]
+__version__: str  # the installed distribution's version (resolved by ``__getattr__``, from its metadata)
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the installed distribution's metadata, on first use
+        from ailink._version import __version__
+
+        globals()[name] = __version__
+        return __version__
     module = _EXPORTS.get(name)
     if module is None:
         if name not in _MOVED_TO_ADAPTERS:

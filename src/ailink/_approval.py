@@ -23,6 +23,7 @@ from ailink._errors import (
     ApprovalTimeoutError,
     GatewayError,
     MalformedResponseError,
+    NotFoundError,
     error_from_response,
     is_gateway_error,
     json_or_none,
@@ -287,6 +288,39 @@ def _stored_result(config: ClientConfig, path: str) -> Generator[Any, Any, httpx
     return stored
 
 
+def require_approval_endpoints(config: ClientConfig, approval_id: str) -> Generator[Any, Any, None]:
+    """Make sure the gateway serves the agent-side approval endpoints (``respond-async``, §4.2).
+
+    A gateway that never answered this process is asked once (``GET /healthz``: its answer says
+    which extensions it has). On a gateway without them (the real one) ``/v1/approvals/...`` would be
+    proxied to the upstream service like any path, so nothing is sent there: :class:`NotFoundError`.
+    """
+    url = httpx.URL(config.gateway_url)
+    if not _extensions.known(url):
+        probe = config.build_request("GET", "/healthz", may_hold=False)
+        yield from send_with_retries(probe, config.retry)
+    if _extensions.supports(url, _extensions.RESPOND_ASYNC):
+        return
+    raise NotFoundError(
+        f"Approval {approval_id!r} cannot be looked up, waited for or withdrawn through this gateway: it has no "
+        "agent-side approval endpoints (it does not advertise 'respond-async', like the real AIlink gateway). "
+        "There an approval-gated call is held open until a reviewer decides and answers with the final "
+        "result; re-send the same call with the same idempotency key to re-attach to its approval, or "
+        "look the approval up with an admin key (GET /api/v1/approvals).",
+        code="approval_endpoints_unavailable",
+    )
+
+
+def withdraw(config: ClientConfig, approval_id: str) -> Generator[Any, Any, httpx.Response]:
+    """Withdraw a pending approval (``DELETE /v1/approvals/{id}``) on a gateway that serves it."""
+    yield from require_approval_endpoints(config, approval_id)
+    request = config.build_request("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}", may_hold=False)
+    response = yield from send_with_retries(request, config.retry)
+    if response.status_code >= 400:
+        raise answer_error(response)
+    return response
+
+
 def wait_for_decision(
     config: ClientConfig,
     approval_id: str,
@@ -307,8 +341,11 @@ def wait_for_decision(
     withdrawn (``withdraw_on_timeout``) so it cannot run later, and :class:`ApprovalTimeoutError`
     is raised (a timeout is never an approval). Losing contact with the gateway raises an error
     marked *outcome unknown*. ``on_pending`` fires once, when the wait starts. The ``ailink``
-    logger says when the wait starts (with how to decide) and how it ended.
+    logger says when the wait starts (with how to decide) and how it ended. Started from a bare id
+    on a gateway without agent-side approval endpoints, raises :class:`NotFoundError` at once.
     """
+    if pending is None:
+        yield from require_approval_endpoints(config, approval_id)
     start = clock()
     _log_parked(approval_id, pending, timeout)
     try:

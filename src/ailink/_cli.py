@@ -34,7 +34,7 @@ def _rich() -> Any:
     try:
         import rich.console
     except ImportError:  # pragma: no cover - only without the extra
-        sys.exit("ailink's CLI needs the emulator extra: pip install 'ailink-sdk[emulator]'")
+        sys.exit("ailink's CLI needs rich (a dependency of ailink-sdk): pip install 'rich>=13.7'")
     return rich
 
 

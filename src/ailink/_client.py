@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from importlib import import_module
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
-from urllib.parse import quote
 
 import httpx
 from typing_extensions import TypedDict, Unpack
@@ -24,10 +23,12 @@ from ailink._approval import (
     PendingApproval,
     proxied_call,
     wait_for_decision,
+    withdraw,
 )
 from ailink._config import ApprovalMode, ClientConfig
 from ailink._errors import AIlinkError, APIConnectionError, APITimeoutError, AuthenticationError
 from ailink._flow import Flow, run_async, run_sync
+from ailink._headers import KEY_HEADERS
 from ailink._idempotency import check_idempotency_key, derive_idempotency_key
 from ailink._llm import (
     ME_PATH,
@@ -53,7 +54,7 @@ from ailink._llm import (
     stream_pieces,
 )
 from ailink._openai_compat import MISSING_TOKEN, fail_closed_retries, openai_settings
-from ailink._retry import IDEMPOTENT_METHODS, RetryConfig, answer_error, send_with_retries
+from ailink._retry import IDEMPOTENT_METHODS, RetryConfig
 from ailink._secrets import mask, scrub
 from ailink._tracing import TraceContext, trace
 from ailink._transport import AsyncGatewayHTTPClient, GatewayHTTPClient, TracingTransport
@@ -387,7 +388,7 @@ class _ClientBase(Generic[TransportT]):
         """
         if self._run_key is None or kwargs.get("idempotency_key") is not None or method.upper() in IDEMPOTENT_METHODS:
             return kwargs
-        if any(name.lower() in ("idempotency-key", "x-ailink-idempotency-key") for name in kwargs.get("headers") or {}):
+        if any(name.lower() in KEY_HEADERS for name in kwargs.get("headers") or {}):
             return kwargs
         key = derive_idempotency_key(
             self._run_key, method.upper(), path, kwargs.get("params"), kwargs.get("json"), kwargs.get("content"),
@@ -433,13 +434,6 @@ class _ClientBase(Generic[TransportT]):
             on_pending=on_pending,
             withdraw_on_timeout=withdraw_on_timeout,
         )
-
-    def _simple_flow(self, method: str, path: str, **kwargs: Any) -> Flow[httpx.Response]:
-        request = self._config.build_request(method, path, may_hold=False, **kwargs)
-        response = yield from send_with_retries(request, self._config.retry)
-        if response.status_code >= 400:
-            raise answer_error(response)
-        return response
 
     def _openai_kwargs(self, kwargs: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
         settings = openai_settings(self._config, max_retries=kwargs.pop("max_retries", None))
@@ -562,7 +556,7 @@ class AIlinkClient(_ClientBase[httpx.BaseTransport]):
 
     def withdraw_approval(self, approval_id: str) -> None:
         """Withdraw a pending request (the approval becomes ``cancelled``)."""
-        self._drive(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"))
+        self._drive(withdraw(self._config, approval_id))
 
     def health(self, timeout: float = 5.0) -> dict[str, Any]:
         """``{"status": "ok"|"unhealthy", "gateway_url", "http_status"}`` from ``/healthz`` (below 500
@@ -819,7 +813,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
 
     async def withdraw_approval(self, approval_id: str) -> None:
         """Withdraw a pending request (the approval becomes ``cancelled``)."""
-        await self._adrive(self._simple_flow("DELETE", f"/v1/approvals/{quote(approval_id, safe='')}"))
+        await self._adrive(withdraw(self._config, approval_id))
 
     async def health(self, timeout: float = 5.0) -> dict[str, Any]:
         """See :meth:`AIlinkClient.health`."""

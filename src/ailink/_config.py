@@ -16,6 +16,7 @@ from ailink._headers import Identity, both_spellings, missing_protocol_headers
 from ailink._retry import RetryConfig, mark_repeatable
 from ailink._secrets import mask, scrub
 from ailink._tracing import current_trace
+from ailink._version import USER_AGENT
 
 DEFAULT_GATEWAY_URL = "http://localhost:8443"
 ApprovalMode = Literal["async", "blocking"]
@@ -47,6 +48,10 @@ def env_gateway_url() -> str:
 
 def env_admin_key() -> str | None:
     return _env("ADMIN_KEY")
+
+
+def _names_user_agent(headers: Mapping[str, str]) -> bool:
+    return any(name.lower() == "user-agent" for name in headers)
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,10 @@ class ClientConfig:
     def _timeout_extension(self) -> dict[str, float | None]:
         return self.http_timeout().as_dict()
 
+    @cached_property
+    def _sets_user_agent(self) -> bool:
+        return _names_user_agent(self.default_headers)
+
     def auth_headers(self, *, admin: bool = False) -> dict[str, str]:
         if admin:
             return {"X-Admin-Key": self.admin_key} if self.admin_key else {}
@@ -188,7 +197,12 @@ class ClientConfig:
         all_headers: dict[str, str] = {**self.auth_headers(admin=admin)}
         if not admin:
             all_headers.update(self.default_headers)
-        all_headers.update(headers or {})
+        if headers:
+            all_headers.update(both_spellings(headers))
+        # The request is sent as built (httpx's client-level headers do not apply): say who we are,
+        # which the real gateway also takes for the agent name when none is given.
+        if not (not admin and self._sets_user_agent) and not (headers and _names_user_agent(headers)):
+            all_headers["User-Agent"] = USER_AGENT
         if not admin:
             if idempotency_key == "":
                 raise ValueError("idempotency_key must not be empty (leave it out to get a fresh key)")

@@ -362,7 +362,20 @@ class OutcomeUnknownError(UpstreamError):
 
 
 class CircuitOpenError(GatewayError):
-    """Every upstream is unavailable (503 ``all_upstreams_exhausted``)."""
+    """Every upstream is unavailable (503 ``all_upstreams_exhausted``): every circuit breaker of the
+    token's upstreams is open. Nothing was sent. ``upstream`` (the one tried again first) and
+    ``cooldown_secs`` (when) when the gateway says."""
+
+    @property
+    def upstream(self) -> str | None:
+        return _text(self.details.get("upstream"))
+
+    @property
+    def cooldown_secs(self) -> float | None:
+        value = self.details.get("cooldown_secs")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+            return float(value)
+        return None
 
 
 class APIConnectionError(AIlinkError):

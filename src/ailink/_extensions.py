@@ -17,6 +17,8 @@ OUTCOME_STORE = "outcome-store"
 #: The gateway streams the settlements of the calling token's approvals (``/v1/approvals/events``, §4.4).
 APPROVALS_WATCH = "approvals-watch"
 
+#: Paths of the management API, whose answers never carry the extensions header.
+MANAGEMENT_PREFIX = "/api/"
 _HEADERS = ("x-ailink-extensions", "x-trueflow-extensions")
 _MAX_ORIGINS = 256
 _known: dict[str, frozenset[str]] = {}
@@ -29,12 +31,13 @@ def _origin(url: httpx.URL) -> str:
 def remember(response: httpx.Response) -> None:
     """Record the extensions ``response``'s gateway advertises (none when it says nothing).
 
-    A 5xx answer without the header says nothing: an intermediary (a proxy, a load balancer)
-    may have written it in the gateway's place.
+    Management API answers (``/api/...``) say nothing: the extensions are the data plane's, and no
+    gateway advertises them there. A 5xx answer without the header says nothing either: an
+    intermediary (a proxy, a load balancer) may have written it in the gateway's place.
     """
     value = next((response.headers[h] for h in _HEADERS if h in response.headers), None)
     if value is None:
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.request.url.path.startswith(MANAGEMENT_PREFIX):
             return
         value = ""
     names = frozenset(part.strip().lower() for part in value.split(",") if part.strip())
@@ -48,6 +51,11 @@ def remember(response: httpx.Response) -> None:
 def supports(url: httpx.URL | str, extension: str) -> bool:
     """True when the gateway at ``url`` last said it implements ``extension``."""
     return extension in _known.get(_origin(httpx.URL(url) if isinstance(url, str) else url), frozenset())
+
+
+def known(url: httpx.URL | str) -> bool:
+    """True once the gateway at ``url`` has answered this process (so :func:`supports` is its word)."""
+    return _origin(httpx.URL(url) if isinstance(url, str) else url) in _known
 
 
 def forget() -> None:

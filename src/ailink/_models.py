@@ -111,6 +111,8 @@ class Credential(_Model):
     injection_header: str | None = None
     is_active: bool = True
     created_at: str | None = None
+    #: Goes up by one at every rotation (the id stays).
+    version: int | None = None
 
 
 class CredentialCreateResponse(_Model):
@@ -202,12 +204,11 @@ class ApprovalRequest(_Model):
 
 class ApprovalDecision(_Model):
     """The answer to a decision; ``updated`` is False when the approval was no longer pending (in a
-    bulk decision, an unknown id has ``status`` None and ``error`` ``"approval_not_found"``)."""
+    bulk decision, an unknown id has ``status`` None and ``get("error")`` ``"approval_not_found"``)."""
 
     id: str
     status: str | None
     updated: bool
-    error: str | None = None
 
 
 class AuditLog(_Model):
@@ -238,6 +239,11 @@ class AuditLog(_Model):
     finish_reason: str | None = None
     is_streaming: bool | None = None
     cache_hit: bool | None = None
+    #: The upstream that served it, how it was chosen and every attempt (pools and dynamic routes).
+    upstream_url: str | None = None
+    route_strategy: str | None = None
+    route_reason: str | None = None
+    router_info: dict[str, Any] | None = None
 
 
 class Response(_Model):
@@ -270,6 +276,10 @@ class SessionRequest(_Model):
     reviewed_by: str | None = None
     review_channel: str | None = None
     review_reason: str | None = None
+    #: The upstream that served it and, when a pool or a dynamic route chose it, how and why.
+    upstream_url: str | None = None
+    route_strategy: str | None = None
+    route_reason: str | None = None
 
 
 class Session(_Model):

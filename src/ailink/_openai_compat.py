@@ -7,13 +7,18 @@ parameter names their framework uses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+from typing_extensions import TypedDict, Unpack
 
 from ailink._config import ClientConfig
 from ailink._transport import ContextProvider, async_http_client, http_client
+
+if TYPE_CHECKING:
+    import openai
 
 #: The API key sent when no token is configured: the gateway refuses it (401) with a clear error,
 #: and the SDKs never fall back to a provider key found in the environment.
@@ -64,6 +69,12 @@ class OpenAISettings:
         """The async twin of :meth:`http_client`."""
         return async_http_client(self.config, context_provider=self.context_provider, hold=True)
 
+    def async_openai(self) -> openai.AsyncOpenAI:
+        """An ``openai.AsyncOpenAI`` client with these settings (what framework models wrap)."""
+        import openai
+
+        return openai.AsyncOpenAI(**self.sdk_options(), http_client=self.async_http_client())
+
     def sdk_options(self) -> dict[str, Any]:
         """The keyword arguments of ``openai.OpenAI`` / ``AsyncOpenAI`` (without the HTTP client)."""
         return {
@@ -88,3 +99,33 @@ def openai_settings(
         context_provider=context_provider,
         max_retries=fail_closed_retries(max_retries),
     )
+
+
+class GatewayModelOptions(TypedDict, total=False):
+    """The keyword arguments of the framework model one-liners built on :func:`model_settings`
+    (``openai_agents_model``, ``pydantic_ai_model``, ...), declared once.
+
+    ``token`` and ``gateway_url`` default to ``AILINK_API_KEY`` and ``AILINK_GATEWAY_URL``; ``headers``
+    go on every request; ``max_retries`` may only be 0 (:func:`fail_closed_retries`).
+    """
+
+    token: str | None
+    gateway_url: str | None
+    agent_name: str | None
+    approval_timeout: float | None
+    headers: Mapping[str, str] | None
+    max_retries: int | None
+
+
+def model_settings(
+    context_provider: ContextProvider | None = None, **options: Unpack[GatewayModelOptions]
+) -> OpenAISettings:
+    """The :class:`OpenAISettings` of a framework model from its :class:`GatewayModelOptions`; the session
+    headers come from ``context_provider`` (the framework's run). An unknown option is a ``TypeError``."""
+    unknown = sorted(set(options) - set(GatewayModelOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"unknown model option(s): {', '.join(unknown)}")
+    config = ClientConfig.from_env(options.get("token"), options.get("gateway_url"),
+                                   agent_name=options.get("agent_name"),
+                                   approval_timeout=options.get("approval_timeout"), headers=options.get("headers"))
+    return openai_settings(config, context_provider=context_provider, max_retries=options.get("max_retries"))

@@ -134,8 +134,7 @@ def rekeyed(request: httpx.Request) -> httpx.Request:
 
 
 def idempotency_key_of(request: httpx.Request) -> str | None:
-    headers = request.headers
-    value = headers.get("x-ailink-idempotency-key") or headers.get("idempotency-key")
+    value = next((request.headers[name] for name in KEY_HEADERS if request.headers.get(name)), None)
     return str(value) if value else None
 
 

@@ -77,9 +77,20 @@ def describe_request(request: SessionRequest) -> str:
         via = f" via {request.review_channel}" if request.review_channel else ""
         why = f': "{request.review_reason}"' if request.review_reason else ""
         parts.append(f"{request.hitl_decision}{who}{via}{why}")
+    if request.route_strategy:
+        why = f": {request.route_reason}" if request.route_reason else ""
+        parts.append(f"via {_host(request.upstream_url)} ({request.route_strategy}{why})")
     if request.latency_ms is not None:
         parts.append(f"{request.latency_ms:.0f} ms")
     return " · ".join(parts)
+
+
+def _host(url: str | None) -> str:
+    """``scheme://host:port`` of a target URL (its path is the request's, shown already)."""
+    if not url:
+        return "?"
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}" if rest else url
 
 
 def render_session(session: Session) -> Any:

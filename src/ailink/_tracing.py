@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from ailink._otel import propagation_headers
+
 T = TypeVar("T")
 
 __all__ = [
@@ -176,12 +178,17 @@ def trace_headers(context: TraceContext | None, *, agent_name: str | None = None
     name = (context.agent_name if context else None) or agent_name
     if name:
         headers["X-AIlink-Agent-Name"] = headers["X-TrueFlow-Agent-Name"] = _ascii(name)[:255]
+    # An active OpenTelemetry span: the request joins the application's trace (its propagators
+    # write ``traceparent``); otherwise the session's own trace, a new span per request.
+    propagated = propagation_headers()
+    headers.update(propagated)
     if context is None:
         return headers
     if context.session_id:
         headers["X-Session-Id"] = _ascii(context.session_id)[:255]
-        trace_id = context.trace_id or trace_id_for(context.session_id)
-        headers["traceparent"] = f"00-{trace_id}-{new_span_id()}-01"
+        if "traceparent" not in propagated:
+            trace_id = context.trace_id or trace_id_for(context.session_id)
+            headers["traceparent"] = f"00-{trace_id}-{new_span_id()}-01"
     if context.parent_span_id:
         headers["X-Parent-Span-Id"] = context.parent_span_id[:32]
     if context.properties:

@@ -1,4 +1,4 @@
-"""The approval watch of a client (protocol §4.4, §10.7): one event stream per gateway and token,
+"""The approval watch of a client (protocol §4.4, §10.12): one event stream per gateway and token,
 shared by every approval wait of the client, instead of one long poll per wait.
 
 A wait (the :class:`~ailink._flow.WatchDecision` step of the one wait state machine in
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ailink._config import ClientConfig
 
 WATCH_PATH = "/v1/approvals/events"
-#: The gateway writes at least a comment every 10 s (§10.7): a stream silent for longer is dead.
+#: The gateway writes at least a comment every 10 s (§10.12): a stream silent for longer is dead.
 STREAM_READ_TIMEOUT = 35.0
 #: Pauses before each new attempt after a stream ended or failed; then the watch gives up.
 RECONNECT_DELAYS = (0.1, 0.5, 2.0)

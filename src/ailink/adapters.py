@@ -6,25 +6,38 @@ An adapter translates, and only translates (``docs/adapters.md``):
 * a :class:`ToolDriver` subclass: how the framework announces (``emit``), pauses (``pause``) and
   recognises a replayed pause (``resumed``); the core's tool flow decides when each happens;
 * :class:`ToolResult` → the framework's return value, exception or event;
-* ``**options: Unpack[GatewayToolOptions]`` for its tool one-liner (built with :func:`gateway_tool`);
+* ``**options: Unpack[GatewayToolOptions]`` for its tool one-liner (built with :func:`gateway_tool`) and
+  ``**options: Unpack[OpenAPIToolsOptions]`` for its generated-tools one-liner (:func:`gateway_tools`:
+  one typed tool per operation of an OpenAPI document; argument names never collide with
+  :data:`RESERVED_ARGUMENT_NAMES`);
 * :func:`openai_settings` for its LLM class (base URL, token, ``max_retries=0``, hold timeout,
-  HTTP clients adding the session headers of the framework's run through a ``context_provider``).
+  HTTP clients adding the session headers of the framework's run through a ``context_provider``);
+  :func:`model_settings` builds them from ``**options: Unpack[GatewayModelOptions]``.
 """
 
 from __future__ import annotations
 
 from ailink._config import ClientConfig
 from ailink._idempotency import canonical_json, derive_idempotency_key
-from ailink._openai_compat import MISSING_TOKEN, OpenAISettings, fail_closed_retries, openai_settings
+from ailink._openai_compat import (
+    MISSING_TOKEN,
+    GatewayModelOptions,
+    OpenAISettings,
+    fail_closed_retries,
+    model_settings,
+    openai_settings,
+)
 from ailink._tools import (
     CANNOT_PAUSE,
     MAX_ARGUMENT_DEPTH,
+    RESERVED_ARGUMENT_NAMES,
     ApprovalHandling,
     ApprovalPending,
     ApprovalResolved,
     CallContext,
     GatewayTool,
     GatewayToolOptions,
+    OpenAPIToolsOptions,
     PauseRequest,
     ToolAction,
     ToolDriver,
@@ -32,6 +45,7 @@ from ailink._tools import (
     ToolResult,
     call_arguments,
     gateway_tool,
+    gateway_tools,
     invalid_arguments_result,
     nests_deeper_than,
 )
@@ -51,15 +65,18 @@ __all__ = [
     "CANNOT_PAUSE",
     "MAX_ARGUMENT_DEPTH",
     "MISSING_TOKEN",
+    "RESERVED_ARGUMENT_NAMES",
     "ApprovalHandling",
     "ApprovalPending",
     "ApprovalResolved",
     "CallContext",
     "ClientConfig",
     "ContextProvider",
+    "GatewayModelOptions",
     "GatewayTool",
     "GatewayToolOptions",
     "OpenAISettings",
+    "OpenAPIToolsOptions",
     "PauseRequest",
     "ToolAction",
     "ToolDriver",
@@ -76,9 +93,11 @@ __all__ = [
     "derive_idempotency_key",
     "fail_closed_retries",
     "gateway_tool",
+    "gateway_tools",
     "http_client",
     "invalid_arguments_result",
     "iterate_within",
+    "model_settings",
     "nests_deeper_than",
     "new_span_id",
     "openai_settings",

@@ -9,10 +9,15 @@ Fixtures:
   served by the session's :class:`~ailink.emulator.EmulatorHost` (one background thread for every
   test of a session, or of a pytest-xdist worker), so it costs a few milliseconds; nothing leaks
   between tests. ``pytest --ailink-fresh-gateway`` gives each test a server thread of its own instead.
+  Parametrize it indirectly (``"ailink"``, ``"real"``, ``"trueflow"`` or a dict of options) to run
+  one test against several gateway behaviours.
 * ``ailink_gateway_url``: its URL.
 * ``ailink_gateway_real``: the same in the emulator's ``real`` profile (the real gateway's behaviour).
+* ``ailink_gateway_trueflow``: the ``real`` profile of the newer gateway generation (``X-TrueFlow-*``
+  headers, ``tf_v1_`` tokens).
 * ``ailink_gateway_fresh``: an emulator with a server thread of its own, for a test that stops or
-  restarts it (or use :func:`start_gateway`, e.g. with ``db_path=`` to restart on the same file).
+  restarts it (or use :func:`start_gateway`, e.g. with ``db_path=`` to restart on the same file);
+  parametrized like ``ailink_gateway``.
 * ``ailink_emulator_host``: the session's host, for emulators with other options
   (``start_gateway(host=ailink_emulator_host, seed="demo", ...)``).
 
@@ -49,6 +54,7 @@ __all__ = [
     "ailink_gateway",
     "ailink_gateway_fresh",
     "ailink_gateway_real",
+    "ailink_gateway_trueflow",
     "ailink_gateway_url",
     "scrub_text",
     "start_gateway",
@@ -57,8 +63,8 @@ __all__ = [
 
 UPSTREAMS = {"payments": "http://payments.mock", "llm": "http://llm.mock"}
 SECRET_HEADERS = ("authorization", "x-admin-key", "x-real-authorization", "x-upstream-authorization", "x-api-key")
-VOLATILE_HEADERS = ("idempotency-key", "x-ailink-idempotency-key", "x-idempotency-key", "traceparent",
-                    "tracestate", "x-request-id")
+VOLATILE_HEADERS = ("idempotency-key", "x-ailink-idempotency-key", "x-trueflow-idempotency-key", "x-idempotency-key",
+                    "traceparent", "tracestate", "x-request-id")
 
 
 class ApproverHandle:
@@ -114,6 +120,21 @@ class EmulatorGateway:
         return f"EmulatorGateway(url={self.url!r})"
 
     @property
+    def profile(self) -> str:
+        """The emulator's profile: ``"ailink"`` (every protocol extension) or ``"real"``."""
+        return str(self.running.app.state.profile.name)
+
+    @property
+    def generation(self) -> str:
+        """The emulator's header generation: ``"ailink"`` (``X-AIlink-*``) or ``"trueflow"``."""
+        return str(self.running.app.state.generation.name)
+
+    @property
+    def serves_extensions(self) -> bool:
+        """True when the emulator serves this project's protocol extensions (202, stored outcomes)."""
+        return bool(self.running.app.state.profile.extensions)
+
+    @property
     def admin(self) -> AdminClient:
         """An ``ailink`` admin client for this gateway (built on first use)."""
         if self._admin is None:
@@ -142,7 +163,8 @@ class EmulatorGateway:
 
     def create_token(self, *, name: str = "test", upstream: str = "payments",
                      policies: list[dict[str, Any]] | None = None, credential_secret: str | None = None) -> str:
-        """Create the policies, then a token using them; returns the ``ailink_v1_...`` token.
+        """Create the policies, then a token using them; returns the token (``ailink_v1_...``, or
+        ``tf_v1_...`` in the ``trueflow`` generation).
 
         ``upstream`` is ``"payments"``, ``"llm"`` (the built-in mocks) or any URL.
         """
@@ -174,7 +196,13 @@ class EmulatorGateway:
 
     # ------------------------------------------------------------------ approvals, audit, sessions
     def pending_approvals(self) -> list[dict[str, Any]]:
+        """The approval requests waiting for a decision."""
         rows: list[dict[str, Any]] = self._call("GET", "/api/v1/approvals", params={"status": "pending"})
+        return [row for row in rows if row.get("status") == "pending"]  # the real gateway ignores ?status=
+
+    def approvals(self) -> list[dict[str, Any]]:
+        """Every approval request, whatever its status (newest first)."""
+        rows: list[dict[str, Any]] = self._call("GET", "/api/v1/approvals")
         return rows
 
     def decide(self, approval_id: str, decision: str, reason: str | None = None) -> dict[str, Any]:
@@ -257,18 +285,48 @@ def _gateway(request: pytest.FixtureRequest, **options: Any) -> Iterator[Emulato
         stop()
 
 
+#: ``run_in_thread`` options of each profile a test can ask ``ailink_gateway`` for (see its docstring).
+PROFILE_OPTIONS: dict[str, dict[str, Any]] = {
+    "ailink": {},
+    "real": {"profile": "real", "retry_backoff": 0.01},
+    "trueflow": {"profile": "real", "generation": "trueflow", "retry_backoff": 0.01},
+}
+
+
+def gateway_options(param: Any) -> dict[str, Any]:
+    """``run_in_thread`` options for an ``ailink_gateway`` parameter: a name of :data:`PROFILE_OPTIONS`
+    or a dict of options."""
+    if param is None:
+        return {}
+    if isinstance(param, str):
+        try:
+            return dict(PROFILE_OPTIONS[param])
+        except KeyError:
+            raise ValueError(f"unknown gateway profile {param!r} (known: {', '.join(PROFILE_OPTIONS)})") from None
+    if isinstance(param, dict):
+        return dict(param)
+    raise TypeError("an ailink_gateway parameter is a profile name or a dict of run_in_thread options")
+
+
 @pytest.fixture
 def ailink_gateway(request: pytest.FixtureRequest) -> Iterator[EmulatorGateway]:
     """An emulator of this test's own (empty in-memory database, own admin key, mocks and counters)
-    on its own loopback port, served by the session's emulator host."""
-    yield from _gateway(request)
+    on its own loopback port, served by the session's emulator host.
+
+    Default profile ``ailink`` (every protocol extension). Parametrize it indirectly to run a test
+    against other behaviours: ``"real"`` (the real gateway), ``"trueflow"`` (the real gateway of the
+    ``X-TrueFlow-``/``tf_v1_`` generation), or a dict of ``run_in_thread`` options::
+
+        @pytest.mark.parametrize("ailink_gateway", ["ailink", "real"], indirect=True)
+    """
+    yield from _gateway(request, **gateway_options(getattr(request, "param", None)))
 
 
 @pytest.fixture
-def ailink_gateway_fresh() -> Iterator[EmulatorGateway]:
+def ailink_gateway_fresh(request: pytest.FixtureRequest) -> Iterator[EmulatorGateway]:
     """An emulator with a server thread of its own (what ``ailink_gateway`` was before the host), for
-    tests that stop it or need it alone in its thread."""
-    gateway, stop = start_gateway()
+    tests that stop it or need it alone in its thread; parametrized like ``ailink_gateway``."""
+    gateway, stop = start_gateway(**gateway_options(getattr(request, "param", None)))
     try:
         yield gateway
     finally:
@@ -290,7 +348,14 @@ def ailink_gateway_real(request: pytest.FixtureRequest) -> Iterator[EmulatorGate
 
     Its gateway-side retries (switched on by a plain ``Idempotency-Key``) use a short backoff.
     """
-    yield from _gateway(request, profile="real", retry_backoff=0.01)
+    yield from _gateway(request, **PROFILE_OPTIONS["real"])
+
+
+@pytest.fixture
+def ailink_gateway_trueflow(request: pytest.FixtureRequest) -> Iterator[EmulatorGateway]:
+    """An emulator of this test's own behaving like the newest real gateway: the ``real`` profile in
+    the ``trueflow`` generation (reads ``X-TrueFlow-*`` headers, mints and accepts only ``tf_v1_`` tokens)."""
+    yield from _gateway(request, **PROFILE_OPTIONS["trueflow"])
 
 
 # ---------------------------------------------------------------------- vcrpy

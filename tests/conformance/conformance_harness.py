@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,23 +27,42 @@ CUSTOMER = {"method": "GET", "path": "/v1/customers/cus_001"}
 CHARGE = {"method": "POST", "path": "/v1/charges", "body": {"amount": 250000, "currency": "usd", "customer": "cus_001"}}
 REFUND = {"method": "POST", "path": "/v1/refunds", "body": {"charge": "ch_1", "amount": 100}}
 INVALID = {"method": "DELETE", "path": "/v1/customers/cus_001"}
+# The same actions with the tools generated from the payments API's OpenAPI document.
+OP_CUSTOMER = ("retrieve_customer", {"customer_id": "cus_001"})
+OP_CHARGE = ("create_charge", {"body": {"amount": 250000, "currency": "usd", "customer": "cus_001"}})
+OP_INVALID = ("create_charge", {"body": {"amount": "a lot", "currency": "usd"}})
+OP_REFUND = ("create_refund", {"body": {"charge": "ch_1", "amount": 100}})  # denied: not among the tools
 
 
 @dataclass(frozen=True)
 class Env:
-    """Where a driver's agent runs: the emulator, the two tokens and the session (JSON-able, for child processes)."""
+    """Where a driver's agent runs: the emulator, the two tokens and the session (JSON-able, for child processes).
+
+    With ``openapi`` set (the URL of the payments API's OpenAPI document) the agent gets the generated
+    tools (the framework's ``*_tools`` one-liner, ``openapi_options()``) instead of the generic tool.
+    """
 
     gateway_url: str
     payments_token: str = field(repr=False)
     llm_token: str = field(repr=False)
     session_id: str
     approval_timeout: float = 20.0
+    openapi: str | None = None
+    admin_key: str | None = field(default=None, repr=False)
 
     def tool_options(self) -> dict[str, Any]:
         """The keyword arguments of every framework's tool one-liner (``GatewayToolOptions``)."""
         return {"token": self.payments_token, "name": TOOL, "description": "Call the payments API.",
                 "methods": ["GET", "POST"], "gateway_url": self.gateway_url, "agent_name": "conformance-agent",
                 "approval_timeout": self.approval_timeout}
+
+    def openapi_options(self) -> dict[str, Any]:
+        """The keyword arguments of every framework's generated-tools one-liner (``OpenAPIToolsOptions``):
+        the document the gateway serves, the token's policies read with the admin key."""
+        assert self.openapi is not None
+        return {"openapi": self.openapi, "token": self.payments_token, "gateway_url": self.gateway_url,
+                "agent_name": "conformance-agent", "approval_timeout": self.approval_timeout,
+                "admin_key": self.admin_key}
 
     def llm_options(self) -> dict[str, Any]:
         """The keyword arguments of every framework's gateway LLM."""
@@ -106,10 +127,12 @@ class FrameworkDriver:
         raise NotImplementedError
 
 
-def script(*actions: dict[str, Any]) -> list[dict[str, Any]]:
-    """The emulator mock LLM's script: one tool call per action, then the final answer."""
-    turns: list[dict[str, Any]] = [{"tool_calls": [{"id": f"call_{i}", "name": TOOL, "arguments": action}]}
-                                   for i, action in enumerate(actions, start=1)]
+def script(*actions: dict[str, Any], calls: tuple[tuple[str, dict[str, Any]], ...] = ()) -> list[dict[str, Any]]:
+    """The emulator mock LLM's script: one tool call per action (of the generic tool), or per
+    ``(tool name, arguments)`` of ``calls``, then the final answer."""
+    named = [(TOOL, action) for action in actions] + list(calls)
+    turns: list[dict[str, Any]] = [{"tool_calls": [{"id": f"call_{i}", "name": name, "arguments": arguments}]}
+                                   for i, (name, arguments) in enumerate(named, start=1)]
     return [*turns, {"content": FINAL_ANSWER}]
 
 
@@ -123,6 +146,16 @@ def load_driver(path: Path) -> FrameworkDriver:
     driver: FrameworkDriver = module.DRIVER
     driver.source = path
     return driver
+
+
+def in_child(driver: FrameworkDriver, phase: str, env: Env, state: Path) -> Run:
+    """One half of the pause scenario in a process of its own (the state file is all it shares)."""
+    harness = Path(__file__)
+    path = os.pathsep.join(filter(None, [str(harness.parent), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, str(harness), str(driver.source), phase, json.dumps(asdict(env)), str(state)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env={**os.environ, "PYTHONPATH": path})
+    assert done.returncode == 0, done.stderr[-4000:]
+    return Run.from_json(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str]) -> None:

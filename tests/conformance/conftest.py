@@ -50,13 +50,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def make_env(ailink_gateway: EmulatorGateway) -> Callable[..., Env]:
-    """``make_env(approval="30s", approval_timeout=20)``: fresh tokens (charges need approval, refunds are
-    denied) and a fresh session on the test's emulator."""
+    """``make_env(approval="30s", approval_timeout=20, openapi=False)``: fresh tokens (charges need approval,
+    refunds are denied) and a fresh session on the test's emulator; ``openapi=True`` gives the agent the
+    tools generated from the payments API's OpenAPI document (the emulator serves it) instead."""
 
-    def make(approval: str = "30s", approval_timeout: float = 20.0) -> Env:
+    def make(approval: str = "30s", approval_timeout: float = 20.0, openapi: bool = False) -> Env:
         payments = ailink_gateway.create_token(name="payments", upstream="payments",
                                                policies=[approval_policy(approval), DENY_REFUNDS])
         llm = ailink_gateway.create_token(name="llm", upstream="llm")
-        return Env(ailink_gateway.url, payments, llm, f"conformance-{secrets.token_hex(6)}", approval_timeout)
+        document = f"{ailink_gateway.url}/openapi.json" if openapi else None
+        return Env(ailink_gateway.url, payments, llm, f"conformance-{secrets.token_hex(6)}", approval_timeout,
+                   openapi=document, admin_key=ailink_gateway.admin_key if openapi else None)
 
     return make

@@ -3,21 +3,25 @@ emulator's mock LLM, its tool one-liner, and a real emulator over loopback."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from conformance_harness import CHARGE, CUSTOMER, FINAL_ANSWER, INVALID, REFUND, TOOL, Env, FrameworkDriver, Run, script
+from conformance_harness import (
+    CHARGE,
+    CUSTOMER,
+    FINAL_ANSWER,
+    INVALID,
+    REFUND,
+    TOOL,
+    Env,
+    FrameworkDriver,
+    in_child,
+    script,
+)
 
 from ailink._session_tree import SpanNode, build_span_tree
 from ailink.testing import EmulatorGateway
-
-HARNESS = Path(__file__).parent / "conformance_harness.py"
 
 
 def test_an_allowed_call_reaches_the_upstream(driver: FrameworkDriver, make_env: Callable[..., Env],
@@ -95,15 +99,6 @@ def test_a_timeout_is_never_an_approval(driver: FrameworkDriver, make_env: Calla
     assert ailink_gateway.payments_stats()["charges"] == 0
 
 
-def _in_child(driver: FrameworkDriver, phase: str, env: Env, state: Path) -> Run:
-    """One half of the pause scenario in a process of its own (the state file is all it shares)."""
-    path = os.pathsep.join(filter(None, [str(HARNESS.parent), os.environ.get("PYTHONPATH")]))
-    command = [sys.executable, str(HARNESS), str(driver.source), phase, json.dumps(asdict(env)), str(state)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env={**os.environ, "PYTHONPATH": path})
-    assert done.returncode == 0, done.stderr[-4000:]
-    return Run.from_json(done.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.pauses
 def test_a_paused_run_resumes_in_another_process_and_the_action_runs_once(
     driver: FrameworkDriver, make_env: Callable[..., Env], ailink_gateway: EmulatorGateway, tmp_path: Path
@@ -111,14 +106,14 @@ def test_a_paused_run_resumes_in_another_process_and_the_action_runs_once(
     env = make_env()
     ailink_gateway.script_llm(env.llm_token, script(CHARGE))
     state = tmp_path / "paused-run"
-    first = _in_child(driver, "pause", env, state)
+    first = in_child(driver, "pause", env, state)
     [pending] = ailink_gateway.pending_approvals()
     assert first.paused_on == pending["id"] and first.calls == []
     assert first.events == [("pending", pending["id"])]
     assert ailink_gateway.payments_stats()["charges"] == 0
 
     ailink_gateway.decide(pending["id"], "approved")
-    second = _in_child(driver, "resume", env, state)
+    second = in_child(driver, "resume", env, state)
     [call] = second.calls
     assert not call.is_error and call.status == "ok" and call.approval_id == pending["id"]
     assert second.events == [("resolved", pending["id"])] and second.final_answer == FINAL_ANSWER

@@ -13,6 +13,7 @@ import pytest
 import ailink
 from ailink._cli import main
 from ailink.testing import EmulatorGateway
+from ailink.types import Upstream
 
 NEEDS_APPROVAL = {
     "name": "charges-need-approval",
@@ -232,3 +233,18 @@ def test_watch_decides_with_single_keys(ailink_gateway: EmulatorGateway) -> None
     assert (decided[newer]["status"], decided[newer]["reviewed_by"], decided[newer]["review_channel"],
             decided[newer]["reason"]) == ("approved", "dave", "cli", "approved from the watch")
     assert (decided[older]["status"], decided[older]["reason"]) == ("rejected", None)
+
+
+def test_sessions_show_names_the_target_that_served_each_call(ailink_gateway: EmulatorGateway, cli: object) -> None:
+    run = cli  # type: ignore[assignment]
+    with ailink_gateway.admin as admin:
+        down = admin.credentials.create("down-key", "openai", "sk-down-key-000000")
+        token = admin.tokens.create("two-keys", "http://127.0.0.1:9", upstreams=[
+            Upstream("http://127.0.0.1:9", priority=1, credential_id=down.id),
+            Upstream("http://llm.mock", priority=2)]).token_id
+    with ailink.AIlinkClient(token, ailink_gateway.url) as client, client.trace("routed-run"):
+        assert client.chat("mock-gpt", "hello").content == "Echo: hello"
+    code, text = run("sessions", "show", "routed-run")
+    shown = text.replace("\n", " ")
+    assert code == 0 and "via http://llm.mock (weighted: failover from http://127.0.0.1:9: Upstream" in shown
+    assert "sk-down-key" not in text

@@ -155,3 +155,22 @@ APPROVE_BIG_CHARGES: dict[str, Any] = {
 def approval_policy(timeout: str = "10m") -> dict[str, Any]:
     return {**APPROVE_BIG_CHARGES, "rules": [{**APPROVE_BIG_CHARGES["rules"][0],
                                               "then": {"action": "require_approval", "timeout": timeout}}]}
+
+
+@pytest.fixture
+def make_upstream() -> Iterator[Any]:
+    """A factory of counting loopback upstreams (``counting_upstream.py``), all closed after the test."""
+    from .counting_upstream import CountingUpstream
+
+    made: list[CountingUpstream] = []
+
+    def make(name: str, **options: Any) -> CountingUpstream:
+        upstream = CountingUpstream(name, **options)
+        made.append(upstream)
+        return upstream
+
+    try:
+        yield make
+    finally:
+        for upstream in made:
+            upstream.close()

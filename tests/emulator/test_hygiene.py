@@ -25,7 +25,7 @@ def test_database_files_are_private(tmp_path: Path) -> None:
         for i in range(20):  # enough writes for the WAL and its index to exist
             store.meta_set(f"k{i}", "v")
         files = sorted(p.name for p in db.parent.iterdir())
-        assert files == ["emulator.db", "emulator.db-shm", "emulator.db-wal"]
+        assert files == ["emulator.db", "emulator.db-shm", "emulator.db-wal", "emulator.db.master_key"]
         assert all(_mode(db.parent / name) == 0o600 for name in files)
         assert _mode(db.parent) == 0o700
     finally:

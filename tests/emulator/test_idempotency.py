@@ -92,10 +92,10 @@ def test_every_complete_upstream_answer_is_stored_5xx_and_429_included(ailink_ga
             headers = bearer(token, **{"Idempotency-Key": f"fail-{status}", "X-Mock-Status": str(status)})
             failed = c.post("/v1/charges", json=CHARGE, headers=headers)
             assert failed.status_code == status and "idempotent-replayed" not in failed.headers
-            assert failed.headers["x-ailink-cb-state"] == "disabled"  # an upstream answer
+            assert "x-ailink-cb-state" in failed.headers  # an upstream answer (its circuit: closed, then open)
             replay = c.post("/v1/charges", json=CHARGE, headers=headers)
             assert replay.status_code == status and replay.headers["idempotent-replayed"] == "true"
-            assert replay.headers["x-ailink-cb-state"] == "disabled"  # still marked as the upstream's
+            assert replay.headers["x-ailink-cb-state"] == failed.headers["x-ailink-cb-state"]  # still the upstream's
             assert replay.content == failed.content
     stats = ailink_gateway.payments_stats()["by_idempotency_key"]
     assert stats == {"fail-500": 1, "fail-503": 1, "fail-429": 1, "fail-400": 1}  # never forwarded twice

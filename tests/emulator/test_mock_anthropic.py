@@ -42,7 +42,7 @@ def test_messages_scripted_tool_use_and_error(ailink_gateway: EmulatorGateway) -
     ])
     with client(ailink_gateway) as c:
         tool = c.post("/v1/messages", json=MSG, headers=bearer(token)).json()
-        busy = c.post("/v1/messages", json=MSG, headers=bearer(token))
+        busy = c.post("/v1/messages", json=MSG, headers=bearer(token, **{"Cache-Control": "no-cache"}))
     assert tool["stop_reason"] == "tool_use"
     assert tool["content"] == [{"type": "text", "text": "Checking."},
                                {"type": "tool_use", "id": "toolu_a", "name": "get_weather", "input": {"city": "Paris"}}]

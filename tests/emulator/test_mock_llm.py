@@ -18,11 +18,12 @@ def test_echo_by_default_and_deterministic(ailink_gateway: EmulatorGateway) -> N
     token = ailink_gateway.create_token(upstream="llm")
     with client(ailink_gateway) as c:
         first = c.post("/v1/chat/completions", json=MSG, headers=bearer(token)).json()
-        second = c.post("/v1/chat/completions", json=MSG, headers=bearer(token)).json()
+        again = c.post("/v1/chat/completions", json=MSG, headers=bearer(token, **{"Cache-Control": "no-cache"})).json()
     assert first["object"] == "chat.completion"
     assert first["choices"][0]["message"] == {"role": "assistant", "content": "Echo: What is 2+2?", "refusal": None}
     assert first["choices"][0]["finish_reason"] == "stop"
-    assert first["id"] == second["id"]
+    assert again["choices"] == first["choices"] and again["usage"] == first["usage"]  # the same answer,
+    assert again["id"] != first["id"]  # under a fresh id (a cache hit would repeat it)
     usage = first["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
@@ -34,12 +35,13 @@ def test_scripted_responses_per_token(ailink_gateway: EmulatorGateway) -> None:
         {"tool_calls": [{"id": "call_a", "name": "stripe_api", "arguments": {"amount": 5000}}]},
         {"content": "Charged."},
     ])
+    uncached = {"Cache-Control": "no-cache"}  # the same request twice: the gateway's cache would answer it
     with client(ailink_gateway) as c:
         tool = c.post("/v1/chat/completions", json={**MSG, "tools": [{"type": "function", "function": {
             "name": "stripe_api", "parameters": {"type": "object"}}}]}, headers=bearer(token)).json()
         unaffected = c.post("/v1/chat/completions", json=MSG, headers=bearer(other)).json()
-        text = c.post("/v1/chat/completions", json=MSG, headers=bearer(token)).json()
-        echo = c.post("/v1/chat/completions", json=MSG, headers=bearer(token)).json()
+        text = c.post("/v1/chat/completions", json=MSG, headers=bearer(token, **uncached)).json()
+        echo = c.post("/v1/chat/completions", json=MSG, headers=bearer(token, **uncached)).json()
     choice = tool["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     (call,) = choice["message"]["tool_calls"]

@@ -34,7 +34,9 @@ def llm_token(ailink_gateway: EmulatorGateway) -> str:
 
 @pytest.fixture
 def oai(ailink_gateway: EmulatorGateway, llm_token: str) -> Iterator[openai.OpenAI]:
-    client = openai.OpenAI(api_key=llm_token, base_url=f"{ailink_gateway.url}/v1", max_retries=0)
+    # The gateway's response cache keys on ``model`` (not ``training_file``): these mock tests opt out of it.
+    client = openai.OpenAI(api_key=llm_token, base_url=f"{ailink_gateway.url}/v1", max_retries=0,
+                           default_headers={"Cache-Control": "no-cache"})
     try:
         yield client
     finally:

@@ -43,11 +43,11 @@ def test_complete_5xx_is_stored_and_replayed(ailink_gateway: EmulatorGateway, fa
         first = c.post("/status/500", json={"n": 1}, headers=headers)
         replays = [c.post("/status/500", json={"n": 1}, headers=headers) for _ in range(3)]
     assert first.status_code == 500 and first.json()["error"]["message"] == "upstream says no"
-    assert first.headers["x-ailink-cb-state"] == "disabled"
+    assert first.headers["x-ailink-cb-state"] == "closed"
     for replay in replays:
         assert replay.status_code == 500 and replay.content == first.content
         assert replay.headers["idempotent-replayed"] == "true"
-        assert replay.headers["x-ailink-cb-state"] == "disabled"
+        assert replay.headers["x-ailink-cb-state"] == "closed"
     assert fault_upstream.count("/status/500") == 1
 
 
@@ -62,7 +62,7 @@ def test_upstream_401_stays_an_upstream_answer_when_replayed(ailink_gateway: Emu
         replay = c.post("/lookalike-401", json={}, headers=headers)
     assert replay.headers["idempotent-replayed"] == "true" and replay.content == first.content
     for resp in (first, replay):  # the provider's key is bad, not the gateway token
-        assert resp.status_code == 401 and resp.headers["x-ailink-cb-state"] == "disabled"
+        assert resp.status_code == 401 and resp.headers["x-ailink-cb-state"] == "closed"
         error = error_from_response(resp)
         assert isinstance(error, UpstreamError) and not isinstance(error, AuthenticationError)
     assert fault_upstream.count("/lookalike-401") == 1

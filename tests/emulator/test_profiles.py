@@ -85,7 +85,7 @@ def test_real_profile_proxies_the_approval_paths(ailink_gateway_real: EmulatorGa
     with client(ailink_gateway_real) as c:
         resp = c.get("/v1/approvals/apr_123/result", headers=bearer(token))
     assert resp.status_code == 200 and resp.json()["path"] == "/v1/approvals/apr_123/result"
-    assert resp.headers["x-ailink-cb-state"] == "disabled"  # the upstream answered
+    assert resp.headers["x-ailink-cb-state"] == "closed"  # the upstream answered
 
 
 def test_real_profile_stores_no_outcome(ailink_gateway_real: EmulatorGateway, fault_upstream: FaultUpstream) -> None:
@@ -205,3 +205,81 @@ def test_both_profiles_normalise_paths_before_policies(profile: str, ailink_emul
         assert gw.payments_stats()["total_executions"] == 0
     finally:
         stop()
+
+
+def test_real_profile_abandons_a_held_request_whose_client_hangs_up(
+        ailink_gateway_real: EmulatorGateway, fault_upstream: FaultUpstream) -> None:
+    """As the real gateway (its held handler is dropped with the connection): nothing is forwarded for a
+    caller that left; the approval stays, and a re-send with the same key re-attaches to it."""
+    gw = ailink_gateway_real
+    token = gw.create_token(upstream=fault_upstream.url, policies=[APPROVE_POSTS])
+    headers = bearer(token, **{"X-AIlink-Idempotency-Key": "act-1"})
+    with client(gw, timeout=0.5) as impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.post("/ok", json={"amount": 5}, headers=headers)
+    (pending,) = gw.pending_approvals()
+    results: list[httpx.Response] = []
+    resend = _post_in_thread(gw, "/ok", headers, results)  # held again, or let through once approved
+    gw.decide(pending["id"], "approved")
+    resend.join(20)
+    assert [r.status_code for r in results] == [200]
+    assert len(gw.approvals()) == 1 and fault_upstream.count("/ok") == 1  # the abandoned one never ran
+
+
+# ---------------------------------------------------------------------- header generations
+
+
+@pytest.mark.parametrize("ailink_gateway", [{"generation": "trueflow"}, {"generation": "trueflow", "profile": "real"}],
+                         indirect=True)
+def test_trueflow_generation_reads_and_writes_its_own_spellings(ailink_gateway: EmulatorGateway) -> None:
+    gw = ailink_gateway
+    token = gw.create_token()
+    assert token.startswith("tf_v1_")
+    with client(gw) as c:
+        old = c.get("/v1/customers", headers=bearer("ailink_v1_" + token[len("tf_v1_"):]))
+        ours = c.get("/v1/customers", headers=bearer(token, **{"X-TrueFlow-Agent-Name": "tf-agent"}))
+        c.get("/v1/customers", headers=bearer(token, **{"X-AIlink-Agent-Name": "ailink-agent",
+                                                         "User-Agent": "fallback/1"}))
+        redacted = c.post("/v1/echo", json={"note": "mail ada@example.org"},
+                          headers=bearer(token, **{"X-TrueFlow-Guardrails": "pii_redaction"}))
+        ignored = c.post("/v1/echo", json={"note": "mail ada@example.org"},
+                         headers=bearer(token, **{"X-AIlink-Guardrails": "pii_redaction"}))
+    assert old.status_code == 401 and "TRUEFLOW_API_KEY" in old.json()["error"]["message"]
+    assert ours.headers["x-trueflow-cb-state"] == "closed" and "x-ailink-cb-state" not in ours.headers
+    if gw.serves_extensions:
+        assert ours.headers["x-trueflow-extensions"] == "respond-async, outcome-store, approvals-watch"
+        assert "x-ailink-extensions" not in ours.headers
+    assert [row["agent_name"] for row in reversed(gw.audit(status="200"))][:2] == ["tf-agent", "fallback/1"]
+    assert "[REDACTED_EMAIL]" in redacted.json()["body"] and "ada@example.org" in ignored.json()["body"]
+
+
+@pytest.mark.parametrize("ailink_gateway", [{"generation": "trueflow", "profile": "real"}], indirect=True)
+def test_trueflow_generation_reattaches_on_its_own_key_header_only(
+        ailink_gateway: EmulatorGateway, fault_upstream: FaultUpstream) -> None:
+    gw = ailink_gateway
+    token = gw.create_token(upstream=fault_upstream.url, policies=[APPROVE_POSTS])
+    for header in ("X-TrueFlow-Idempotency-Key", "X-TrueFlow-Idempotency-Key", "X-AIlink-Idempotency-Key"):
+        with client(gw, timeout=0.3) as impatient, pytest.raises(httpx.ReadTimeout):
+            impatient.post("/ok", json={"amount": 5}, headers=bearer(token, **{header: "act-1"}))
+    keys = sorted(str(row["idempotency_key"]) for row in gw.approvals())
+    assert keys == ["None", "act-1"]  # the X-AIlink- spelling means nothing to this generation
+    assert fault_upstream.count("/ok") == 0
+
+
+def test_unknown_generation_is_refused() -> None:
+    from ailink.emulator import create_app
+
+    with pytest.raises(ValueError, match="trueflow"):
+        create_app(generation="nope")
+
+
+def test_real_profile_has_no_approval_lookup(ailink_gateway_real: EmulatorGateway) -> None:
+    """The real gateway has no ``GET /api/v1/approvals/{id}`` and ignores ``?status=`` (every status)."""
+    policy = {**APPROVE_POSTS, "rules": [{**APPROVE_POSTS["rules"][0],
+                                          "then": {"action": "require_approval", "timeout": "300ms"}}]}
+    token = ailink_gateway_real.create_token(policies=[policy])
+    with client(ailink_gateway_real) as c, admin(ailink_gateway_real) as a:
+        assert c.post("/v1/charges", json={"amount": 5}, headers=bearer(token)).status_code == 408
+        listed = a.get("/api/v1/approvals", params={"status": "pending"}).json()
+        one = a.get(f"/api/v1/approvals/{listed[0]['id']}")
+    assert [row["status"] for row in listed] == ["expired"]
+    assert one.status_code == 404 and one.content == b""

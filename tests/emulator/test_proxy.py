@@ -79,7 +79,7 @@ def test_upstream_errors_pass_through(ailink_gateway: EmulatorGateway) -> None:
     assert resp.status_code == 404
     err = resp.json()["error"]
     assert err["code"] == "resource_missing" and "request_id" not in err
-    assert resp.headers["x-ailink-cb-state"] == "disabled"  # marks an upstream-derived answer
+    assert resp.headers["x-ailink-cb-state"] == "closed"  # marks an upstream-derived answer
 
 
 def test_sse_passthrough_streams_incrementally(ailink_gateway: EmulatorGateway,

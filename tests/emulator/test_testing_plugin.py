@@ -110,8 +110,11 @@ def test_vcr_cassette_has_no_secret_and_replays(ailink_gateway: EmulatorGateway,
     assert ailink_gateway.payments_stats()["total_executions"] == stats_before  # nothing reached the gateway
 
 
-def test_ailink_dev_command(tmp_path: Path) -> None:
+@pytest.mark.parametrize("generation", ["ailink", "trueflow"])
+def test_ailink_dev_command(tmp_path: Path, generation: str) -> None:
     import socket
+
+    env, prefix = ("AILINK_", "ailink_v1_") if generation == "ailink" else ("TRUEFLOW_", "tf_v1_")
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -120,6 +123,7 @@ def test_ailink_dev_command(tmp_path: Path) -> None:
     code = "import sys; from ailink.emulator import main_dev; sys.exit(main_dev(sys.argv[1:]))"
     slack = "http://127.0.0.1:9/services/T000/B000/SLACKSECRETPATH"  # loopback, closed: nothing is sent anywhere
     proc = subprocess.Popen([sys.executable, "-c", code, "--port", str(port), "--seed", "demo", "--profile", "real",
+                             "--generation", generation,
                              "--webhook", "http://127.0.0.1:9/hooks", "--slack-webhook", slack],
                             cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -143,10 +147,15 @@ def test_ailink_dev_command(tmp_path: Path) -> None:
         unauthorised = httpx.get(f"http://127.0.0.1:{port}/api/v1/approvals")
         assert unauthorised.status_code == 401 and unauthorised.content == b""
         assert "x-ailink-extensions" not in httpx.get(f"http://127.0.0.1:{port}/v1/customers").headers
+        exported = dict(line[len("export "):].split("=", 1) for line in
+                        (tmp_path / ".ailink" / "dev.env").read_text().splitlines() if line.startswith("export "))
+        answer = httpx.get(f"http://127.0.0.1:{port}/v1/customers/cus_001",
+                           headers={"Authorization": f"Bearer {exported[env + 'API_KEY']}"})
+        assert answer.status_code == 200 and answer.headers[f"x-{generation}-cb-state"] == "closed"
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
-    assert f"http://127.0.0.1:{port}" in out and "profile real" in out
+    assert f"http://127.0.0.1:{port}" in out and f"profile real, generation {generation}" in out
     assert f"inbox:     http://127.0.0.1:{port}/ui" in out
     assert "webhook:   http://127.0.0.1:9/hooks (json)" in out and "webhook:   http://127.0.0.1/… (slack)" in out
     assert "SLACKSECRETPATH" not in out  # a Slack webhook URL is a secret
@@ -156,12 +165,13 @@ def test_ailink_dev_command(tmp_path: Path) -> None:
     assert (env_file.stat().st_mode & 0o777) == 0o600
     exported = dict(line[len("export "):].split("=", 1) for line in env_file.read_text().splitlines()
                     if line.startswith("export "))
-    assert exported["AILINK_ADMIN_KEY"] == key
-    assert exported["AILINK_GATEWAY_URL"] == f"http://127.0.0.1:{port}"
-    for name in ("AILINK_API_KEY", "AILINK_LLM_TOKEN"):  # the demo tokens: in the file, never printed
-        assert exported[name].startswith("ailink_v1_") and exported[name] not in out
+    # the variable names that generation's SDK reads (this client reads either)
+    assert exported[env + "ADMIN_KEY"] == key
+    assert exported[env + "GATEWAY_URL"] == f"http://127.0.0.1:{port}"
+    for name in (env + "API_KEY", env + "LLM_TOKEN"):  # the demo tokens: in the file, never printed
+        assert exported[name].startswith(prefix) and exported[name] not in out
     token_line = next(line for line in out.splitlines() if "demo payments token" in line)
-    assert "ailink_v1_" in token_line and "…" in token_line  # masked
+    assert prefix in token_line and "…" in token_line  # masked
     assert f"source {Path('.ailink') / 'dev.env'}" in out
     db_files = [p for p in (tmp_path / ".ailink").iterdir() if p.name.startswith("emulator.db")]
     assert db_files and all((p.stat().st_mode & 0o777) == 0o600 for p in db_files)

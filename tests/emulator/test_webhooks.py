@@ -97,6 +97,19 @@ def test_approval_requested_is_signed_and_says_what_to_review(gateway: EmulatorG
     assert row["id"] == delivery.headers["x-ailink-delivery-id"] and row["event_type"] == "approval.requested"
 
 
+def test_the_trueflow_generation_brands_its_deliveries(receiver: WebhookReceiver) -> None:
+    gw, stop = start_gateway(generation="trueflow", webhook_retry_delays=FAST_RETRIES)
+    try:
+        _hook(gw, receiver.url + "/hook", events=["approval.requested"])
+        _park(gw, gw.create_token(policies=[approval_policy()]))
+        (delivery,) = receiver.wait_for(1)
+    finally:
+        stop()
+    for name in ("delivery-id", "timestamp", "event", "signature"):
+        assert f"x-trueflow-{name}" in delivery.headers and f"x-ailink-{name}" not in delivery.headers, name
+    assert verify_webhook(delivery.body, delivery.headers, SECRET)["event_type"] == "approval.requested"
+
+
 def test_a_failing_receiver_is_retried_with_the_same_delivery_id(gateway: EmulatorGateway,
                                                                  receiver: WebhookReceiver) -> None:
     receiver.statuses = [500, 503]

@@ -20,7 +20,7 @@ class Delivery:
 
     @property
     def event(self) -> str:
-        return self.headers.get("x-ailink-event", "")
+        return self.headers.get("x-ailink-event") or self.headers.get("x-trueflow-event", "")
 
 
 @dataclass

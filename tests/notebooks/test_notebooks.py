@@ -20,6 +20,7 @@ def test_the_notebooks_exist() -> None:
         "02-langchain-langgraph-approvals",
         "03-crewai",
         "04-llamaindex-llm-and-tools",
+        "05-routing-and-budgets",
     } <= names
 
 

@@ -99,6 +99,26 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str, dict[str, str], Any, Any,
      and r.requests[0].parent_span_id == "b" * 16 and r.requests[0].tool_name == "payments_api"),
     ("sessions.set_status", lambda a: a.sessions.set_status("s1", "paused"), "PATCH", "/api/v1/sessions/s1/status",
      {}, {"status": "paused"}, {"session_id": "s1", "status": "paused"}, lambda r: r["status"] == "paused"),
+    # issue 15: spend caps, usage, session caps, breakers, credential rotation
+    ("sessions.set_spend_cap", lambda a: a.sessions.set_spend_cap("s1", 2.5), "PUT", "/api/v1/sessions/s1/spend-cap",
+     {}, {"spend_cap_usd": 2.5}, {"session_id": "s1", "spend_cap_usd": "2.5"}, lambda r: r["spend_cap_usd"] == "2.5"),
+    ("tokens.set_spend_cap", lambda a: a.tokens.set_spend_cap("t/1", "daily", 5, mode="shadow"), "PUT",
+     "/api/v1/tokens/t%2F1/spend", {}, {"period": "daily", "limit_usd": 5, "mode": "shadow"}, None,
+     lambda r: r is None),
+    ("tokens.get_spend", lambda a: a.tokens.get_spend("t1"), "GET", "/api/v1/tokens/t1/spend", {}, None,
+     {"daily_limit_usd": 5.0, "current_daily_usd": 1.0}, lambda r: r["daily_limit_usd"] == 5.0),
+    ("tokens.delete_spend_cap", lambda a: a.tokens.delete_spend_cap("t1", "monthly"), "DELETE",
+     "/api/v1/tokens/t1/spend/monthly", {}, None, None, lambda r: r is None),
+    ("tokens.usage", lambda a: a.tokens.usage("t1"), "GET", "/api/v1/tokens/t1/usage", {}, None,
+     {"windows": [], "capacity_state": "abundant"}, lambda r: r["capacity_state"] == "abundant"),
+    ("tokens.set_circuit_breaker", lambda a: a.tokens.set_circuit_breaker("t1", failure_rate_threshold=0.5,
+                                                                          min_sample_size=10),
+     "PATCH", "/api/v1/tokens/t1/circuit-breaker", {},
+     {"enabled": True, "failure_threshold": 3, "recovery_cooldown_secs": 30, "half_open_max_requests": 1,
+      "failure_rate_threshold": 0.5, "min_sample_size": 10}, {"enabled": True}, lambda r: r == {"enabled": True}),
+    ("credentials.rotate", lambda a: a.credentials.rotate("cred_1", "sk-new"), "POST",
+     "/api/v1/credentials/cred_1/rotate", {}, {"secret": "sk-new"}, {"id": "cred_1", "version": 2},
+     lambda r: r["version"] == 2),
 ]
 
 
@@ -162,6 +182,35 @@ def test_admin_errors_and_malformed_answers() -> None:
         admin.tokens.list()
     with pytest.raises(ailink.MalformedResponseError):
         admin.policies.get("p")
+
+
+@pytest.mark.parametrize(("status", "error"), [
+    (400, ailink.BadRequestError), (401, ailink.AuthenticationError), (403, ailink.PermissionDeniedError),
+    (404, ailink.NotFoundError), (422, ailink.ValidationError), (500, ailink.GatewayError)])
+def test_bare_management_errors_are_typed_by_status(status: int, error: type[Exception]) -> None:
+    """The real gateway's management API answers errors as bare status codes with empty bodies: they
+    are typed by status, never taken for an upstream's answer."""
+    admin = ailink.AdminClient(ADMIN_KEY, GATEWAY, retries=0,
+                               transport=httpx.MockTransport(lambda r: httpx.Response(status)))
+    with pytest.raises(error) as caught:
+        admin.policies.create("p", [{"then": {"action": "deny"}}])
+    assert caught.value.status_code == status and not isinstance(caught.value, ailink.UpstreamError)
+
+
+def test_approvals_list_filters_by_status_itself() -> None:
+    """The real gateway ignores ``?status=`` and lists every status: the filter is applied here too."""
+    rows = [{"id": "a1", "status": "approved"}, {"id": "a2", "status": "pending"}, {"id": "a3", "status": "expired"}]
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=rows)
+
+    admin = ailink.AdminClient(ADMIN_KEY, GATEWAY, retries=0, transport=httpx.MockTransport(answer))
+    assert [a.id for a in admin.approvals.list(status="pending")] == ["a2"]
+    assert [a.id for a in admin.approvals.list()] == ["a1", "a2", "a3"]
+    assert [a.id for a in admin.approvals.list(status="approved, expired")] == ["a1", "a3"]  # a comma list
+    assert seen[0].url.params["status"] == "pending"
 
 
 def test_admin_reads_are_retried_writes_without_key_are_not() -> None:

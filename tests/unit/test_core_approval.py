@@ -13,13 +13,19 @@ import httpx
 import pytest
 
 import ailink
-from ailink import _approval, _client
+from ailink import _approval, _client, _extensions
 from ailink._approval import ApprovalStatus
 
-from .helpers import GATEWAY, TOKEN, Driver, FakeClock, fast_retry, gateway_error, pending_answer
+from .helpers import GATEWAY, TOKEN, Driver, FakeClock, advertise, fast_retry, gateway_error, pending_answer
 
 APPROVAL = "apr_7f3a"
 STORED = {"id": "ch_1", "amount": 1200}
+
+
+@pytest.fixture(autouse=True)
+def _gateway_with_approval_endpoints(_unknown_gateways: None) -> None:
+    """These scenarios are about a gateway that serves ``/v1/approvals/{id}`` (``respond-async``)."""
+    advertise("respond-async")
 
 
 @dataclass
@@ -521,6 +527,7 @@ async def test_async_mode_read_timeout_follows_what_the_gateway_advertises(drive
     """Until the gateway says it answers 202, a call that may need approval may be held open (the
     real gateway holds it): its read timeout is above the approval timeout. Once the gateway
     advertises ``respond-async``, the plain timeout applies."""
+    _extensions.forget()  # a gateway this process has not heard from yet
     seen: list[httpx.Request] = []
     advertises = httpx.Response(200, headers={"X-AIlink-Extensions": "respond-async, outcome-store"})
     client = driver.client(_Wrap(lambda r: seen.append(r) or advertises), timeout=7, approval_timeout=60)  # type: ignore[arg-type]
@@ -531,6 +538,7 @@ async def test_async_mode_read_timeout_follows_what_the_gateway_advertises(drive
 
 
 async def test_a_gateway_that_stops_advertising_is_treated_as_the_real_one(driver: Driver) -> None:
+    _extensions.forget()  # a gateway this process has not heard from yet
     seen: list[httpx.Request] = []
     answers = [httpx.Response(200, headers={"X-AIlink-Extensions": "respond-async"}), httpx.Response(200)]
 
@@ -585,3 +593,57 @@ class _IterStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     async def __aiter__(self) -> Any:
         for chunk in self._chunks:
             yield chunk
+
+
+async def test_no_approval_endpoints_on_a_gateway_without_respond_async(driver: Driver) -> None:
+    """On the real gateway ``/v1/approvals/...`` would be proxied to the upstream: the client asks the
+    gateway once what it supports (``/healthz``) and then sends nothing there."""
+    _extensions.forget()
+    seen: list[httpx.Request] = []
+
+    def real_gateway(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text="ok")  # no X-AIlink-Extensions: the real gateway
+
+    client = driver.client(_Wrap(real_gateway))  # type: ignore[arg-type]
+    with pytest.raises(ailink.NotFoundError) as waited:
+        await driver.wait(client, APPROVAL, timeout=5)
+    if driver.kind == "sync":
+        with pytest.raises(ailink.NotFoundError) as withdrawn:
+            client.withdraw_approval(APPROVAL)
+    else:
+        with pytest.raises(ailink.NotFoundError) as withdrawn:
+            await client.withdraw_approval(APPROVAL)
+    assert [f"{r.method} {r.url.path}" for r in seen] == ["GET /healthz"]  # asked once, then remembered
+    for caught in (waited, withdrawn):
+        assert caught.value.code == "approval_endpoints_unavailable"
+        assert APPROVAL in str(caught.value) and "idempotency key" in str(caught.value)
+        assert TOKEN not in str(caught.value)
+
+
+async def test_a_gateway_first_heard_through_the_probe_serves_the_wait(driver: Driver, clock: FakeClock) -> None:
+    """A wait started from a bare id (e.g. after a restart) on a gateway with the endpoints works."""
+    _extensions.forget()
+    gateway = ApprovalGateway(clock, decide_at=clock.now + 3)
+
+    def with_probe(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/healthz":
+            return httpx.Response(200, text="ok", headers={"X-AIlink-Extensions": "respond-async, outcome-store"})
+        return gateway(request)
+
+    client = driver.client(_Wrap(with_probe))  # type: ignore[arg-type]
+    result = await driver.wait(client, APPROVAL, timeout=60)
+    assert result.approved and result.response is not None and result.response.json() == STORED
+
+
+def test_management_answers_do_not_unlearn_the_extensions() -> None:
+    """The management API never carries ``X-AIlink-Extensions``: an admin call between a 202 and the
+    wait must not make the client take the gateway for one without approval endpoints."""
+    _extensions.forget()
+    advertise("respond-async")
+    bare = httpx.Response(200, json=[], request=httpx.Request("GET", GATEWAY + "/api/v1/approvals"))
+    _extensions.remember(bare)
+    assert _extensions.supports(GATEWAY, _extensions.RESPOND_ASYNC)
+    plain = httpx.Response(200, request=httpx.Request("GET", GATEWAY + "/v1/customers"))
+    _extensions.remember(plain)  # a data-plane answer without the header: a gateway without extensions
+    assert not _extensions.supports(GATEWAY, _extensions.RESPOND_ASYNC) and _extensions.known(GATEWAY)

@@ -106,3 +106,13 @@ def test_session_tree_nests_by_span_path_and_groups_by_parent() -> None:
     assert [r.id for r in tool_a_node.requests] == ["2", "3"]
     assert "approval apr_1, waited 3.2 s" in describe_request(tool_a_node.requests[1])
     assert len(root.walk()) == 5
+
+
+def test_a_routed_request_says_which_target_served_it_and_why() -> None:
+    routed = SessionRequest(id="1", method="POST", path="/v1/chat/completions", status_code=200,
+                            upstream_url="http://127.0.0.1:9001/v1/chat/completions", route_strategy="lowest_cost",
+                            route_reason="cheapest at $0.3750/M blended (gpt-4o-mini)")
+    line = describe_request(routed)
+    assert "via http://127.0.0.1:9001 (lowest_cost: cheapest at $0.3750/M blended (gpt-4o-mini))" in line
+    plain = SessionRequest(id="2", method="GET", path="/v1/x", status_code=200, upstream_url="http://a/v1/x")
+    assert "via" not in describe_request(plain)  # a single upstream: nothing was chosen

@@ -10,7 +10,7 @@ import pytest
 import ailink
 from ailink._config import ClientConfig
 from ailink._flow import run_async, run_sync
-from ailink._retry import send_with_retries
+from ailink._retry import failure_error, send_with_retries
 
 from .helpers import (
     GATEWAY,
@@ -457,3 +457,10 @@ async def test_a_held_request_is_not_cut_by_the_body_deadline(driver: Driver, cl
     client = driver.client(Recorder(default=held), timeout=3, retries=fast_retry(0))
     response = await driver.call(client, "POST", "/v1/charges", json={}, wait_for_approval=True)
     assert response.json() == {"id": "ch_1"}
+
+
+@pytest.mark.parametrize("header", ["X-AIlink-Idempotency-Key", "X-TrueFlow-Idempotency-Key", "Idempotency-Key"])
+def test_the_key_of_a_request_in_any_spelling_is_named_when_the_outcome_is_unknown(header: str) -> None:
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/charges", headers={header: "charge-42"})
+    error = failure_error(httpx.ReadTimeout("cut", request=request), request)
+    assert error.ambiguous and error.idempotency_key == "charge-42"

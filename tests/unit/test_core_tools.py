@@ -128,9 +128,11 @@ async def test_allowed_paths(driver: Driver, method: str, path: str, allowed: bo
         "[1, 2]",
         ["GET", "/v1/x"],
         42,
+        {"method": "GET", "path": "/v1/" + "a" * 70_000},
+        {"method": "GET", "path": "/v1/x", "query": {"q": "é" * 5_000}},
     ],
     ids=["wrong-method", "junk-method", "missing-path", "extra-field", "path-not-str", "query-str",
-         "body-str", "get-with-body", "non-json", "json-list", "list", "int"],
+         "body-str", "get-with-body", "non-json", "json-list", "list", "int", "huge-path", "huge-query"],
 )
 async def test_invalid_arguments(driver: Driver, args: Any) -> None:
     recorder = Recorder()

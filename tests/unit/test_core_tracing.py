@@ -44,6 +44,25 @@ async def test_headers_without_trace(driver: Driver) -> None:
         assert name not in first.headers
 
 
+async def test_user_agent_and_both_header_generations(driver: Driver) -> None:
+    """Every request says ``User-Agent: ailink-python/<version>`` (the real gateway's agent-name
+    fallback) unless the caller names one; caller-set branded headers go out in both spellings."""
+    recorder = Recorder()
+    client = driver.client(recorder, agent_name="billing-agent")
+    await driver.call(client, "POST", "/v1/charges", json={}, headers={"X-AIlink-Guardrails": "pii_redaction",
+                                                                         "x-ailink-no-cache": "true"})
+    await driver.call(client, "GET", "/v1/customers", headers={"user-agent": "my-agent/2"})
+    plain, own = recorder.requests
+    assert plain.headers.get_list("user-agent") == [f"ailink-python/{ailink.__version__}"]
+    assert own.headers.get_list("user-agent") == ["my-agent/2"]  # the caller's, once
+    for generation in ("ailink", "trueflow"):
+        assert plain.headers[f"x-{generation}-agent-name"] == "billing-agent"
+        assert plain.headers[f"x-{generation}-guardrails"] == "pii_redaction"
+        assert plain.headers[f"x-{generation}-no-cache"] == "true"
+        assert plain.headers[f"x-{generation}-idempotency-key"]
+    assert "idempotency-key" not in plain.headers  # the real gateway's retry switch (protocol §10.2)
+
+
 async def test_trace_block_headers(driver: Driver) -> None:
     recorder = Recorder()
     client = driver.client(recorder, agent_name="billing-agent")

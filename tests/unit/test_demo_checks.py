@@ -6,14 +6,16 @@ from typing import Any
 
 from ailink import Session, SessionRequest
 from ailink._demo.runner import check_outcome
-from ailink.demo import TOOL_NAME, DemoOutcome
+from ailink.demo import LARGE_CHARGE, TOOL_NAME, DemoOutcome
 
 
-def _run(charge_status: str) -> tuple[DemoOutcome, Session]:
+def _run(charge_status: str, approval_id: str | None = "apr_1") -> tuple[DemoOutcome, Session]:
+    charged = charge_status == "ok"
     artifacts: list[dict[str, Any]] = [
-        {"status": "ok", "status_code": 200, "approval_id": None},
-        {"status": charge_status, "status_code": 200 if charge_status == "ok" else 403, "approval_id": "apr_1"},
-        {"status": "denied", "status_code": 403, "policy": "block-refunds", "approval_id": None},
+        {"status": "ok", "status_code": 200, "approval_id": None, "body": {"id": "cus_001"}},
+        {"status": charge_status, "status_code": 200 if charged else 403, "approval_id": approval_id,
+         "body": {"id": "ch_1", **LARGE_CHARGE["body"]} if charged else None},  # type: ignore[dict-item]
+        {"status": "denied", "status_code": 403, "policy": "block-refunds", "approval_id": None, "body": None},
     ]
     requests = [SessionRequest(id=str(i), tool_name=TOOL_NAME, parent_span_id="a" * 16) for i in range(3)]
     return DemoOutcome("done", artifacts), Session(session_id="s", requests=requests)
@@ -37,3 +39,11 @@ def test_a_trace_without_parent_spans_is_incomplete() -> None:
     outcome, session = _run("ok")
     session.requests[0].parent_span_id = None
     assert any("parent span" in p for p in check_outcome(outcome, session, {"charges": 1}))
+
+
+def test_a_gateway_that_never_names_the_approval() -> None:
+    """The real gateway holds the charge and never names its approval: the check finds the charge by its answer."""
+    outcome, session = _run("ok", approval_id=None)
+    assert check_outcome(outcome, session, {"charges": 1}) == []
+    outcome, session = _run("rejected", approval_id=None)
+    assert check_outcome(outcome, session, {"charges": 0}, rejected=True) == []

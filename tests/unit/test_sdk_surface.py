@@ -77,7 +77,7 @@ CASES: list[tuple[str, Callable[[Any], Any], str, str, dict[str, str], Any, Any,
       "reviewed_by": "ops"},
      {"results": [{"id": "a1", "status": "approved", "updated": True},
                   {"id": "a2", "status": None, "updated": False, "error": "approval_not_found"}], "updated": 1},
-     lambda r: r[0].updated and r[1].status is None and r[1].error == "approval_not_found"),
+     lambda r: r[0].updated and r[1].status is None and r[1].get("error") == "approval_not_found"),
     ("projects.list", lambda c: c.projects.list(), "GET", "/api/v1/projects", {}, None, [{"id": "p"}],
      lambda r: r == [{"id": "p"}]),
     ("projects.create", lambda c: c.projects.create("ops"), "POST", "/api/v1/projects", {}, {"name": "ops"},
@@ -330,10 +330,13 @@ async def test_client_wide_idempotency_key_gives_each_action_its_own_stable_key(
     await driver.call(again, "POST", "/v1/charges", json={"amount": 1})  # the re-run of the same script
     await driver.call(first, "POST", "/v1/charges", json={"amount": 1}, idempotency_key="explicit")
     await driver.call(first, "GET", "/v1/charges")
+    await driver.call(first, "POST", "/v1/charges", json={"amount": 1},
+                      headers={"X-TrueFlow-Idempotency-Key": "in-a-header"})  # either spelling is the caller's
     keys = recorder.header("x-ailink-idempotency-key")
     assert keys[0] == keys[2] and keys[0] != keys[1]  # same action → same key; another action → another key
     assert keys[0] is not None and keys[0] != "nightly-run-7"  # never one constant key for every request
-    assert keys[3] == "explicit" and keys[4] is None
+    assert keys[3] == "explicit" and keys[4] is None and keys[5] == "in-a-header"
+    assert recorder.header("x-trueflow-idempotency-key") == keys
 
 
 async def test_health_report_and_is_healthy(driver: Driver) -> None:

@@ -1,6 +1,6 @@
 """CrewAI tools, approval events, execution-scoped sessions and an LLM for the AIlink gateway.
 
-``import crewai_ailink`` does not import crewai: the one-liners (:func:`crewai_tool`,
+``import crewai_ailink`` does not import crewai: the one-liners (:func:`crewai_tool`, :func:`crewai_tools`,
 :func:`crewai_llm`, :func:`ailink_session`) import it when first called, and the classes
 (:class:`AIlinkTool` and the events) load on first attribute access. Set CrewAI's telemetry
 switches (``CREWAI_DISABLE_TELEMETRY=true``, ``OTEL_SDK_DISABLED=true``,
@@ -10,18 +10,23 @@ switches (``CREWAI_DISABLE_TELEMETRY=true``, ``OTEL_SDK_DISABLED=true``,
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from crewai_ailink._api import ailink_session, crewai_llm, crewai_tool
+from crewai_ailink._api import ailink_session, crewai_llm, crewai_tool, crewai_tools
 
 __all__ = [
     "AIlinkApprovalPendingEvent",
     "AIlinkApprovalResolvedEvent",
     "AIlinkTool",
+    "__version__",
     "ailink_session",
     "crewai_llm",
     "crewai_tool",
+    "crewai_tools",
 ]
+
+__version__ = version("crewai-ailink")
 
 _LAZY: dict[str, str] = {
     "AIlinkTool": "crewai_ailink._tool",

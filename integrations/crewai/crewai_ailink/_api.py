@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import Unpack
 
-from ailink.adapters import ClientConfig, GatewayToolOptions, gateway_tool
+from ailink.adapters import ClientConfig, GatewayToolOptions, OpenAPIToolsOptions, gateway_tool, gateway_tools
 
 if TYPE_CHECKING:
     from crewai_ailink._llm import AIlinkCompletion
     from crewai_ailink._tool import AIlinkTool
 
-__all__ = ["ailink_session", "chosen_session_id", "crewai_llm", "crewai_tool"]
+__all__ = ["ailink_session", "chosen_session_id", "crewai_llm", "crewai_tool", "crewai_tools"]
 
 # The execution id an ``ailink_session`` block pinned (CrewAI mints a random one otherwise).
 _chosen_session: contextvars.ContextVar[str | None] = contextvars.ContextVar("crewai_ailink_session", default=None)
@@ -43,6 +43,21 @@ def crewai_tool(*, on_approval: Literal["wait"] = "wait", **options: Unpack[Gate
 
     gateway = gateway_tool(**options)
     return AIlinkTool(**gateway.tool_fields(), gateway=gateway)
+
+
+def crewai_tools(*, on_approval: Literal["wait"] = "wait", **options: Unpack[OpenAPIToolsOptions]) -> list[AIlinkTool]:
+    """One CrewAI tool per operation of an OpenAPI document (needs ``ailink-sdk[openapi]``).
+
+    ``options`` are :class:`ailink.adapters.OpenAPIToolsOptions` (``openapi``, ``token``, filters,
+    ``policies``/``admin``, ...). Each tool's ``args_schema`` carries the operation's JSON Schema,
+    its description says when the token's policies ask a human first, and ``ailink_metadata``
+    holds the same facts for programs. Approvals wait, with the events of :func:`crewai_tool`.
+    """
+    if on_approval != "wait":
+        raise ValueError("CrewAI tools can only wait for approvals: on_approval must be 'wait'")
+    from crewai_ailink._tool import AIlinkTool
+
+    return [AIlinkTool(**gateway.tool_fields(), gateway=gateway) for gateway in gateway_tools(**options)]
 
 
 def crewai_llm(

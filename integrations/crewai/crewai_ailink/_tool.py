@@ -11,7 +11,7 @@ from typing import Any
 
 from crewai.events import crewai_event_bus
 from crewai.execution import get_execution_uuid
-from crewai.tools import BaseTool, ToolFailure
+from crewai.tools import BaseTool, EnvVar, ToolFailure
 from crewai.types.callback import SerializableCallable
 from pydantic import ConfigDict, Field, model_validator
 
@@ -27,7 +27,17 @@ from ailink.adapters import (
 from crewai_ailink._context import StepInfo, call_context, current_step, ensure_hooks
 from crewai_ailink._events import AIlinkApprovalPendingEvent, AIlinkApprovalResolvedEvent
 
-__all__ = ["AIlinkTool", "AIlinkToolOutput", "CrewAIDriver", "cache_successes_only"]
+__all__ = ["AIlinkTool", "AIlinkToolOutput", "CrewAIDriver", "cache_successes_only", "gateway_env_vars"]
+
+
+def gateway_env_vars() -> list[EnvVar]:
+    """The environment variables the tool reads when it is not given ``token=`` / ``gateway_url=``."""
+    return [
+        EnvVar(name="AILINK_API_KEY", required=False,
+               description="The AIlink virtual token (ailink_v1_...) of the tool's calls, unless token= is given."),
+        EnvVar(name="AILINK_GATEWAY_URL", required=False,
+               description="The AIlink gateway's URL, unless gateway_url= is given (default: a local gateway)."),
+    ]
 
 
 def cache_successes_only(_args: Any = None, result: Any = None) -> bool:
@@ -108,16 +118,24 @@ class AIlinkTool(BaseTool):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     gateway: GatewayTool = Field(exclude=True, repr=False, description="The wrapped core tool.")
+    env_vars: list[EnvVar] = Field(default_factory=gateway_env_vars,
+                                   description="The environment variables the tool reads (CrewAI's tool metadata).")
     cache_function: SerializableCallable = Field(
         default=cache_successes_only,
         description="Only successful results are cached; failures and approval waits never are.",
+    )
+    ailink_metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The core's facts about the tool (for a generated tool: its operation and how the "
+                    "token's policies gate it, known before any call).",
     )
 
     @model_validator(mode="before")
     @classmethod
     def _defaults_from_gateway(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("gateway"), GatewayTool):
-            data = {**data["gateway"].tool_fields(), **data}
+            gateway = data["gateway"]
+            data = {**gateway.tool_fields(), "ailink_metadata": gateway.tool_metadata(), **data}
         return data
 
     def model_post_init(self, __context: Any) -> None:

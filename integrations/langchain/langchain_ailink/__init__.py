@@ -1,13 +1,15 @@
 """LangChain / LangGraph integration of the AIlink gateway.
 
 ``langchain_tool`` / :class:`AIlinkTool`: a gateway-proxied API as a LangChain tool (approvals
-wait in the tool or pause a LangGraph graph with ``interrupt()``); :class:`AIlinkCallbackHandler`:
+wait in the tool or pause a LangGraph graph with ``interrupt()``); ``langchain_tools``: one typed
+tool per operation of an OpenAPI document; :class:`AIlinkCallbackHandler`:
 one session and a span tree per run; :class:`ChatAIlink` (extra ``openai``): ``ChatOpenAI``
 pointed at the gateway, carrying the session headers of the current run.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from langchain_ailink._context import USER_METADATA_KEY
@@ -18,6 +20,7 @@ from langchain_ailink.tools import (
     AIlinkTool,
     AIlinkToolError,
     langchain_tool,
+    langchain_tools,
 )
 
 if TYPE_CHECKING:
@@ -32,8 +35,12 @@ __all__ = [
     "AIlinkTool",
     "AIlinkToolError",
     "ChatAIlink",
+    "__version__",
     "langchain_tool",
+    "langchain_tools",
 ]
+
+__version__ = version("langchain-ailink")
 
 
 def __getattr__(name: str) -> Any:
@@ -42,7 +49,7 @@ def __getattr__(name: str) -> Any:
             from langchain_ailink.chat_models import ChatAIlink
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
-                "ChatAIlink needs langchain-openai: pip install 'langchain-ailink[openai]'"
+                "ChatAIlink needs langchain-openai: pip install 'langchain-ailink[openai]'", name=exc.name
             ) from exc
         return ChatAIlink
     raise AttributeError(f"module 'langchain_ailink' has no attribute {name!r}")

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+# Imported when `ailink demo` loads the scenario, so a missing `langchain-ailink[agents]` is named
+# before the demo starts (langchain and langchain-openai are that extra, not dependencies).
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+
 from ailink.demo import DemoEnv, DemoOutcome
+from langchain_ailink import AIlinkCallbackHandler, langchain_tool
+from langchain_ailink.chat_models import ChatAIlink
 
 SYSTEM_PROMPT = (
     "You handle customer billing through the payments API. Look up the customer, charge the annual "
@@ -21,12 +29,6 @@ USER_REQUEST = "Bill customer cus_demo_42 for the annual plan (250000 cents) and
 
 def run(env: DemoEnv) -> DemoOutcome:
     """Run the demo agent against ``env``; returns its final answer and one artifact per tool call."""
-    from langchain.agents import create_agent
-    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-    from langchain_core.runnables import RunnableConfig
-
-    from langchain_ailink import AIlinkCallbackHandler, ChatAIlink, langchain_tool
-
     env.script_demo_tool_calls()
     model = ChatAIlink(**env.llm_options())
     tool = langchain_tool(**env.tool_options())

@@ -8,11 +8,12 @@ after a resume are the core's tool flow.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from langchain_core.callbacks import (
@@ -23,7 +24,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import patch_config
+from langchain_core.runnables.config import patch_config, var_child_runnable_config
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict, Field, model_validator
 from typing_extensions import Unpack
@@ -35,10 +36,12 @@ from ailink.adapters import (
     CallContext,
     GatewayTool,
     GatewayToolOptions,
+    OpenAPIToolsOptions,
     PauseRequest,
     ToolDriver,
     ToolResult,
     gateway_tool,
+    gateway_tools,
     nests_deeper_than,
 )
 from langchain_ailink._context import resolve_scope
@@ -50,6 +53,7 @@ __all__ = [
     "AIlinkToolError",
     "LangChainDriver",
     "langchain_tool",
+    "langchain_tools",
 ]
 
 #: Custom event dispatched (and written to the LangGraph stream) when a call waits for a human.
@@ -122,6 +126,8 @@ class LangChainDriver(ToolDriver):
     asynchronous: bool
     approvals: ApprovalHandling = "wait"
     still_pending: Literal["pause", "wait"] = "pause"
+    #: The call's arguments, shown to a reviewer in the interrupt's ``action_requests``.
+    args: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, event: ApprovalPending | ApprovalResolved) -> Any:
         name = APPROVAL_PENDING_EVENT if isinstance(event, ApprovalPending) else APPROVAL_RESOLVED_EVENT
@@ -138,13 +144,27 @@ class LangChainDriver(ToolDriver):
             await adispatch_custom_event(name, data, config=self.child_config)
         self._write_stream(name, data)
 
+    @contextlib.contextmanager
+    def _graph_context(self) -> Iterator[None]:
+        """The run's config in context for LangGraph's ``get_config()``: asyncio tasks on Python 3.10
+        do not inherit it, so an async tool there would find none."""
+        if var_child_runnable_config.get() is not None or self.child_config is None:
+            yield
+            return
+        token = var_child_runnable_config.set(self.child_config)
+        try:
+            yield
+        finally:
+            var_child_runnable_config.reset(token)
+
     def _write_stream(self, name: str, data: dict[str, Any]) -> None:
         if not self.in_graph:
             return
         from langgraph.config import get_stream_writer
 
         try:
-            writer = get_stream_writer()
+            with self._graph_context():
+                writer = get_stream_writer()
         except (KeyError, RuntimeError):  # not a LangGraph task after all
             return
         writer({"type": name, **data})
@@ -152,7 +172,18 @@ class LangChainDriver(ToolDriver):
     def pause(self, request: PauseRequest) -> Any:
         from langgraph.types import interrupt
 
-        return interrupt({"type": "ailink.approval", **self.ids, **request.to_dict()})
+        with self._graph_context():
+            return interrupt({"type": "ailink.approval", **self.ids, **request.to_dict(),
+                              **self.hitl_request(request)})
+
+    def hitl_request(self, request: PauseRequest) -> dict[str, Any]:
+        """The fields of LangChain's ``HITLRequest`` (``HumanInTheLoopMiddleware``), so HITL UIs such as
+        Agent Inbox render the pause. The only decision is ``approve``, meaning "resume": the gateway
+        decides (a reviewer in its inbox or CLI), and the resumed tool gets what it decided."""
+        return {
+            "action_requests": [{"name": request.tool, "args": self.args, "description": request.message}],
+            "review_configs": [{"action_name": request.tool, "allowed_decisions": ["approve"]}],
+        }
 
 
 class AIlinkTool(BaseTool):
@@ -215,6 +246,17 @@ class AIlinkTool(BaseTool):
         finally:
             _invocation.reset(token)
 
+    def _parse_input(self, tool_input: str | dict[str, Any], tool_call_id: str | None) -> str | dict[str, Any]:
+        # With a JSON Schema args_schema (generated tools) LangChain passes objects through unchecked,
+        # refuses anything else with a plain ValueError, and would let an argument named like one of
+        # _run's own parameters (config, run_manager) be replaced: the core checks what the model sent.
+        if isinstance(self.args_schema, dict):
+            invocation = _invocation.get()
+            invalid = self.gateway.prepare(invocation.raw_args if invocation is not None else tool_input)[2]
+            if invalid is not None:
+                raise AIlinkToolError(invalid, tool_call_id, self.name)
+        return super()._parse_input(tool_input, tool_call_id)
+
     # -- the tool body: LangChain context in, the core's result out ----------------------------
     def _run(
         self, config: RunnableConfig, run_manager: CallbackManagerForToolRun | None = None, **kwargs: Any
@@ -255,15 +297,18 @@ class AIlinkTool(BaseTool):
         # without a ToolCall: a graph task's checkpoint namespace survives resume; else the run id. A root
         # run id as session changes per invocation: the key then rests on the call id alone (stable_session)
         call_id = tool_call_id or (in_graph and run_manager.metadata.get("checkpoint_ns")) or str(run_manager.run_id)
-        context = replace(scope, call_id=str(call_id), idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY))
+        context = replace(scope, call_id=str(call_id), tool_call_id=tool_call_id,
+                          idempotency_key=configurable.get(IDEMPOTENCY_CONFIG_KEY))
+        args = {k: v for k, v in kwargs.items() if v is not None}
         driver = LangChainDriver(
             ids={"tool_call_id": tool_call_id, "session_id": scope.session_id},
             child_config=patch_config(config, callbacks=run_manager.get_child()),
             in_graph=in_graph,
             asynchronous=asynchronous,
             approvals="pause" if self._can_interrupt(in_graph, configurable) else "wait",
+            args=args,
         )
-        return {k: v for k, v in kwargs.items() if v is not None}, context, driver
+        return args, context, driver
 
     def _can_interrupt(self, in_graph: bool, configurable: Mapping[str, Any]) -> bool:
         if self.on_approval != "interrupt":
@@ -318,3 +363,16 @@ def langchain_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Gatewa
     """
     gateway = gateway_tool(**options)
     return AIlinkTool(**gateway.tool_fields(), gateway=gateway, on_approval=on_approval)
+
+
+def langchain_tools(*, on_approval: OnApproval = "wait", **options: Unpack[OpenAPIToolsOptions]) -> list[AIlinkTool]:
+    """One LangChain tool per operation of an OpenAPI document (needs ``ailink-sdk[openapi]``).
+
+    ``options`` are :class:`ailink.adapters.OpenAPIToolsOptions` (``openapi``, ``token``, filters,
+    ``policies``/``admin``, ...). Each tool's ``args_schema`` is the operation's JSON Schema and its
+    ``metadata["ailink"]`` says how the token's policies gate it; approvals wait in the tool or, with
+    ``on_approval="interrupt"``, pause a LangGraph graph, exactly as for :func:`langchain_tool`.
+    """
+    return [AIlinkTool(**gateway.tool_fields(json_schema=True), gateway=gateway, on_approval=on_approval,
+                       metadata={"ailink": gateway.tool_metadata()})
+            for gateway in gateway_tools(**options)]

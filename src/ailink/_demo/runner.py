@@ -16,10 +16,14 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from ailink.demo import TOOL_NAME, DemoEnv, DemoOutcome
+from ailink.demo import LARGE_CHARGE, TOOL_NAME, DemoEnv, DemoOutcome
 
-#: The frameworks with a demo, and the distribution that ships each one's scenario.
-FRAMEWORK_PACKAGES = {"langchain": "langchain-ailink", "crewai": "crewai-ailink", "llamaindex": "llama-index-ailink"}
+#: The frameworks with a demo, and what installs each one's scenario with everything it runs.
+FRAMEWORK_PACKAGES = {
+    "langchain": "langchain-ailink[agents]",
+    "crewai": "crewai-ailink",
+    "llamaindex": "llama-index-ailink",
+}
 #: Entry-point group under which a framework package registers ``run(env) -> DemoOutcome``.
 SCENARIO_GROUP = "ailink.demos"
 DEMO_KEY_FILE = Path(".ailink") / "demo_admin_key"
@@ -37,6 +41,13 @@ def load_scenario(framework: str) -> Callable[[DemoEnv], DemoOutcome]:
         raise ImportError(f"no package registered an {SCENARIO_GROUP!r} entry point named {framework!r}")
     run: Callable[[DemoEnv], DemoOutcome] = found[0].load()
     return run
+
+
+def install_hint(framework: str, error: ImportError) -> str:
+    """One line saying what ``ailink demo --framework framework`` lacks and the command that installs it."""
+    package = FRAMEWORK_PACKAGES.get(framework, f"{framework}-ailink")
+    missing = f" ({error.name.partition('.')[0]} is not installed)" if error.name else ""
+    return f"The {framework} demo needs {package}{missing}: pip install '{package}'"
 
 
 def prepare_crewai_environment() -> None:
@@ -211,20 +222,25 @@ def check_outcome(outcome: DemoOutcome, session: Any, stats: dict[str, Any], rej
     """What must be true after the demo; an empty list means success.
 
     Approved (the default): the charge ran exactly once. Rejected by the person running the
-    demo: it never ran and the agent was told so.
+    demo: it never ran and the agent was told so. The charge is recognised by its answer, not by an
+    approval id: a gateway that holds the call (the real one) never names the approval.
     """
     problems = []
     statuses = [a.get("status") for a in outcome.tool_artifacts]
     expected_charges = 0 if rejected else 1
     if stats.get("charges") != expected_charges:
         problems.append(f"expected {expected_charges} charge(s) executed upstream, saw {stats.get('charges')}")
-    if not any(a.get("status") == "ok" and a.get("status_code") == 200 and not a.get("approval_id")
+    if not any(a.get("status") == "ok" and a.get("status_code") == 200 and not _is_charge(a)
                for a in outcome.tool_artifacts):
         problems.append(f"the customer lookup did not succeed (tool outcomes: {statuses})")
     if not any(a.get("status") == "denied" and a.get("policy") == "block-refunds" for a in outcome.tool_artifacts):
         problems.append(f"the refund was not reported as denied by 'block-refunds' (tool outcomes: {statuses})")
+    if rejected:
+        charged = any(a.get("status") == "rejected" for a in outcome.tool_artifacts)
+    else:
+        charged = any(a.get("status") == "ok" and _is_charge(a) for a in outcome.tool_artifacts)
     charge_status = "rejected" if rejected else "ok"
-    if not any(a.get("status") == charge_status and a.get("approval_id") for a in outcome.tool_artifacts):
+    if not charged:
         problems.append(f"the charge did not end {charge_status} after the approval (tool outcomes: {statuses})")
     tool_requests = [r for r in session.requests if r.tool_name == TOOL_NAME]
     if len(tool_requests) < 3:
@@ -232,6 +248,12 @@ def check_outcome(outcome: DemoOutcome, session: Any, stats: dict[str, Any], rej
     if any(not r.parent_span_id for r in session.requests):
         problems.append("some requests in the trace have no parent span")
     return problems
+
+
+def _is_charge(artifact: dict[str, Any]) -> bool:
+    """The tool artifact of the demo's large charge (the upstream's answer names its amount)."""
+    body = artifact.get("body")
+    return isinstance(body, dict) and body.get("amount") == LARGE_CHARGE["body"]["amount"]  # type: ignore[index]
 
 
 def _use_real_model(env_kwargs: dict[str, Any], admin: Any) -> None:
@@ -249,14 +271,19 @@ def run_demo(framework: str = "langchain", *, auto_approve: bool = False, approv
     from rich.console import Console
 
     from ailink._session_tree import render_session
-    from ailink.emulator import run_in_thread
 
     console = Console()
     try:
+        from ailink.emulator import run_in_thread
+    except ImportError as exc:
+        missing = (exc.name or "more packages").partition(".")[0]
+        console.print(f"ailink demo runs the local gateway emulator, which needs {missing}: "
+                      "pip install 'ailink-sdk[emulator]'", style="red", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    try:
         scenario = load_scenario(framework)
     except ImportError as exc:
-        package = FRAMEWORK_PACKAGES.get(framework, f"the {framework} integration")
-        console.print(f"[red]The {framework} demo needs {package}: {exc}[/red]")
+        console.print(install_hint(framework, exc), style="red", markup=False, highlight=False, soft_wrap=True)
         return 2
     interactive = is_interactive(auto_approve)
     console.rule(f"[bold]AIlink demo · {framework}")
@@ -290,6 +317,9 @@ def run_demo(framework: str = "langchain", *, auto_approve: bool = False, approv
         try:
             with console.status("Agent running…") if not interactive else contextlib.nullcontext():
                 outcome = scenario(env)
+        except ImportError as exc:  # the scenario imports its framework when it starts
+            console.print(install_hint(framework, exc), style="red", markup=False, highlight=False, soft_wrap=True)
+            return 2
         except Exception as exc:
             console.print(f"[red]The agent run failed: {type(exc).__name__}: {exc}[/red]")
             return 1

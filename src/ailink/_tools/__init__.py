@@ -8,6 +8,7 @@ included, as a sans-I/O flow, and the :class:`ToolDriver` contract of adapters; 
 
 from ailink._tools.action import (
     MAX_ARGUMENT_DEPTH,
+    RESERVED_ARGUMENT_NAMES,
     CallContext,
     ParsedCall,
     ToolAction,
@@ -23,20 +24,29 @@ from ailink._tools.flow import (
     ToolDriver,
     tool_flow,
 )
-from ailink._tools.options import GatewayToolOptions, gateway_tool
+from ailink._tools.options import (
+    GatewayClientOptions,
+    GatewayToolOptions,
+    OpenAPIToolsOptions,
+    gateway_tool,
+    gateway_tools,
+)
 from ailink._tools.result import ToolOutcome, ToolResult, invalid_arguments_result
 from ailink._tools.runner import GatewayTool, HookDriver
 
 __all__ = [
     "CANNOT_PAUSE",
     "MAX_ARGUMENT_DEPTH",
+    "RESERVED_ARGUMENT_NAMES",
     "ApprovalHandling",
     "ApprovalPending",
     "ApprovalResolved",
     "CallContext",
+    "GatewayClientOptions",
     "GatewayTool",
     "GatewayToolOptions",
     "HookDriver",
+    "OpenAPIToolsOptions",
     "ParsedCall",
     "PauseRequest",
     "ToolAction",
@@ -45,6 +55,7 @@ __all__ = [
     "ToolResult",
     "call_arguments",
     "gateway_tool",
+    "gateway_tools",
     "invalid_arguments_result",
     "nests_deeper_than",
     "tool_flow",

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pydantic
 
@@ -21,6 +21,17 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: Deepest nesting of lists and objects a tool's arguments may have.
 MAX_ARGUMENT_DEPTH = 64
+#: Longest request target (path and query string, once encoded) a tool sends: longer ones are
+#: refused before sending (servers answer 414; the emulator refuses paths over 8,192 characters).
+MAX_TARGET_CHARS = 8192
+#: Argument names a generated tool never uses: the adapters' own call signatures take them
+#: (LangChain's ``config``/``run_manager``/``callbacks``, a workflow ``ctx``/``context``, ...) and
+#: ``idempotency_key`` is the core's own argument. An adapter whose framework injects another
+#: keyword into the tool call adds it here.
+RESERVED_ARGUMENT_NAMES = frozenset({
+    "args", "callbacks", "config", "context", "ctx", "idempotency_key", "kwargs", "run_manager", "self",
+    "tool_call_id",
+})
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,9 @@ class CallContext:
     id, a CrewAI task id); with ``session_id`` it makes the idempotency key survive
     re-execution. ``stable_session=False`` says the session is a per-execution fallback (a run
     id, a random id): it then stays out of the key, so the same call id gives the same key with
-    or without a session. ``idempotency_key`` overrides the derived key.
+    or without a session. ``idempotency_key`` overrides the derived key. ``tool_call_id`` is the
+    id the model gave this tool call, when there is one (traces report it as
+    ``gen_ai.tool.call.id``; a CrewAI task id is not one).
     """
 
     session_id: str | None = None
@@ -41,6 +54,7 @@ class CallContext:
     idempotency_key: str | None = None
     user_id: str | None = None
     stable_session: bool = True
+    tool_call_id: str | None = None
 
     def trace(self, tool_name: str | None = None) -> TraceContext:
         """The trace context requests of this call are sent under (inherits an open trace block)."""
@@ -108,6 +122,19 @@ def resolve_path(base_path: str, path: str) -> str:
     return base_path.rstrip("/") + path
 
 
+def check_target_length(full_path: str, query: Mapping[str, Any] | None) -> None:
+    """Refuse a call whose path and query string would be longer than :data:`MAX_TARGET_CHARS`."""
+    size = len(full_path)
+    for name, value in (query or {}).items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            size += len(quote(str(name), safe="")) + len(quote(str(item), safe="")) + 2
+            if size > MAX_TARGET_CHARS:
+                raise _refuse(f"the request's path and query string would be longer than {MAX_TARGET_CHARS} "
+                              "characters")
+    if size > MAX_TARGET_CHARS:
+        raise _refuse(f"the request's path would be longer than {MAX_TARGET_CHARS} characters")
+
+
 def nests_deeper_than(value: Any, limit: int = MAX_ARGUMENT_DEPTH) -> bool:
     """True when ``value`` nests lists/objects deeper than ``limit`` (checked without recursion, so
     adapters can refuse such arguments before their framework copies or logs them)."""
@@ -144,6 +171,34 @@ def _path_allowed(method: str, path: str, patterns: Sequence[str]) -> bool:
         elif fnmatch.fnmatchcase(path, pattern):
             return True
     return False
+
+
+def load_arguments(args: Mapping[str, Any] | str | None) -> dict[str, Any]:
+    """Model-given arguments as a dict: a JSON text is read, anything but an object or arguments
+    nested deeper than :data:`MAX_ARGUMENT_DEPTH` are refused; top-level ``None`` values (a model's
+    way of leaving an optional argument out) are dropped."""
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except (ValueError, RecursionError):
+            raise _refuse("arguments are not valid JSON (or nest too deep)") from None
+    if not isinstance(args, Mapping):
+        raise _refuse("arguments must be a JSON object")
+    if nests_deeper_than(args):
+        raise _refuse(f"arguments nest deeper than {MAX_ARGUMENT_DEPTH} levels")
+    return {str(k): v for k, v in args.items() if v is not None}
+
+
+def checked_key(key: Any) -> str | None:
+    """The ``idempotency_key`` argument, checked (``None`` when not given)."""
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise _refuse("idempotency_key must be a string")
+    try:
+        return check_idempotency_key(key)
+    except ValueError as exc:
+        raise _refuse(f"idempotency_key: {exc}") from None
 
 
 def _describe_validation(exc: pydantic.ValidationError) -> str:
@@ -213,18 +268,19 @@ class ToolAction:
         """The JSON schema of the arguments."""
         return self.args_model.model_json_schema()
 
+    def argument_hint(self) -> str:
+        """What the arguments look like, for the model reading an invalid-arguments answer."""
+        methods = ", ".join(self.methods)
+        return f"{{\"method\": one of {methods}, \"path\": \"/...\", \"query\": {{...}}?, \"body\": {{...}}?}}"
+
+    def metadata(self) -> dict[str, Any]:
+        """JSON-ready facts about the tool for frameworks and UIs (what it may call, how it is gated)."""
+        return {"kind": "http", "methods": list(self.methods), "base_path": self.base_path,
+                "allowed_paths": list(self.allowed_paths) if self.allowed_paths is not None else None}
+
     def parse(self, args: Mapping[str, Any] | str | None) -> ParsedCall:
         """Validate model-given arguments; raises :class:`InvalidToolArgumentsError` (nothing is sent)."""
-        if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except (ValueError, RecursionError):
-                raise _refuse("arguments are not valid JSON (or nest too deep)") from None
-        if not isinstance(args, Mapping):
-            raise _refuse("arguments must be a JSON object")
-        if nests_deeper_than(args):
-            raise _refuse(f"arguments nest deeper than {MAX_ARGUMENT_DEPTH} levels")
-        cleaned = {k: v for k, v in args.items() if v is not None}
+        cleaned = load_arguments(args)
         try:
             model = self.args_model.model_validate(cleaned)
         except pydantic.ValidationError as exc:
@@ -238,13 +294,8 @@ class ToolAction:
         body = data.get("body")
         if body is not None and method == "GET":
             raise _refuse("a GET request cannot have a body; use 'query'")
-        key = data.get("idempotency_key")
-        if key is not None:
-            try:
-                check_idempotency_key(key)
-            except ValueError as exc:
-                raise _refuse(f"idempotency_key: {exc}") from None
-        return ParsedCall(method, path, full_path, data.get("query"), body, key)
+        check_target_length(full_path, data.get("query"))
+        return ParsedCall(method, path, full_path, data.get("query"), body, checked_key(data.get("idempotency_key")))
 
     def idempotency_key(self, call: ParsedCall, context: CallContext) -> str:
         """Explicit key in the arguments, else the context's, else one derived from values that

@@ -25,6 +25,7 @@ from ailink._approval import PendingApproval, await_decision, claim, is_pending_
 from ailink._config import ClientConfig
 from ailink._errors import AIlinkError
 from ailink._flow import Flow, Notify
+from ailink._otel import ToolSpan
 from ailink._retry import idempotency_key_of
 from ailink._tools.action import ParsedCall, ToolAction
 from ailink._tools.result import ToolOutcome, ToolResult, error_result, ok_result, pending_result
@@ -170,13 +171,16 @@ def tool_flow(
     driver: ToolDriver,
     *,
     approval_timeout: float,
+    span: ToolSpan | None = None,
 ) -> Flow[ToolResult]:
     """Send one validated call and carry it through its approval, if the gateway asks for one.
 
     Every outcome the gateway or the network can produce is returned, never raised (an ambiguous
     one as :attr:`ToolOutcome.UNKNOWN`, naming the key to re-send with); only the driver's own
-    control-flow exceptions (a framework pausing) leave the flow.
+    control-flow exceptions (a framework pausing) leave the flow. ``span`` (the call's
+    OpenTelemetry span, if any) gets the approval events and a child span per wait.
     """
+    span = span or ToolSpan()
     request = _request(config, action, call, key, approval_timeout)
     result = yield from _outcome(action, call, request, send_proxied(config, request))
     approval_id = result.approval_id
@@ -189,6 +193,7 @@ def tool_flow(
         yield Notify(driver.pause, PauseRequest(action.name, approval_id, result.idempotency_key, result.content))
     while result.outcome is ToolOutcome.PENDING and result.pending is not None:
         if not replayed:
+            span.approval_requested(result.pending)
             yield Notify(driver.emit, ApprovalPending(action.name, result.pending, result.idempotency_key))
         announced = True
         if driver.approvals == "return":
@@ -197,7 +202,9 @@ def tool_flow(
         if pausing:
             pause = PauseRequest(action.name, result.pending.approval_id, result.idempotency_key,
                                  result.content, result.pending)
+            span.pausing_for(pause.approval_id)
             resume = yield Notify(driver.pause, pause)
+            span.pausing_for(None)
         if resume is not CANNOT_PAUSE:  # resumed: re-send, the gateway re-attaches by key
             replayed = False
             request = _request(config, action, call, key, approval_timeout)
@@ -205,9 +212,12 @@ def tool_flow(
             if result.outcome is not ToolOutcome.PENDING or driver.still_pending == "pause":
                 continue
         if result.pending is not None:
-            wait = await_decision(config, request, result.pending, approval_timeout=approval_timeout)
-            result = yield from _outcome(action, call, request, wait)
+            with span.waiting(result.pending) as waited:
+                wait = await_decision(config, request, result.pending, approval_timeout=approval_timeout)
+                result = yield from _outcome(action, call, request, wait)
+                waited.decided(result)
         break
     if announced or pausing:
+        span.approval_decided(result.approval_id or approval_id, result)
         yield Notify(driver.emit, ApprovalResolved(action.name, result.approval_id or approval_id, result))
     return result

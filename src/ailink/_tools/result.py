@@ -132,7 +132,7 @@ def ok_result(action: ToolAction, call: ParsedCall, key: str | None, response: h
     """The result of an executed call (first execution, stored replay, or approved and performed)."""
     body = _body_of(response)
     replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
-    approval_id = response.headers.get("x-ailink-approval-id")
+    approval_id = response.headers.get("x-ailink-approval-id") or response.headers.get("x-trueflow-approval-id")
     head = f"HTTP {response.status_code} from {call.method} {call.path}"
     if approval_id:
         head += f" (approved by a human reviewer, approval {approval_id}; performed once)"
@@ -209,7 +209,8 @@ def error_result(action: ToolAction, call: ParsedCall, key: str | None, error: A
         reason = error.reason
         return ToolResult(
             ToolOutcome.REJECTED,
-            f"A human reviewer rejected {what} (approval {error.approval_id})"
+            f"A human reviewer rejected {what}"
+            + (f" (approval {error.approval_id})" if error.approval_id else "")  # the real gateway names none
             + (f": {reason}" if reason else "")
             + ". The action was not performed; do not retry it unchanged.",
             approval_id=error.approval_id,
@@ -219,8 +220,9 @@ def error_result(action: ToolAction, call: ParsedCall, key: str | None, error: A
     if isinstance(error, ApprovalTimeoutError):
         return ToolResult(
             ToolOutcome.TIMED_OUT,
-            f"No human decision arrived for {what} (approval {error.approval_id or 'unknown'}) in time. "
-            "The action was NOT performed.",
+            f"No human decision arrived for {what}"
+            + (f" (approval {error.approval_id})" if error.approval_id else "")
+            + " in time. The action was NOT performed.",
             approval_id=error.approval_id,
             **common,
         )
@@ -274,10 +276,8 @@ def error_result(action: ToolAction, call: ParsedCall, key: str | None, error: A
 
 def invalid_arguments_result(action: ToolAction, error: InvalidToolArgumentsError) -> ToolResult:
     """The model-readable answer to invalid arguments (nothing was sent)."""
-    methods = ", ".join(action.methods)
     return ToolResult(
         ToolOutcome.INVALID_ARGUMENTS,
-        f"Invalid arguments for tool '{action.name}': {error}. Nothing was sent. "
-        f"Expected {{\"method\": one of {methods}, \"path\": \"/...\", \"query\": {{...}}?, \"body\": {{...}}?}}.",
+        f"Invalid arguments for tool '{action.name}': {error}. Nothing was sent. Expected {action.argument_hint()}.",
         reason=str(error),
     )

@@ -9,6 +9,7 @@ from ailink._approval import PendingApproval
 from ailink._config import ClientConfig
 from ailink._errors import InvalidToolArgumentsError
 from ailink._flow import Flow
+from ailink._otel import tool_span
 from ailink._secrets import scrub
 from ailink._tools.action import CallContext, ParsedCall, ToolAction
 from ailink._tools.flow import ApprovalPending, ApprovalResolved, ToolDriver, tool_flow
@@ -62,11 +63,22 @@ class GatewayTool:
     def __repr__(self) -> str:
         return f"GatewayTool(name={self.action.name!r}, gateway_url={scrub(self.config.gateway_url)!r})"
 
-    def tool_fields(self) -> dict[str, Any]:
-        """What a framework's tool class is described by: ``name``, ``description`` and ``args_schema``
-        (the pydantic model of the arguments)."""
+    def tool_fields(self, *, json_schema: bool = False) -> dict[str, Any]:
+        """What a framework's tool class is described by: ``name``, ``description`` and ``args_schema``:
+        the pydantic model of the arguments, or with ``json_schema=True`` their JSON Schema (a fresh
+        copy), for frameworks that take one (LangChain for generated tools, OpenAI Agents SDK, ...).
+
+        A generated tool's pydantic model only carries its JSON Schema (``model_json_schema``) and
+        accepts any object: the core validates the arguments against the schema before sending."""
         action = self.action
-        return {"name": action.name, "description": action.description, "args_schema": action.args_model}
+        schema: Any = action.args_schema() if json_schema else action.args_model
+        return {"name": action.name, "description": action.description, "args_schema": schema}
+
+    def tool_metadata(self) -> dict[str, Any]:
+        """JSON-ready facts about the tool for frameworks and UIs: for a generated tool its operation
+        (id, method, path template, tags) and how the token's policies gate it (``approval``), known
+        before any call; put it where the framework keeps tool metadata."""
+        return self.action.metadata()
 
     @property
     def client(self) -> AIlinkClient:
@@ -106,14 +118,21 @@ class GatewayTool:
         if driver is not None and (on_pending is not None or not wait):
             raise TypeError("pass driver= or wait=/on_pending=, not both")
         context = context or CallContext()
-        call, key, invalid = self.prepare(args, context)
-        if call is None:
-            assert invalid is not None
-            return invalid
-        flow = tool_flow(self.config, self.action, call, key, driver or HookDriver(on_pending, wait=wait),
-                         approval_timeout=self.approval_timeout)
-        with trace_context(context.trace(self.action.name)):  # the call's requests carry its session and span
-            return (yield from flow)
+        trace = context.trace(self.action.name)
+        # the call's requests carry its session and span; with OpenTelemetry, its execute_tool span too
+        with trace_context(trace), tool_span(self.action.name, description=self.action.description,
+                                             call_id=context.tool_call_id, session_id=trace.session_id) as span:
+            call, key, invalid = self.prepare(args, context)
+            if call is None:
+                assert invalid is not None
+                result = invalid
+            else:
+                span.describe_call(call.method, key)
+                flow = tool_flow(self.config, self.action, call, key, driver or HookDriver(on_pending, wait=wait),
+                                 approval_timeout=self.approval_timeout, span=span)
+                result = yield from flow
+            span.finish(result)
+            return result
 
     def run(
         self,

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import math
 import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -30,24 +31,25 @@ from starlette.types import Receive, Scope, Send
 
 from ailink._secrets import mask
 
+from . import _actions
 from ._bounds import JSONRefused, NotJSON, cap, idempotency_key_problem, load_json
+from ._budgets import Budgets
+from ._cache import ResponseCache, cache_key
 from ._events import EventHub
+from ._generation import Generation
 from ._mock_llm import LLMMock
 from ._mock_payments import PaymentsMock
-from ._outcomes import UPSTREAM_MARKER, KeyClaim, Stored, fingerprint
+from ._outcomes import KeyClaim, Stored, fingerprint
 from ._paths import PathRefused, ProxyPath, join_url, normalise
 from ._policy import NO_BODY, MatchedAction, RequestFacts, effective_duration, evaluate, reads_body
 from ._profile import Profile
 from ._review import review_url
+from ._routing import Router
 from ._store import Store, new_id
 from ._upstream import Upstream, UpstreamFailure, response_headers, upstream_request_headers
 from ._watch import ApprovalWatch
 
-TOKEN_PREFIX = "ailink_v1_"
 MAX_WAIT = 50.0
-#: Every spelling of the idempotency key a client may send (the profile says which ones count).
-IDEMPOTENCY_HEADERS = ("x-ailink-idempotency-key", "x-trueflow-idempotency-key", "idempotency-key",
-                       "x-idempotency-key")
 #: On the real gateway their mere presence allows upstream retries of POST/PUT/PATCH.
 RETRY_SWITCH_HEADERS = ("idempotency-key", "x-idempotency-key")
 GATEWAY_RETRIES = 3
@@ -63,6 +65,7 @@ ERROR_TYPES = {
     "upstream_failed": "upstream_error", "outcome_unknown": "upstream_error",
     "internal_server_error": "internal_error", "method_not_allowed": "invalid_request_error",
     "content_blocked": "content_policy_error", "forbidden": "permission_error",
+    "spend_cap_reached": "billing_error", "all_upstreams_exhausted": "upstream_error",  # [H15 routing]
 }
 _LATEST_ISO = "9999-12-31T23:59:59.999Z"
 
@@ -114,6 +117,8 @@ def error_response(request_id: str, exc: GatewayError, *, with_details: bool = T
     body: dict[str, Any] = {"code": exc.code, "message": cap(exc.message),
                             "type": ERROR_TYPES.get(exc.code, "invalid_request_error"), "request_id": request_id}
     details = exc.all_details() if with_details else None
+    if not with_details and exc.code == "all_upstreams_exhausted":  # [H15 routing] the real gateway sends these
+        details = exc.details
     if details is not None:
         body["details"] = details
     return JSONResponse({"error": body}, status_code=exc.status,
@@ -156,8 +161,8 @@ class TraceContext:
     prefer_async: bool
 
     @classmethod
-    def from_headers(cls, headers: Any, profile: Profile) -> TraceContext:
-        """Read the tracing and idempotency headers; bad idempotency keys → 422 (§10.2)."""
+    def from_headers(cls, headers: Any, emu: Emulator) -> TraceContext:
+        """Read the tracing and idempotency headers (the spellings ``emu`` reads); bad keys → 422 (§10.2)."""
         trace_id = span_id = None
         tp = headers.get("traceparent")
         if tp:
@@ -173,18 +178,18 @@ class TraceContext:
                 properties = None  # invalid JSON is dropped silently, like the real gateway
         prefer = headers.get("prefer", "")
         prefer_async = any(p.split(";")[0].strip().lower() == "respond-async" for p in prefer.split(","))
-        for name in IDEMPOTENCY_HEADERS:
+        for name in emu.key_headers:
             for value in headers.getlist(name):
                 problem = idempotency_key_problem(value)
                 if problem is not None:
                     raise GatewayError(422, "validation_error", f"Invalid {name} header: {problem}")
-        keys = {value for name in profile.approval_key_headers for value in headers.getlist(name)}
+        keys = {value for name in emu.key_headers for value in headers.getlist(name)}
         if len(keys) > 1:
             raise GatewayError(422, "validation_error", "The request names more than one idempotency key")
         return cls(
             session_id=headers.get("x-session-id") or None,
-            agent_name=headers.get("x-ailink-agent-name") or headers.get("user-agent"),
-            tool_name=headers.get("x-ailink-tool-name"),
+            agent_name=headers.get(emu.generation.agent_name) or headers.get("user-agent"),
+            tool_name=headers.get(emu.generation.tool_name),
             # deviation: X-Parent-Span-Id (the enclosing span) wins over the traceparent span id
             parent_span_id=headers.get("x-parent-span-id") or span_id,
             span_id=span_id, trace_id=trace_id, properties=properties,
@@ -224,9 +229,20 @@ class Call:
     credential_id: str | None
     audit: dict[str, Any]
     prefer_async: bool
+    #: Returns once the client has closed its connection (``None``: not watched).
+    client_gone: Callable[[], Awaitable[None]] | None = None
     claim: KeyClaim | None = None
+    #: What the matched policy actions ask of the forwarding (headers, the answer's redaction).
+    set_headers: dict[str, str] | None = None
+    remove_headers: list[str] | None = None
+    response_actions: list[list[Any]] | None = None
     #: Set just before the request is sent upstream: from here on a failure is ambiguous.
     forwarded: bool = False
+    # [H15 routing] the matched ``dynamic_route`` action, the route plan (``_routing``), and what runs
+    # once the call is audited (``fn(status, audit extras)``: in-flight counts, budget reservations).
+    route_action: Any = None
+    route: Any = None
+    on_done: list[Callable[[int, dict[str, Any]], None]] = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -249,11 +265,18 @@ def _raw_path(request: Request) -> str:
 
 
 class Emulator:
-    def __init__(self, store: Store, admin_key: str, *, profile: Profile, public_url: str | None,
-                 max_body_bytes: int, upstream_timeout: float, retry_backoff: float = 0.5) -> None:
+    def __init__(self, store: Store, admin_key: str, *, profile: Profile, generation: Generation,
+                 public_url: str | None, max_body_bytes: int, upstream_timeout: float,
+                 retry_backoff: float = 0.5) -> None:
         self.store = store
         self.admin_key = admin_key
         self.profile = profile
+        self.generation = generation
+        #: The request headers whose value is the request's idempotency key.
+        self.key_headers: tuple[str, ...] = (generation.idempotency_key,) + (
+            RETRY_SWITCH_HEADERS if profile.plain_key_headers else ())
+        #: Marks an answer that came from the upstream (first or replayed), as the real gateway does.
+        self.upstream_marker = [generation.cb_state, "disabled"]
         self.public_url = public_url
         self.max_body_bytes = max_body_bytes
         self.upstream_timeout = upstream_timeout
@@ -261,12 +284,16 @@ class Emulator:
         self.llm = LLMMock()
         self.upstream = Upstream({"payments.mock": self.payments.app, "llm.mock": self.llm.app},
                                  timeout=upstream_timeout, retry_backoff=retry_backoff)
+        self.cache = ResponseCache()
         self._decided: dict[str, asyncio.Event] = {}
         self._executed: dict[str, asyncio.Event] = {}
         self._rate: dict[str, deque[float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Approval and policy events for the inbox's live view and webhooks (``_events``, ``_webhooks``).
         self.events = EventHub(self)
+        #: [H15 routing] upstream pools, breakers, dynamic routes (``_routing``); spend caps (``_budgets``).
+        self.routing = Router(self)
+        self.budgets = Budgets(self)
         #: The open approval-event streams of agents (``_watch``, protocol §4.4).
         self.watch = ApprovalWatch(self)
         #: The event loop serving the app (set at start-up), for calls from other threads.
@@ -333,16 +360,24 @@ class Emulator:
 
     def auth_token(self, request: Request) -> dict[str, Any]:
         auth = request.headers.get("authorization", "")
-        if auth.startswith("Bearer " + TOKEN_PREFIX):
+        if auth.startswith("Bearer " + self.generation.token_prefix):
             token = self.store.token_by_secret(auth[len("Bearer "):])
             if token is not None and token["is_active"]:
                 return token
-        raise GatewayError(401, "token_not_found",
-                           "Invalid or missing API token. Ensure AILINK_API_KEY is set correctly.")
+        raise GatewayError(401, "token_not_found", "Invalid or missing API token. Ensure "
+                                                   f"{self.generation.env_prefix}API_KEY is set correctly.")
 
     def _audit(self, call: Call, status: int, **extra: Any) -> None:
-        self.store.add_audit({**call.audit, "status_code": status,
+        self.store.add_audit({**call.audit, **self.routing.audit_fields(call), "status_code": status,
                               "latency_ms": int((time.monotonic() - call.started) * 1000), **extra})
+        self._call_done(call, status, extra)
+
+    @staticmethod
+    def _call_done(call: Call, status: int, extra: dict[str, Any]) -> None:
+        """[H15 routing] Run what waits for the call's end (once): release reservations and counts."""
+        done, call.on_done = call.on_done, []
+        for fn in done:
+            fn(status, extra)
 
     # ------------------------------------------------------------------ approvals core
     def notify_decided(self, apr_id: str) -> None:
@@ -444,18 +479,23 @@ class Emulator:
 
     async def _execute_stored(self, row: dict[str, Any]) -> Stored:
         key = row["idempotency_key"] if self.profile.forward_idempotency_key else None
+        ctx = row["context"] or {}
         headers, url = upstream_request_headers(row["req_headers"], credential=self._credential(row["credential_id"]),
-                                                token_ref=row["token_ref"], url=row["req_url"], idempotency_key=key)
+                                                token_ref=row["token_ref"], url=row["req_url"], idempotency_key=key,
+                                                set_headers=ctx.get("set_headers"),
+                                                remove_headers=ctx.get("remove_headers"))
         resp = await self.upstream.open(row["req_method"], url, headers, row["req_body"])
-        out_headers = [*response_headers(resp), list(UPSTREAM_MARKER)]
-        return Stored(resp.status_code, out_headers, await self.upstream.read(resp))
+        out_headers = [*response_headers(resp), self.upstream_marker]
+        content = await self.upstream.read(resp)
+        return self._answer(resp, out_headers, content, ctx.get("response_actions"), str(ctx.get("request_id")))[0]
 
     def _audit_execution(self, row: dict[str, Any], status: int, started: float) -> None:
         ctx = row["context"] or {}
         self.store.add_audit({
             **{k: ctx.get(k) for k in ("session_id", "agent_name", "tool_name", "parent_span_id", "span_id",
                                        "trace_id", "properties", "user_id", "tenant_id", "external_request_id",
-                                       "idempotency_key", "token_prefix", "request_id", "model")},
+                                       "idempotency_key", "token_prefix", "request_id", "model", "experiment",
+                                       "variant", "policy_tags")},
             "token_ref": row["token_ref"], "method": row["req_method"], "path": ctx.get("path"),
             "upstream_url": row["req_url"].split("?", 1)[0], "status_code": status,
             "latency_ms": int((time.monotonic() - started) * 1000), "policy_result": "approved",
@@ -495,8 +535,12 @@ class Emulator:
             if exc.forwarded is None:
                 exc.forwarded = False
             raise
+        call.client_gone = lambda: _disconnected(request)
         try:
             return await self._handle(call)
+        except ClientGone:  # nobody is listening any more: nothing was sent, nothing to answer
+            self._call_done(call, 499, {"error_code": "client_gone"})  # [H15 routing] release what it holds
+            return Response(status_code=499)
         except GatewayError as exc:
             if exc.forwarded is None and not exc.ambiguous and not call.forwarded:
                 exc.forwarded = False
@@ -509,6 +553,7 @@ class Emulator:
         except BaseException:
             if call.claim is not None:
                 call.claim.abandon()
+            self._call_done(call, 0, {"error_code": "interrupted"})  # [H15 routing]
             raise
 
     async def _admit(self, request: Request) -> Call:
@@ -517,7 +562,7 @@ class Emulator:
         rid = request.state.request_id = new_request_id()
         body = await self.read_body(request)
         token = self.auth_token(request)
-        ctx = TraceContext.from_headers(request.headers, self.profile)
+        ctx = TraceContext.from_headers(request.headers, self)
         method = request.method.upper()
         raw_path = _raw_path(request)
         query = request.scope.get("query_string", b"").decode("latin-1")
@@ -591,10 +636,11 @@ class Emulator:
         shadow: list[str] = []
         matches = list(evaluate(policies, facts))
         self.events.webhooks.policy_matches(call, matches)  # the ``webhook`` action, in the background
+        plan = _actions.Plan(body=call.body_json if call.body_json is not NO_BODY else _actions.NOT_JSON, seed=call.rid)
         for m in matches:
             kind = m.action.get("action")
             if m.mode == "shadow":
-                if kind in ("deny", "require_approval", "rate_limit"):
+                if kind in ("deny", "require_approval", "rate_limit", "tool_scope", "redact"):
                     shadow.append(f"{m.policy_name}:{kind}")
                 continue
             if kind == "deny":
@@ -604,10 +650,26 @@ class Emulator:
                 raise exc
             if kind == "rate_limit":
                 self._check_rate_limit(call, m)
-            if kind == "require_approval" and approval is None:
+            elif kind == "require_approval" and approval is None:
                 approval = m
+            elif kind == "dynamic_route":  # [H15 routing]
+                if call.route_action is None:
+                    call.route_action = m
+            elif kind in _actions.SUPPORTED:
+                try:
+                    _actions.apply(m.policy_name, m.action, plan)
+                except _actions.ActionRefused as refused:
+                    exc = GatewayError(refused.status, refused.code, refused.message, details=refused.details)
+                    self._audit(call, exc.status, policy_result="denied", deny_reason=cap(exc.message),
+                                error_code=exc.code)
+                    raise exc from None
         if shadow:
             call.audit["deny_reason"] = "shadow: " + ", ".join(shadow)
+        self._follow_plan(call, plan)  # the body as the actions left it: routing and budgets see that one
+        if plan.delay:
+            await asyncio.sleep(plan.delay)
+        self.budgets.check(call)  # [H15 routing] 402 when a hard spend cap is reached
+        self.routing.prepare(call)  # [H15 routing] pool or dynamic route; 503 when every circuit is open
         if approval is not None:
             return await self._gate(call, approval)
         return await self._forward(call)
@@ -616,6 +678,22 @@ class Emulator:
         self.events.policy_denied(token_ref=call.token["ref"], policy=policy,
                                   reason=str((exc.details or {}).get("reason") or exc.message), method=call.method,
                                   path=call.path, context=call.ctx.audit_fields(), request_id=call.rid)
+
+    def _follow_plan(self, call: Call, plan: _actions.Plan) -> None:
+        """Take over what the policy actions decided: the body, forwarded headers, the answer's
+        redaction, and what the audit row records (split variant, tags)."""
+        if plan.body_changed:
+            call.body_json = plan.body
+            call.body = json.dumps(plan.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            if isinstance(plan.body, dict) and isinstance(plan.body.get("model"), str):
+                call.audit["model"] = plan.body["model"]
+        call.set_headers = plan.set_headers or None
+        call.remove_headers = plan.remove_headers or None
+        call.response_actions = plan.response_actions or None
+        if plan.variant is not None:
+            call.audit["experiment"], call.audit["variant"] = plan.experiment, plan.variant
+        if plan.tags:
+            call.audit["policy_tags"] = plan.tags
 
     def _apply_request_transforms(self, call: Call) -> None:
         """Model aliases and guardrails (``_mgmt._transforms``) rewrite the body, or refuse it with
@@ -736,10 +814,29 @@ class Emulator:
         row = self.store.approval_by_key(call.token["ref"], call.key) if call.key is not None else None
         if row is None:
             row = self._create_approval(call, approval, timeout)
-        row = await self.wait_decided(row["id"], max(0.0, row["expires_at"] - time.time()) + 0.05)
+        row = await self._hold(call, row)
         if row["status"] == "approved":
             return await self._forward(call, approval_id=row["id"])
         return await self.outcome_response(row, call, replayed=False, audit=True)
+
+    async def _hold(self, call: Call, row: dict[str, Any]) -> dict[str, Any]:
+        """Wait for the decision while the client stays connected; a client that hangs up abandons the
+        held request (raises :class:`ClientGone`; as the real gateway, whose held handler is dropped with
+        its connection). The approval stays as it is: a re-send with the same key re-attaches to it."""
+        decided = asyncio.ensure_future(
+            self.wait_decided(row["id"], max(0.0, row["expires_at"] - time.time()) + 0.05))
+        if call.client_gone is None:
+            return await decided
+        gone = asyncio.ensure_future(call.client_gone())
+        try:
+            await asyncio.wait({decided, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not decided.done():
+                decided.cancel()
+        if not decided.done() or decided.cancelled():
+            raise ClientGone
+        return decided.result()
 
     def _create_approval(self, call: Call, approval: MatchedAction, timeout: float) -> dict[str, Any]:
         preview = call.body.decode("utf-8", "replace")
@@ -754,7 +851,10 @@ class Emulator:
             "context": {**call.ctx.audit_fields(), "path": call.path,
                         "policies_evaluated": call.audit.get("policies_evaluated"),
                         "token_prefix": call.audit["token_prefix"], "request_id": call.rid,
-                        "model": call.audit.get("model"), "query": call.query},
+                        "model": call.audit.get("model"), "query": call.query,
+                        "experiment": call.audit.get("experiment"), "variant": call.audit.get("variant"),
+                        "policy_tags": call.audit.get("policy_tags"), "set_headers": call.set_headers,
+                        "remove_headers": call.remove_headers, "response_actions": call.response_actions},
         })
         self.events.approval_requested(row)
         return row
@@ -772,7 +872,7 @@ class Emulator:
             state = row["exec_state"]
             if state == "done":
                 stored = Stored(row["resp_status"], row["resp_headers"] or [], row["resp_body"] or b"")
-                extra = {"x-ailink-approval-id": apr_id}
+                extra = {self.generation.approval_id: apr_id}
                 if replayed:
                     extra["idempotent-replayed"] = "true"
                 return stored.to_response(rid, **extra)
@@ -821,7 +921,7 @@ class Emulator:
         }
         return JSONResponse(body, status_code=202, headers={
             "location": poll, "retry-after": "2", "preference-applied": "respond-async", "x-request-id": rid,
-            "x-ailink-approval-id": apr_id,
+            self.generation.approval_id: apr_id,
         })
 
     # ------------------------------------------------------------------ forwarding
@@ -836,38 +936,65 @@ class Emulator:
         return GATEWAY_RETRIES
 
     async def _forward(self, call: Call, *, approval_id: str | None = None) -> Response:
-        """Send the request upstream; keep a complete answer under the key, or mark the key unknown."""
-        key = call.key if self.profile.forward_idempotency_key else None
-        headers, url = upstream_request_headers(call.headers, credential=self._credential(call.credential_id),
-                                                token_ref=call.token["ref"], url=call.upstream_url,
-                                                idempotency_key=key)
-        result = {"policy_result": "approved" if approval_id else "allowed"}
+        """Answer from the response cache, or send the request upstream (its planned targets in turn);
+        keep a complete answer under the key (and in the cache), or mark the key unknown."""
+        result: dict[str, Any] = {"policy_result": "approved" if approval_id else "allowed"}
         if approval_id is not None:
             result["approval_id"] = approval_id
+        cached_as = cache_key(call.token["ref"], call.method, call.headers, call.body_json, self.generation.no_cache)
+        if cached_as is not None:
+            hit = self.cache.get(cached_as)
+            if hit is not None:  # nothing is sent: no cost, no reservation, no route
+                stored = Stored(hit.status, [["content-type", hit.content_type], [self.generation.cache_status, "HIT"]],
+                                hit.body)
+                if call.claim is not None:
+                    call.claim.complete(stored)
+                self._audit(call, hit.status, cache_hit=1, **result)
+                return stored.to_response(call.rid)
+        await self.budgets.reserve(call)  # [H15 routing] hold the estimated cost (may wait, or refuse 402)
         call.forwarded = True
         if call.claim is not None:
             call.claim.forwarding()
-        try:
-            resp = await self.upstream.open_with_retries(call.method, url, headers, call.body,
-                                                         retries=self._retries(call))
+        try:  # [H15 routing] the planned targets in turn, failing over only where nothing was processed
+            resp = await self.routing.send(call, self._retries(call))
         except UpstreamFailure as failure:
             raise self._failed(call, failure, result) from None
-        out_headers = [*response_headers(resp), list(UPSTREAM_MARKER)]
+        out_headers = [*response_headers(resp), *self.routing.answer_headers(call)]
         from ._metering import Meter  # [H14 LLM usage] prices LLM answers into the audit row (see _metering)
 
         meter = Meter.start(self, call)
         if resp.headers.get("content-type", "").startswith("text/event-stream"):
+            out_headers += self.budgets.answer_headers(call)  # [H15 routing]
             return self._stream(call, resp, out_headers, result, meter.stream(resp.aiter_bytes()))
         try:
             content = await self.upstream.read(resp)
         except UpstreamFailure as failure:
             raise self._failed(call, failure, result) from None
         content, out_headers = meter.buffered(resp.status_code, out_headers, content)
-        stored = Stored(resp.status_code, out_headers, content)
+        out_headers += self.budgets.answer_headers(call)  # [H15 routing] budget remaining, shadow-cap warnings
+        stored, refused = self._answer(resp, out_headers, content, call.response_actions, call.rid)
         if call.claim is not None:
             call.claim.complete(stored)
-        self._audit(call, resp.status_code, **result)
+        if refused:  # by a response-phase action: the upstream did act, its answer is withheld
+            self._audit(call, stored.status, **{**result, "policy_result": "denied"}, error_code="content_blocked")
+        else:
+            if cached_as is not None:
+                self.cache.put(cached_as, stored.status, resp.headers.get("content-type", ""), stored.body)
+            self._audit(call, stored.status, **result)
         return stored.to_response(call.rid)
+
+    def _answer(self, resp: httpx.Response, headers: list[list[str]], content: bytes,
+                response_actions: list[list[Any]] | None, rid: str) -> tuple[Stored, bool]:
+        """The complete upstream answer as the client gets it: redacted by the policies' response
+        actions, or (``True``) replaced by their 403 ``content_blocked``."""
+        try:
+            content = _actions.redact_answer(response_actions or [], resp.headers.get("content-type", ""), content)
+        except _actions.ActionRefused as refused:
+            refusal = GatewayError(refused.status, refused.code, refused.message, details=refused.details)
+            blocked = error_response(rid, refusal, with_details=self.profile.error_details)
+            kept = [[k, v] for k, v in blocked.headers.items() if k not in ("content-length", "x-request-id")]
+            return Stored(blocked.status_code, kept, bytes(blocked.body)), True
+        return Stored(resp.status_code, headers, content), False
 
     def _failed(self, call: Call, failure: UpstreamFailure, result: dict[str, Any]) -> GatewayError:
         if failure.forwarded:
@@ -976,6 +1103,18 @@ class Emulator:
             Route("/v1/approvals/{approval_id}", self.agent_cancel_approval, methods=["DELETE"]),
             Route("/v1/approvals/{approval_id}/result", self.agent_approval_result, methods=["GET"]),
         ]
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its request was held."""
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client of ``request`` (whose body was read) closes its connection."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 class _SettlingStream(StreamingResponse):

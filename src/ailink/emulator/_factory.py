@@ -21,13 +21,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ailink._secrets import redact
 
-from . import _metering
+from . import _budgets, _metering, _quotas, _vault
 from ._app import Emulator, GatewayError, error_response, health_routes, new_request_id
+from ._cors import Cors
+from ._generation import Generation, get_generation
 from ._inbox import inbox_routes
 from ._management import management_routes
 from ._mgmt._base import ManagementStore
 from ._mgmt._routes import management_table
-from ._profile import EXTENSIONS_HEADER, Profile, get_profile
+from ._profile import Profile, get_profile
 from ._realtime import realtime_route
 from ._store import Store
 
@@ -101,6 +103,7 @@ def create_app(
     max_body_bytes: int = 1_048_576,
     upstream_timeout: float = 60.0,
     profile: str | Profile = "ailink",
+    generation: str | Generation = "ailink",
     retry_backoff: float = 0.5,
     webhooks: list[str] | None = None,
     webhook_secret: str | None = None,
@@ -114,7 +117,9 @@ def create_app(
     ``app.state.demo_seed`` (:class:`DemoSeed`). ``upstream_timeout`` (seconds, per upstream
     call) exists so tests can provoke upstream timeouts quickly. ``profile`` is ``"ailink"`` (every
     protocol extension) or ``"real"`` (behaves like the real gateway; see the package docstring);
-    ``retry_backoff`` is the base delay of the ``real`` profile's gateway-side retries (0.5 s there).
+    ``generation`` is ``"ailink"`` (``X-AIlink-*`` headers, ``ailink_v1_`` tokens) or ``"trueflow"``
+    (``X-TrueFlow-*``, ``tf_v1_``); ``retry_backoff`` is the base delay of the ``real`` profile's
+    gateway-side retries (0.5 s there).
     ``webhooks`` (URLs, signed with ``webhook_secret`` when given) and ``slack_webhooks`` (Slack
     incoming-webhook URLs) receive every event; ``webhook_retry_delays`` are the seconds between
     delivery attempts (default 1, 5, 25). The reviewers' inbox is served at ``/ui`` (admin key to sign in).
@@ -122,15 +127,16 @@ def create_app(
     if seed not in (None, "demo"):
         raise ValueError(f"unknown seed {seed!r} (known: 'demo')")
     chosen = get_profile(profile)
+    dialect = get_generation(generation)
     key = admin_key or "ailink_admin_" + secrets.token_urlsafe(24)
-    store = Store(db_path)
+    store = Store(db_path, token_prefix=dialect.token_prefix)
     recovered = store.recover_after_restart()
     ManagementStore.install(store)
     _metering.install(store)
     if any(recovered.values()):
         logger.warning("emulator start-up: settled what a previous run left in flight: %s", recovered)
-    emu = Emulator(store, key, profile=chosen, public_url=public_url, max_body_bytes=max_body_bytes,
-                   upstream_timeout=upstream_timeout, retry_backoff=retry_backoff)
+    emu = Emulator(store, key, profile=chosen, generation=dialect, public_url=public_url,
+                   max_body_bytes=max_body_bytes, upstream_timeout=upstream_timeout, retry_backoff=retry_backoff)
     emu.events.webhooks.install()
     emu.events.webhooks.configure(urls=webhooks, slack_urls=slack_webhooks, secret=webhook_secret,
                                   retry_delays=webhook_retry_delays)
@@ -167,13 +173,16 @@ def create_app(
     routes = [
         *health_routes(emu),
         *inbox_routes(emu),
-        *management_routes(emu, [*management_table(emu), *_metering.pricing_routes(emu)]),
+        *management_routes(emu, [*management_table(emu), *_metering.pricing_routes(emu),
+                                 *_budgets.routes(emu), *_quotas.routes(emu), *_vault.routes(emu)]),  # [H15 routing]
         realtime_route(emu),
         *(emu.agent_routes() if chosen.agent_approval_endpoints else []),
         *(_metering.data_plane_routes(emu) if chosen.llm_extensions else []),
         Route("/{path:path}", emu.proxy, methods=ALL_METHODS),
     ]
-    middleware = [Middleware(ExtensionsHeader, extensions=chosen.extensions)] if chosen.extensions else []
+    middleware = [Middleware(Cors)]  # outermost: preflights are answered before anything else
+    if chosen.extensions:
+        middleware.append(Middleware(ExtensionsHeader, header=dialect.extensions, extensions=chosen.extensions))
     middleware.append(Middleware(CatchAll, answer=on_error))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                     exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error})
@@ -182,6 +191,7 @@ def create_app(
     app.state.demo_seed = demo
     app.state.public_url = public_url
     app.state.profile = chosen
+    app.state.generation = dialect
     return app
 
 
@@ -221,10 +231,12 @@ class CatchAll:
 
 
 class ExtensionsHeader:
-    """Adds ``X-AIlink-Extensions`` to every answer outside the management API (§10.1)."""
+    """Adds ``X-AIlink-Extensions`` (the generation's spelling) to every answer outside the
+    management API (§10.1)."""
 
-    def __init__(self, app: ASGIApp, extensions: tuple[str, ...]) -> None:
+    def __init__(self, app: ASGIApp, header: str, extensions: tuple[str, ...]) -> None:
         self.app = app
+        self.header = header.encode("latin-1")
         self.value = ", ".join(extensions).encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -235,7 +247,7 @@ class ExtensionsHeader:
         async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []),
-                                                  (EXTENSIONS_HEADER.encode("latin-1"), self.value)]}
+                                                  (self.header, self.value)]}
             await send(message)
 
         await self.app(scope, receive, send_with_header)

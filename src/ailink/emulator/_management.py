@@ -187,6 +187,12 @@ def audit_page(row: dict[str, Any]) -> dict[str, Any]:
         "provider": row.get("provider"), "prompt_tokens": row.get("prompt_tokens"),
         "completion_tokens": row.get("completion_tokens"),
         "estimated_cost_usd": decimal_text(row.get("estimated_cost_usd")), "cache_hit": bool(row.get("cache_hit")),
+        # [H15 routing] the target that served it, how it was chosen, and every attempt
+        "route_strategy": row.get("route_strategy"), "route_reason": row.get("route_reason"),
+        "router_info": row.get("router_info"),
+        # the ``split`` experiment and variant, the ``log``/``tag`` tags (``_actions``)
+        "experiment_name": row.get("experiment"), "variant_name": row.get("variant"),
+        "policy_tags": row.get("policy_tags"),
     }
 
 
@@ -194,7 +200,8 @@ SESSION_REQUEST_KEYS = ("id", "method", "path", "status_code", "parent_span_id",
                         "agent_name", "properties", "policy_result", "approval_id", "approval_wait_ms", "latency_ms",
                         "created_at", "request_id", "external_request_id", "idempotency_key", "model", "user_id",
                         "tenant_id", "estimated_cost_usd", "prompt_tokens", "completion_tokens", "cache_hit",
-                        "deny_reason", "hitl_decision", "reviewed_by", "review_channel", "review_reason")
+                        "deny_reason", "hitl_decision", "reviewed_by", "review_channel", "review_reason",
+                        "upstream_url", "route_strategy", "route_reason", "error_type")
 
 
 def session_requests(store: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -408,13 +415,13 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
     # ---------------------------------------------------------------- approvals
     async def list_approvals(request: Request) -> Response:
         emu.expire_due()
-        status = request.query_params.get("status")
+        status = request.query_params.get("status") if emu.profile.approval_lookup else None
         rows = store.list_approvals(status, _int_param(request, "limit", 200, 1, 1000),
                                     _int_param(request, "offset", 0, 0, 10**9))
         return JSONResponse([approval_page(emu, r) for r in rows])
 
     async def get_approval(request: Request) -> Response:
-        row = emu.refresh_approval(request.path_params["aid"])
+        row = emu.refresh_approval(request.path_params["aid"]) if emu.profile.approval_lookup else None
         if row is None:
             raise GatewayError(404, "approval_not_found", "No such approval request")
         return JSONResponse(approval_page(emu, row))
@@ -425,7 +432,9 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
         decision, reason = _decision(doc)
         reviewer, channel = _reviewer(request, doc)
         row = emu.refresh_approval(apr_id)
-        if row is None:  # deviation: the real gateway answers 200 updated=false
+        if row is None:
+            if not emu.profile.unknown_approval_not_found:  # the real gateway: nothing updated, still 200
+                return JSONResponse({"id": apr_id, "status": decision, "updated": False})
             raise GatewayError(404, "approval_not_found", "No such approval request")
         updated = emu.decide(apr_id, decision, reason, reviewed_by=reviewer, channel=channel)
         row = store.get_approval(apr_id) or row
@@ -491,7 +500,12 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
     def _entity(row: dict[str, Any]) -> dict[str, Any]:
         return {"session_id": row["session_id"], "status": row["status"], "created_at": iso(row["created_at"]),
                 "updated_at": iso(row["updated_at"]), "completed_at": iso(row["completed_at"]),
-                "spend_cap_usd": None, **_entity_totals(row["session_id"]), "metadata": None}
+                "spend_cap_usd": _session_cap(row["session_id"]), **_entity_totals(row["session_id"]),
+                "metadata": None}
+
+    def _session_cap(session_id: str) -> str | None:  # [H15 routing] the session's spend cap (``_budgets``)
+        cap = emu.budgets.session_cap(session_id)
+        return decimal_text(cap["limit_usd"]) if cap is not None else None
 
     def _entity_totals(session_id: str) -> dict[str, Any]:
         totals = store.session_summary(session_id) or {}
@@ -501,6 +515,13 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
 
     async def session_entity(request: Request) -> Response:
         return JSONResponse(_entity(need(store.get_session(request.path_params["sid"]), "session")))
+
+    async def session_spend_cap(request: Request) -> Response:  # [H15 routing]
+        sid = request.path_params["sid"]
+        doc = await emu.json_body(request)
+        row = need(store.get_session(sid), "session")
+        emu.budgets.set_session_cap(sid, doc)
+        return JSONResponse(_entity(row))
 
     async def session_status(request: Request) -> Response:
         sid = request.path_params["sid"]
@@ -565,6 +586,7 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
         ("/sessions", list_sessions, ["GET"]), ("/sessions/{sid}", get_session, ["GET"]),
         ("/sessions/{sid}/entity", session_entity, ["GET"]),
         ("/sessions/{sid}/status", session_status, ["PATCH", "PUT", "POST"]),
+        ("/sessions/{sid}/spend-cap", session_spend_cap, ["PUT", "PATCH"]),
         ("/emulator/llm/script", script_llm, ["POST"]), ("/emulator/payments/stats", payments_stats, ["GET"]),
         ("/emulator/reset-stats", reset_stats, ["POST"]),
         *(extra or []),

@@ -40,7 +40,8 @@ from ._app import Call, Emulator, GatewayError, iso, new_request_id
 from ._bounds import JSONRefused, NotJSON, load_json
 from ._store import DEFAULT_PROJECT, Store
 
-COST_HEADER = "x-ailink-cost-usd"
+#: The cost header after its brand: ``x-ailink-cost-usd`` (``x-trueflow-cost-usd`` in the trueflow generation).
+COST_HEADER = "cost-usd"
 #: (input, output) USD per 1,000 tokens, and the provider. Public list prices, late 2024.
 DEFAULT_PRICES: dict[str, tuple[float, float, str]] = {
     "mock-gpt": (0.001, 0.002, "emulator"),
@@ -218,7 +219,7 @@ class Meter:
                 model = doc.get("model") if isinstance(doc.get("model"), str) else None
         cost = self._record(_tokens(usage), model, priced=200 <= status < 300)
         if self.extensions and cost is not None:
-            headers = [*headers, [COST_HEADER, decimal_text(cost)]]
+            headers = [*headers, [self.emu.generation.header(COST_HEADER), decimal_text(cost)]]
         return content, headers
 
     def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -1,6 +1,7 @@
 """A deterministic OpenAI-compatible LLM, the emulator's ``http://llm.mock`` upstream.
 
-* ``POST /v1/chat/completions``: answers ``"Echo: <last user message>"`` unless the token has a
+* ``POST /v1/chat/completions``: answers ``"Echo: <last user message>"`` (with a fresh completion
+  ``id`` each time, so a response-cache hit is visible by its id) unless the token has a
   scripted response queued (``POST /api/v1/emulator/llm/script``); supports ``tools``/``tool_calls``
   and ``stream: true`` (SSE chunks, a final usage chunk when ``stream_options.include_usage``,
   always ``data: [DONE]``; a scripted ``stream_error`` object ends the stream after the content
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 import struct
 import threading
 import time
@@ -174,8 +176,7 @@ class LLMMock:
             _count_tokens(c["function"]["arguments"]) for c in tool_calls)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens}
-        seed = json.dumps([messages, content, tool_calls], sort_keys=True, default=str)
-        completion_id = "chatcmpl-" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+        completion_id = "chatcmpl-" + secrets.token_hex(12)  # one per answer, as a real provider's
         created = int(time.time())
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

@@ -8,6 +8,11 @@ Strict on purpose (``_mock_http``): exact paths only (no encoded bytes, dot or e
 trailing slashes: 404) and JSON object bodies only on writes (415 without a JSON content type,
 400 for anything but an object), so a policy test means what it says.
 
+It describes itself: ``GET /openapi.json`` answers its OpenAPI 3.1 document (``payments.openapi.json``
+beside this module; the ``/v1/echo`` test hook is left out of it), which agents fetch through the
+gateway (``{gateway}/openapi.json`` with a payments token, or ``/v1/proxy/services/payments/openapi.json``)
+to build one typed tool per operation.
+
 Extra test hooks: ``X-Mock-Status: <code>`` on a charge/refund answers that status (counted as an
 attempt, not as a charge); ``/v1/echo`` (any method) answers what it received (method, path,
 query, headers, body) so tests can check credential injection and forwarding.
@@ -16,8 +21,10 @@ query, headers, body) so tests can check credential injection and forwarding.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections import Counter
+from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,6 +39,13 @@ CUSTOMERS = [
     {"id": "cus_002", "object": "customer", "name": "Grace Hopper", "email": "grace@example.com"},
     {"id": "cus_003", "object": "customer", "name": "Alan Turing", "email": "alan@example.com"},
 ]
+
+
+def openapi_document() -> dict[str, Any]:
+    """The payments mock's OpenAPI 3.1 document."""
+    text = resources.files("ailink.emulator").joinpath("payments.openapi.json").read_text(encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
 
 
 def _error(status: int, message: str, code: str = "invalid_request") -> JSONResponse:
@@ -50,7 +64,9 @@ class PaymentsMock:
         self.charge_count = 0
         self.refund_count = 0
         self.by_key: Counter[str] = Counter()
+        self.openapi = openapi_document()
         app = Starlette(routes=[
+            Route("/openapi.json", self.describe, methods=["GET"]),
             Route("/v1/customers", self.list_customers, methods=["GET"]),
             Route("/v1/customers/{cid}", self.get_customer, methods=["GET"]),
             Route("/v1/charges", self.create_charge, methods=["POST"]),
@@ -85,6 +101,9 @@ class PaymentsMock:
             self.total_executions += 1
             if key:
                 self.by_key[key] += 1
+
+    async def describe(self, request: Request) -> Response:
+        return JSONResponse(self.openapi)
 
     async def list_customers(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": CUSTOMERS, "has_more": False})

@@ -21,9 +21,6 @@ from starlette.responses import Response
 
 from ._store import Store
 
-#: Marks an answer that came from the upstream (first or replayed), as the real gateway does.
-UPSTREAM_MARKER = ("x-ailink-cb-state", "disabled")
-
 
 @dataclass
 class Stored:
@@ -96,4 +93,4 @@ class KeyClaim:
         return True
 
 
-__all__ = ["UPSTREAM_MARKER", "KeyClaim", "Stored", "fingerprint"]
+__all__ = ["KeyClaim", "Stored", "fingerprint"]

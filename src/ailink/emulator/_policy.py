@@ -2,7 +2,9 @@
 
 Schema: ``{"name", "mode": "enforce"|"shadow", "phase": "pre"|"post", "rules": [{"when": cond,
 "then": action | [action]}]}``. Unlike the real gateway, malformed rules are refused at create
-time (:func:`validate_policy` raises :class:`PolicyError`, mapped to 422), durations must be
+time (:func:`validate_policy` raises :class:`PolicyError`, mapped to 422), and so are actions the
+emulator does not implement (named in the error; the others are checked and applied by ``_actions``),
+durations must be
 positive and at most 30 days, and ``regex``/``glob`` conditions run on RE2 (linear time: no pattern
 can stall the gateway). Rules read back from an older database are evaluated defensively
 (:func:`effective_duration`), so nothing stored earlier can break a request or a listing.
@@ -23,9 +25,9 @@ OPS = {
     "eq", "neq", "gt", "gte", "lt", "lte", "in", "glob", "regex", "contains", "exists",
     "starts_with", "ends_with",
 }
-ACTIONS = {"allow", "deny", "require_approval", "rate_limit", "webhook"}
-# Accepted by the real gateway; the emulator stores them but does not enforce them.
-IGNORED_ACTIONS = {"log", "tag", "throttle", "transform", "override"}
+#: Actions handled here and in the proxy's policy step (``webhook``: ``_webhooks``; ``dynamic_route``:
+#: ``_routing``); the rest are ``_actions.SUPPORTED``.
+ACTIONS = {"allow", "deny", "require_approval", "rate_limit", "webhook", "dynamic_route"}
 WEBHOOK_ON_FAIL = ("allow", "deny", "log")
 RATE_LIMIT_KEYS = {"per_token", "per_agent", "global"}
 _DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)?\s*$")
@@ -94,7 +96,7 @@ def compile_regex(pattern: str) -> Any:
         raise PolicyError(f"invalid regex (RE2 syntax): {_show(str(exc))}") from None
 
 
-def _glob_regex(pattern: str) -> str:
+def glob_regex(pattern: str) -> str:
     """``*`` (any run of characters) and ``?`` (one character), as the real gateway's glob; the rest literal."""
     return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
 
@@ -131,7 +133,7 @@ def _validate_condition(cond: Any, where: str) -> None:
             if not isinstance(cond["value"], str):
                 raise PolicyError(f"{where}.value: '{op}' needs a string")
             try:
-                compile_regex(cond["value"] if op == "regex" else _glob_regex(cond["value"]))
+                compile_regex(cond["value"] if op == "regex" else glob_regex(cond["value"]))
             except PolicyError as exc:
                 raise PolicyError(f"{where}.value: {exc}") from None
         return
@@ -150,8 +152,16 @@ def _checked_duration(value: Any, where: str) -> None:
 def _validate_action(action: Any, where: str) -> None:
     if not isinstance(action, dict):
         raise PolicyError(f"{where}: an action must be an object with an 'action' field")
+    from ._actions import NOT_IMPLEMENTED, SUPPORTED, validate_action  # _actions builds on this module
+
     kind = action.get("action")
-    if kind not in ACTIONS and kind not in IGNORED_ACTIONS:
+    if kind in SUPPORTED:
+        validate_action(kind, action, where)
+        return
+    if kind in NOT_IMPLEMENTED:
+        raise PolicyError(f"{where}.action: the action '{kind}' is not implemented by the emulator (it implements "
+                          f"{', '.join(sorted(ACTIONS | SUPPORTED))})")
+    if kind not in ACTIONS:
         raise PolicyError(f"{where}.action: unknown action {_show(kind)}")
     if kind == "require_approval":
         _checked_duration(action.get("timeout", "30m"), f"{where}.timeout")
@@ -166,6 +176,13 @@ def _validate_action(action: Any, where: str) -> None:
         raise PolicyError(f"{where}.message: must be a string")
     elif kind == "webhook":
         _validate_webhook(action, where)
+    elif kind == "dynamic_route":  # [H15 routing]
+        from ._routing import RouteConfigError, validate_route_action
+
+        try:
+            validate_route_action(action, where)
+        except RouteConfigError as exc:
+            raise PolicyError(str(exc)) from None
 
 
 def _validate_webhook(action: dict[str, Any], where: str) -> None:
@@ -358,7 +375,7 @@ def _check(cond: dict[str, Any], facts: RequestFacts) -> bool:
             return str(expected) in actual
         return str(expected) in str(actual)
     if op == "glob":
-        return _regex_or_none(_glob_regex(str(expected)), str(actual), whole=True)
+        return _regex_or_none(glob_regex(str(expected)), str(actual), whole=True)
     if op == "regex":
         return _regex_or_none(str(expected), str(actual), whole=False)
     if op == "starts_with":

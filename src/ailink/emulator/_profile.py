@@ -5,14 +5,13 @@
 (``shared/reference/gateway-wire-contract.md``): approval-gated requests are held, nothing is
 stored or replayed, a plain ``Idempotency-Key`` switches on the gateway's own upstream retries,
 management errors are bare status codes, query strings stay at the gateway. The code consults
-one :class:`Profile` object; it never compares profile names.
+one :class:`Profile` object; it never compares profile names. Which spelling the branded headers
+have (``X-AIlink-*`` or ``X-TrueFlow-*``) is the other, independent switch: ``_generation``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-EXTENSIONS_HEADER = "x-ailink-extensions"
 
 
 @dataclass(frozen=True)
@@ -32,8 +31,9 @@ class Profile:
     #: Full idempotency (§5): outcomes stored and replayed, 409 in flight, 422 on a different
     #: request, approved requests executed once by the gateway with the result kept.
     outcome_store: bool
-    #: Request headers whose value is the key that re-attaches a re-sent request to its approval.
-    approval_key_headers: tuple[str, ...]
+    #: A plain ``Idempotency-Key``/``X-Idempotency-Key`` names the key too (else only the
+    #: generation's ``X-<brand>-Idempotency-Key`` does, which re-attaches a re-sent request to its approval).
+    plain_key_headers: bool
     #: ``Idempotency-Key``/``X-Idempotency-Key`` on POST/PUT/PATCH switch on gateway-side upstream
     #: retries (the real gateway's §1.10); other methods are always retried.
     gateway_retries: bool
@@ -45,9 +45,19 @@ class Profile:
     error_details: bool
     #: Management API errors have the ``{"error": {...}}`` JSON body (else bare status codes).
     json_management_errors: bool
-    #: LLM extensions: the cost of a call in ``X-AIlink-Cost-Usd`` / ``usage.cost_usd``, provider and
-    #: pricing in ``/v1/models``, and the token's ``/v1/metrics`` and ``/v1/me`` (``_metering``).
+    #: LLM extensions: the cost of a call in ``X-AIlink-Cost-Usd`` (the generation's spelling) /
+    #: ``usage.cost_usd``, provider and pricing in ``/v1/models``, and the token's ``/v1/metrics`` and
+    #: ``/v1/me`` (``_metering``).
     llm_extensions: bool
+    #: A decision on an unknown approval id is 404 ``approval_not_found`` (else, as the real gateway,
+    #: 200 ``{"updated": false}``).
+    unknown_approval_not_found: bool
+    #: ``GET /api/v1/approvals/{id}`` and the ``?status=`` filter of the list exist (else 404, and
+    #: every status is listed).
+    approval_lookup: bool
+    #: [H15 routing] the ``multi_objective`` routing strategy, ``GET /api/v1/tokens/{id}/usage`` and the
+    #: detailed ``caps`` of ``GET /api/v1/tokens/{id}/spend`` (``_routing``, ``_budgets``, ``_quotas``).
+    routing_extensions: bool = True
 
 
 AILINK = Profile(
@@ -57,14 +67,15 @@ AILINK = Profile(
     agent_approval_endpoints=True,
     approvals_watch=True,
     outcome_store=True,
-    approval_key_headers=("x-ailink-idempotency-key", "x-trueflow-idempotency-key", "idempotency-key",
-                          "x-idempotency-key"),
+    plain_key_headers=True,
     gateway_retries=False,
     forward_idempotency_key=True,
     forward_query=True,
     error_details=True,
     json_management_errors=True,
     llm_extensions=True,
+    unknown_approval_not_found=True,
+    approval_lookup=True,
 )
 
 REAL = Profile(
@@ -74,13 +85,16 @@ REAL = Profile(
     agent_approval_endpoints=False,
     approvals_watch=False,
     outcome_store=False,
-    approval_key_headers=("x-ailink-idempotency-key", "x-trueflow-idempotency-key"),
+    plain_key_headers=False,
     gateway_retries=True,
     forward_idempotency_key=False,
     forward_query=False,
     error_details=False,
     json_management_errors=False,
     llm_extensions=False,
+    unknown_approval_not_found=False,
+    approval_lookup=False,
+    routing_extensions=False,
 )
 
 PROFILES = {p.name: p for p in (AILINK, REAL)}
@@ -96,4 +110,4 @@ def get_profile(profile: str | Profile) -> Profile:
         raise ValueError(f"unknown emulator profile {profile!r} (known: {', '.join(PROFILES)})") from None
 
 
-__all__ = ["AILINK", "EXTENSIONS_HEADER", "PROFILES", "REAL", "Profile", "get_profile"]
+__all__ = ["AILINK", "PROFILES", "REAL", "Profile", "get_profile"]

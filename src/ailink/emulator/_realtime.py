@@ -184,7 +184,7 @@ def realtime_route(emu: Emulator) -> WebSocketRoute:
             await _deny(websocket, rid, exc)
             return
         try:
-            ctx = TraceContext.from_headers(websocket.headers, emu.profile)
+            ctx = TraceContext.from_headers(websocket.headers, emu)
         except GatewayError as exc:
             await _deny(websocket, rid, exc)
             return

@@ -24,6 +24,7 @@ import uvicorn
 from ailink._secrets import mask
 
 from ._factory import DemoSeed, create_app
+from ._generation import GENERATIONS, get_generation
 from ._profile import PROFILES
 from ._webhooks import shown_url
 
@@ -66,12 +67,14 @@ class RunningEmulator:
 
 
 def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, seed: str | None = None,
-                  host: str = "127.0.0.1", port: int = 0, profile: str = "ailink",
+                  host: str = "127.0.0.1", port: int = 0, profile: str = "ailink", generation: str = "ailink",
                   **app_options: Any) -> RunningEmulator:
     """Start the emulator on ``host:port`` (0 = a free port) and return once it accepts connections.
 
     ``profile`` is ``"ailink"`` (every protocol extension) or ``"real"`` (the real gateway's
-    behaviour). Extra keyword arguments go to :func:`create_app` (e.g. ``upstream_timeout=1.0``).
+    behaviour); ``generation`` is ``"ailink"`` (``X-AIlink-*``, ``ailink_v1_``) or ``"trueflow"``
+    (``X-TrueFlow-*``, ``tf_v1_``). Extra keyword arguments go to :func:`create_app` (e.g.
+    ``upstream_timeout=1.0``).
     The host's logging configuration is not touched.
     """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -80,14 +83,17 @@ def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, se
     bound_port = sock.getsockname()[1]
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{bound_port}"
-    app = create_app(db_path, admin_key, seed=seed, public_url=url, profile=profile, **app_options)
+    app = create_app(db_path, admin_key, seed=seed, public_url=url, profile=profile, generation=generation,
+                     **app_options)
     # log_config=None and log_level=None: uvicorn neither runs dictConfig nor changes logger levels or
     # handlers (access_log=False would empty the "uvicorn.access" handlers of the host process).
     config = uvicorn.Config(app, log_config=None, log_level=None, lifespan="on",
                             timeout_graceful_shutdown=1, timeout_keep_alive=30)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"ailink-emulator-{bound_port}",
-                              daemon=True)
+    # uvicorn gets its own duplicate: asyncio's loop serves on the very socket it is given (uvloop
+    # duplicates it), so the listening socket must outlive this function without uvloop installed
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock.dup()]},
+                              name=f"ailink-emulator-{bound_port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
@@ -95,15 +101,16 @@ def run_in_thread(*, db_path: str = ":memory:", admin_key: str | None = None, se
             server.should_exit = True
             raise RuntimeError("the AIlink emulator did not start")
         time.sleep(0.005)
-    sock.close()  # uvicorn holds its own duplicate of the listening socket
+    sock.close()  # uvicorn serves on its duplicate
     return RunningEmulator(server, thread, url, app.state.admin_key, app.state.demo_seed, app)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8443, db_path: str = str(DEFAULT_DIR / "emulator.db"),
-          admin_key: str | None = None, seed: str | None = None, profile: str = "ailink") -> None:
+          admin_key: str | None = None, seed: str | None = None, profile: str = "ailink",
+          generation: str = "ailink") -> None:
     """Run the emulator in the foreground (blocking) until interrupted."""
     url = f"http://{host}:{port}"
-    app = create_app(db_path, admin_key, seed=seed, public_url=url, profile=profile)
+    app = create_app(db_path, admin_key, seed=seed, public_url=url, profile=profile, generation=generation)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, timeout_keep_alive=65,
                 timeout_graceful_shutdown=2)
 
@@ -163,24 +170,31 @@ def main_dev(argv: list[str] | None = None) -> int:
     parser.add_argument("--slack-webhook", action="append", default=_env_list("AILINK_SLACK_WEBHOOK_URL"),
                         metavar="URL", help="post events to a Slack incoming webhook, with a link to the inbox "
                                             "(default: $AILINK_SLACK_WEBHOOK_URL)")
+    parser.add_argument("--generation", choices=sorted(GENERATIONS), default="ailink",
+                        help="header spellings and token prefix: 'ailink' (X-AIlink-*, ailink_v1_; default) "
+                             "or 'trueflow' (X-TrueFlow-*, tf_v1_)")
     args = parser.parse_args(argv)
     key, key_path = _admin_key_file(args.admin_key, DEFAULT_DIR)
     url = f"http://{args.host}:{args.port}"
     try:
-        app = create_app(args.db, key, seed=args.seed, public_url=url, profile=args.profile, webhooks=args.webhook,
+        app = create_app(args.db, key, seed=args.seed, public_url=url, profile=args.profile,
+                         generation=args.generation, webhooks=args.webhook,
                          webhook_secret=args.webhook_secret, slack_webhooks=args.slack_webhook)
     except ValueError as exc:
         parser.error(str(exc))
     demo: DemoSeed | None = app.state.demo_seed
-    secrets_env = {"AILINK_GATEWAY_URL": url, "AILINK_ADMIN_KEY": key}
+    env = get_generation(args.generation).env_prefix  # the variable names that generation's SDK reads
+    secrets_env = {f"{env}GATEWAY_URL": url, f"{env}ADMIN_KEY": key}
     if demo is not None:
-        secrets_env["AILINK_API_KEY"] = demo.payments_token
-        secrets_env["AILINK_LLM_TOKEN"] = demo.llm_token
+        secrets_env[f"{env}API_KEY"] = demo.payments_token
+        secrets_env[f"{env}LLM_TOKEN"] = demo.llm_token
     env_path = write_dev_env(DEFAULT_DIR, secrets_env)
     out = sys.stdout
-    print(f"AIlink emulator (profile {args.profile}) listening on {url}", file=out)
+    print(f"AIlink emulator (profile {args.profile}, generation {args.generation}) listening on {url}", file=out)
     print(f"  inbox:     {url}/ui  (sign in with the admin key; approve and reject from the browser)", file=out)
     print(f"  database:  {args.db}", file=out)
+    print(f"  vault:     credential secrets sealed with the master key from {app.state.emulator.store.vault.source}",
+          file=out)  # [H15 routing] where the key is, never the key
     if key_path is not None:
         print(f"  admin key: {mask(key)} (in {key_path})", file=out)
     else:
@@ -188,8 +202,8 @@ def main_dev(argv: list[str] | None = None) -> int:
     if demo is not None:
         print("  demo seed: service 'payments' (http://payments.mock), policies "
               f"{', '.join(demo.policy_ids) or '(existing)'}", file=out)
-        print(f"  demo payments token: {mask(demo.payments_token)} (AILINK_API_KEY)", file=out)
-        print(f"  demo LLM token:      {mask(demo.llm_token)} (AILINK_LLM_TOKEN)", file=out)
+        print(f"  demo payments token: {mask(demo.payments_token)} ({env}API_KEY)", file=out)
+        print(f"  demo LLM token:      {mask(demo.llm_token)} ({env}LLM_TOKEN)", file=out)
     for target in app.state.emulator.events.webhooks.global_targets:
         signed = " (signed)" if target.secret else ""
         print(f"  webhook:   {shown_url(target.url, target.format)} ({target.format}){signed}", file=out)

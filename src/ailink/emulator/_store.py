@@ -80,11 +80,15 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "credentials": {"project_id": "TEXT"},
     "services": {"project_id": "TEXT"},
     # LLM usage (``_metering``), the organisation of a request (``X-Tenant-Id``), response cache hits
+    # (``_cache``), the ``split`` experiment and variant and the ``log``/``tag`` tags (``_actions``)
     "audit": {"prompt_tokens": "INTEGER", "completion_tokens": "INTEGER", "estimated_cost_usd": "REAL",
-              "provider": "TEXT", "tenant_id": "TEXT", "cache_hit": "INTEGER"},
+              "provider": "TEXT", "tenant_id": "TEXT", "cache_hit": "INTEGER", "experiment": "TEXT",
+              "variant": "TEXT", "policy_tags": "TEXT"},
     # ``settled_seq``: the approval's place in the gateway's sequence of settlements (``_watch``)
     "approvals": {"reviewed_by": "TEXT", "review_channel": "TEXT", "settled_seq": "INTEGER"},
 }
+# [H15 routing] which target served a request and why (``_routing``)
+ADDED_COLUMNS["audit"].update({"route_strategy": "TEXT", "route_reason": "TEXT", "router_info": "TEXT"})
 #: Indexes on added columns (created after the columns exist).
 ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS approvals_settled ON approvals (token_ref, settled_seq);
@@ -96,6 +100,7 @@ DEFAULT_PROJECT = "00000000-0000-0000-0000-000000000001"
 JSON_COLUMNS = {
     "policy_ids", "tags", "allowed_models", "rules", "retry", "summary", "req_headers", "context",
     "resp_headers", "headers", "properties", "policies_evaluated", "circuit_breaker", "upstreams",
+    "router_info", "policy_tags",
 }
 
 IDEMPOTENCY_TTL = 24 * 3600.0
@@ -152,10 +157,12 @@ def _enc(value: Any) -> Any:
 
 
 class Store:
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", *, token_prefix: str = "ailink_v1_") -> None:
         if path != ":memory:":
             _private_database_file(path)
         self.path = path
+        #: Prefix of the virtual tokens minted here (the gateway generation's).
+        self.token_prefix = token_prefix
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
@@ -170,6 +177,10 @@ class Store:
             row = self._conn.execute("SELECT MAX(settled_seq) FROM approvals").fetchone()
             #: The newest settlement's sequence number (0: none yet); see :meth:`transition_approval`.
             self._settled_seq: int = int(row[0] or 0)
+        from ._vault import Vault  # [H15 routing] credential secrets sealed at rest
+
+        self.vault = Vault.for_database(path)
+        self.vault.install(self)
 
     def ensure_schema(self, sql: str) -> None:
         """Create further tables (``CREATE TABLE IF NOT EXISTS ...``) owned by other emulator modules."""
@@ -237,7 +248,7 @@ class Store:
         now = time.time()
         row = {
             "ref": new_id("tok_", 8),
-            "token": f"ailink_v1_{secrets.token_hex(4)}_tok_{secrets.token_hex(16)}",
+            "token": f"{self.token_prefix}{secrets.token_hex(4)}_tok_{secrets.token_hex(16)}",
             "name": name, "upstream_url": upstream_url, "credential_id": credential_id,
             "policy_ids": policy_ids, "is_active": 1, "log_level": log_level, "tags": tags,
             "allowed_models": allowed_models, "project_id": project_id, "created_at": now, "updated_at": now,
@@ -261,12 +272,23 @@ class Store:
 
     # ------------------------------------------------------------------ credentials
     def create_credential(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Store a credential; its secret is sealed (``_vault``) before it reaches the database."""
         row = {"id": new_id("cred_", 8), "version": 1, "is_active": 1, "created_at": time.time(), **row}
+        row = self.vault.sealed_row(row)
         self._insert("credentials", row)
         return row
 
     def get_credential(self, cred_id: str) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM credentials WHERE id = ?", (cred_id,))
+        """A credential with its secret opened (only the proxy's credential injection reads it)."""
+        return self.vault.opened_row(self._one("SELECT * FROM credentials WHERE id = ?", (cred_id,)))
+
+    def rotate_credential(self, cred_id: str, secret: str) -> dict[str, Any] | None:
+        """Replace an active credential's secret, keeping its id (``version`` + 1); ``None`` when unknown."""
+        with self._lock:
+            if self._exec("UPDATE credentials SET secret = ?, version = version + 1 WHERE id = ? AND is_active = 1",
+                          (self.vault.seal(secret, cred_id), cred_id)) == 0:
+                return None
+            return self._one("SELECT id, name, version FROM credentials WHERE id = ?", (cred_id,))
 
     def list_credentials(self, project_id: str | None = None) -> list[dict[str, Any]]:
         where, params = _project_clause(project_id, "is_active = 1")

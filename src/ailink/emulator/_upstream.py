@@ -75,13 +75,18 @@ def response_headers(resp: httpx.Response) -> list[list[str]]:
 
 
 def upstream_request_headers(headers: dict[str, str], *, credential: dict[str, Any] | None, token_ref: str,
-                             url: str, idempotency_key: str | None) -> tuple[list[tuple[bytes, bytes]], str]:
+                             url: str, idempotency_key: str | None, set_headers: dict[str, str] | None = None,
+                             remove_headers: list[str] | None = None) -> tuple[list[tuple[bytes, bytes]], str]:
     """The headers sent upstream (as raw bytes: values pass through unchanged) and the final URL.
 
     ``headers`` are the incoming request's (lower-case names, the virtual token removed). A stored
     credential wins over bring-your-own-key (``X-Real-Authorization``, then ``X-Upstream-Authorization``).
+    ``set_headers``/``remove_headers`` are a policy ``transform``'s (lower-case names; never credentials).
     """
     out: dict[str, str] = {k: v for k, v in headers.items() if k in FORWARD_HEADERS or k.startswith("x-mock-")}
+    for name in remove_headers or ():
+        out.pop(name, None)
+    out.update(set_headers or {})
     if idempotency_key is not None:
         out["idempotency-key"] = idempotency_key
     if credential is not None and credential["is_active"]:
@@ -123,6 +128,7 @@ class Upstream:
                 timeout=httpx.Timeout(self._timeout, connect=min(5.0, self._timeout)),
                 follow_redirects=False,
             )
+            del self._client.headers["user-agent"]  # the caller's User-Agent is forwarded, or none
         return self._client
 
     async def aclose(self) -> None:

@@ -1,4 +1,4 @@
-"""The approval watch [ext] (protocol §4.4, §10.7): one event stream carries the settlements of
+"""The approval watch [ext] (protocol §4.4, §10.12): one event stream carries the settlements of
 every approval of the calling token, so a client with thousands of waits needs one connection.
 
 ``GET /v1/approvals/events?after=<cursor>`` (virtual-token auth; ``Last-Event-ID`` when ``after`` is

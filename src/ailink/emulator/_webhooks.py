@@ -17,7 +17,8 @@ a webhook, and a failing receiver never changes a request's answer (so ``on_fail
 ``deny`` cannot refuse the request; deviation). Headers, as the real gateway's: ``x-ailink-delivery-id``
 (the same on every retry of a delivery), ``x-ailink-timestamp`` (Unix seconds of the attempt),
 ``x-ailink-event``, and ``x-ailink-signature: sha256=<hex HMAC-SHA256 of the body with the secret>``
-when the target has a secret (``ailink.verify_webhook`` checks it). Retries: on a connection failure,
+when the target has a secret (``ailink.verify_webhook`` checks it); ``x-trueflow-*`` in the trueflow
+generation. Retries: on a connection failure,
 408, 429 or 5xx, after 1, 5 and 25 s (``create_app(webhook_retry_delays=...)``); redirects are not
 followed; a receiver's answer body is never read. Slack format: an incoming-webhook message
 (``text`` + ``blocks``) with a button to the approval in the inbox; agent-controlled text is escaped.
@@ -58,7 +59,6 @@ DEFAULT_RETRY_DELAYS = (1.0, 5.0, 25.0)
 DEFAULT_TIMEOUT = 5.0
 RETRY_STATUSES = frozenset({408, 429})
 ON_FAIL = ("allow", "deny", "log")
-HEADER_PREFIX = "x-ailink-"
 
 DELIVERY_COLUMNS = {"url": "TEXT", "attempts": "INTEGER NOT NULL DEFAULT 0", "response_status": "INTEGER",
                     "error": "TEXT", "delivered_at": "REAL", "updated_at": "REAL", "event_id": "TEXT",
@@ -234,11 +234,12 @@ class WebhookDispatcher:
 
     async def _attempt(self, delivery_id: str, target: Target, event: str, body: bytes) -> tuple[bool, bool]:
         """One POST; (delivered, worth retrying). The answer's body is never read."""
+        branded = self.emu.generation.header  # x-ailink-* or, in the trueflow generation, x-trueflow-*
         headers = {"content-type": "application/json", "user-agent": "ailink-emulator-webhooks",
-                   HEADER_PREFIX + "delivery-id": delivery_id, HEADER_PREFIX + "timestamp": str(int(time.time())),
-                   HEADER_PREFIX + "event": event}
+                   branded("delivery-id"): delivery_id, branded("timestamp"): str(int(time.time())),
+                   branded("event"): event}
         if target.secret:
-            headers[HEADER_PREFIX + "signature"] = sign_webhook(body, target.secret)
+            headers[branded("signature")] = sign_webhook(body, target.secret)
         status: int | None = None
         error: str | None = None
         try:

@@ -1,8 +1,11 @@
 """The framework one-liners of the AIlink docs, built on the framework packages (imported on first use).
 
-Tools: ``langchain_tool``, ``crewai_tool``, ``llamaindex_tool`` (the adapters' own functions).
-Models: ``langchain_chat(client, model=...)``, ``langchain_embeddings(client, ...)``,
-``crewai_llm(client, model=...)``, ``llamaindex_llm(client, model=...)``: the first argument is an
+Tools: ``langchain_tool``, ``crewai_tool``, ``llamaindex_tool``, ``openai_agents_tool``,
+``pydantic_ai_tool`` (the adapters' own functions), and the OpenAPI twins ``langchain_tools``,
+``crewai_tools``, ``llamaindex_tools`` (one typed tool per operation). Models:
+``langchain_chat(client, model=...)``, ``langchain_embeddings(client, ...)``, ``crewai_llm(client,
+model=...)``, ``llamaindex_llm(client, model=...)``, ``openai_agents_model(client, model=...)``,
+``pydantic_ai_model(client, model=...)``: the first argument is an
 :class:`~ailink.AIlinkClient` (or :class:`~ailink.AsyncClient`) whose token, gateway, agent name,
 approval timeout and extra headers they use; ``crewai_llm`` and ``llamaindex_llm`` keep their keyword
 forms too (``token=``, ``gateway_url=``). ``AILinkCallbackHandler`` is LangChain's
@@ -24,11 +27,18 @@ __all__ = [
     "AILinkCallbackHandler",
     "crewai_llm",
     "crewai_tool",
+    "crewai_tools",
     "langchain_chat",
     "langchain_embeddings",
     "langchain_tool",
+    "langchain_tools",
     "llamaindex_llm",
     "llamaindex_tool",
+    "llamaindex_tools",
+    "openai_agents_model",
+    "openai_agents_tool",
+    "pydantic_ai_model",
+    "pydantic_ai_tool",
 ]
 
 #: Names re-exported as they are: name → (module, attribute, distribution to install).
@@ -37,6 +47,11 @@ _REEXPORTS: dict[str, tuple[str, str, str]] = {
     "AILinkCallbackHandler": ("langchain_ailink", "AIlinkCallbackHandler", "langchain-ailink"),
     "crewai_tool": ("crewai_ailink", "crewai_tool", "crewai-ailink"),
     "llamaindex_tool": ("llama_index.tools.ailink", "llamaindex_tool", "llama-index-ailink"),
+    "openai_agents_tool": ("agents_ailink", "openai_agents_tool", "openai-agents-ailink"),
+    "pydantic_ai_tool": ("pydantic_ai_ailink", "pydantic_ai_tool", "pydantic-ai-ailink"),
+    "langchain_tools": ("langchain_ailink", "langchain_tools", "langchain-ailink"),
+    "crewai_tools": ("crewai_ailink", "crewai_tools", "crewai-ailink"),
+    "llamaindex_tools": ("llama_index.tools.ailink", "llamaindex_tools", "llama-index-ailink"),
 }
 
 
@@ -150,3 +165,24 @@ def llamaindex_llm(
         model, client = client, None
     options = _client_options(client) if client is not None else {}
     return llm_class(model=model, **{**options, **kwargs}, **_sampling(temperature, max_tokens))
+
+
+def _model_options(client: AnyClient | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of the ``*_model`` one-liners: the client's options, then ``kwargs``."""
+    if client is None:
+        return kwargs
+    return {**_client_options(client), "headers": dict(client.settings.default_headers) or None, **kwargs}
+
+
+def openai_agents_model(client: AnyClient | None = None, model: str = "gpt-4o", **kwargs: Any) -> Any:
+    """An OpenAI Agents SDK ``OpenAIChatCompletionsModel`` on the gateway of ``client`` (or of ``token=``,
+    ``gateway_url=``): ``agents_ailink.openai_agents_model``."""
+    build = _load("agents_ailink", "openai_agents_model", "openai-agents-ailink", "openai_agents_model")
+    return build(model, **_model_options(client, kwargs))
+
+
+def pydantic_ai_model(client: AnyClient | None = None, model: str = "gpt-4o", **kwargs: Any) -> Any:
+    """A Pydantic AI ``OpenAIChatModel`` on the gateway of ``client`` (or of ``token=``, ``gateway_url=``):
+    ``pydantic_ai_ailink.pydantic_ai_model``."""
+    build = _load("pydantic_ai_ailink", "pydantic_ai_model", "pydantic-ai-ailink", "pydantic_ai_model")
+    return build(model, **_model_options(client, kwargs))

@@ -131,7 +131,7 @@ def management_flow(config: ClientConfig, call: Call[T]) -> Generator[Any, Any, 
     request.extensions[PREPARED_EXTENSION] = True  # the headers are final: no session or idempotency headers
     response: httpx.Response = yield from send_with_retries(request, config.retry)
     if response.status_code >= 400:
-        raise error_from_response(response)
+        raise error_from_response(response, management=True)
     return read_answer(call, response)
 
 

@@ -14,12 +14,20 @@ _DECISIONS = {"approved": "approved", "approve": "approved", "rejected": "reject
 
 
 def _list(project_id: str | None = None, *, status: str | None = None) -> Call[list[ApprovalRequest]]:
-    """Approvals, newest first; ``status="pending"`` for those awaiting a decision."""
-    return Call("GET", "/api/v1/approvals", many(ApprovalRequest), params=body(project_id=project_id, status=status))
+    """Approvals, newest first; ``status="pending"`` for those awaiting a decision, or a comma list
+    (``"approved,rejected"``). Filtered here too: the real gateway ignores the parameter and lists
+    every status."""
+    read = many(ApprovalRequest)
+    wanted = {s.strip() for s in status.split(",") if s.strip()} if status else set()
+
+    def parse(data: Any) -> list[ApprovalRequest]:
+        return [a for a in read(data) if not wanted or a.status in wanted]
+
+    return Call("GET", "/api/v1/approvals", parse, params=body(project_id=project_id, status=status))
 
 
 def _get(approval_id: str) -> Call[ApprovalRequest]:
-    """One approval."""
+    """One approval ([ext]: the real gateway has no such endpoint and answers 404; use :meth:`list`)."""
     return Call("GET", f"/api/v1/approvals/{seg(approval_id)}", one(ApprovalRequest))
 
 

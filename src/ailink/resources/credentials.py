@@ -47,12 +47,19 @@ def _delete(credential_id: str) -> Call[dict[str, Any]]:
     return Call("DELETE", f"/api/v1/credentials/{seg(credential_id)}", as_dict)
 
 
+def _rotate(credential_id: str, secret: str) -> Call[dict[str, Any]]:
+    """Replace a credential's secret, keeping its id (tokens and pools that use it follow);
+    returns ``{id, name, version, message}``, never the secret."""
+    return Call("POST", f"/api/v1/credentials/{seg(credential_id)}/rotate", as_dict, json={"secret": secret})
+
+
 class CredentialsResource(SyncResource):
     """``client.credentials``."""
 
     create = sync_method(_create)
     list = sync_method(_list)
     delete = sync_method(_delete)
+    rotate = sync_method(_rotate)
 
 
 class AsyncCredentialsResource(AsyncResource):
@@ -61,3 +68,4 @@ class AsyncCredentialsResource(AsyncResource):
     create = async_method(_create)
     list = async_method(_list)
     delete = async_method(_delete)
+    rotate = async_method(_rotate)

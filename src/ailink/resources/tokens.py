@@ -1,4 +1,4 @@
-"""Virtual tokens: create, list, revoke, circuit breakers, upstream health, guardrails."""
+"""Virtual tokens: create, list, revoke, circuit breakers, upstream health, spend caps, usage, guardrails."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ailink.resources._base import (
     async_method,
     body,
     many,
+    nothing,
     one,
     pages,
     seg,
@@ -79,7 +80,9 @@ def _revoke(token_id: str) -> Call[dict[str, Any]]:
 
 
 def _upstream_health() -> Call[list[dict[str, Any]]]:
-    """Circuit-breaker health of every tracked upstream (``token_id``, ``url``, ``is_healthy``, ...)."""
+    """Circuit-breaker health of every upstream of every active token (``token_id``, ``url``,
+    ``is_healthy``, ``failure_count``, ``cooldown_remaining_secs``; the emulator adds ``state``,
+    ``weight``, ``priority``, ``in_flight``, ``requests`` and ``failures``)."""
     return Call("GET", "/api/v1/health/upstreams", as_list)
 
 
@@ -95,11 +98,46 @@ def _set_circuit_breaker(
     failure_threshold: int = 3,
     recovery_cooldown_secs: int = 30,
     half_open_max_requests: int = 1,
+    failure_rate_threshold: float | None = None,
+    min_sample_size: int | None = None,
 ) -> Call[dict[str, Any]]:
-    """Replace a token's circuit-breaker configuration; returns it as stored."""
-    config = {"enabled": enabled, "failure_threshold": failure_threshold,
-              "recovery_cooldown_secs": recovery_cooldown_secs, "half_open_max_requests": half_open_max_requests}
+    """Replace a token's circuit-breaker configuration; returns it as stored.
+
+    ``failure_threshold`` consecutive failures open a target's circuit; with
+    ``failure_rate_threshold`` (0..1] that share of failures among the last ``min_sample_size``
+    outcomes opens it too. An open target is skipped for ``recovery_cooldown_secs``, then
+    ``half_open_max_requests`` probes at a time decide whether it closes again.
+    """
+    config = body(enabled=enabled, failure_threshold=failure_threshold, recovery_cooldown_secs=recovery_cooldown_secs,
+                  half_open_max_requests=half_open_max_requests, failure_rate_threshold=failure_rate_threshold,
+                  min_sample_size=min_sample_size)
     return Call("PATCH", f"/api/v1/tokens/{seg(token_id)}/circuit-breaker", as_dict, json=config)
+
+
+def _get_spend(token_id: str) -> Call[dict[str, Any]]:
+    """A token's spend caps and what it spent: ``{daily,monthly,lifetime}_limit_usd`` (``None`` without a
+    cap) and ``current_{daily,monthly,lifetime}_usd``; the emulator adds ``caps`` (mode, remaining, reset)."""
+    return Call("GET", f"/api/v1/tokens/{seg(token_id)}/spend", as_dict)
+
+
+def _set_spend_cap(token_id: str, period: str, limit_usd: float, *, mode: str | None = None) -> Call[None]:
+    """Cap a token's spend per ``period`` (``"daily"``, ``"monthly"``, ``"lifetime"``; UTC) at
+    ``limit_usd`` (> 0). Over the cap its requests get 402 (:class:`~ailink.BudgetExceededError`);
+    ``mode="shadow"`` (emulator) only warns (``x-ailink-warning``)."""
+    return Call("PUT", f"/api/v1/tokens/{seg(token_id)}/spend", nothing,
+                json=body(period=period, limit_usd=limit_usd, mode=mode))
+
+
+def _delete_spend_cap(token_id: str, period: str) -> Call[None]:
+    """Remove a token's spend cap for ``period``."""
+    return Call("DELETE", f"/api/v1/tokens/{seg(token_id)}/spend/{seg(period)}", nothing)
+
+
+def _usage(token_id: str) -> Call[dict[str, Any]]:
+    """What a token used per window (``hour``, ``day``, ``month``, ``lifetime``): requests, tokens, spend,
+    the cap and what is left, a ``capacity_state`` (``abundant``/``constrained``/``critical``/``exhausted``)
+    and ``predicted_exhaustion_at`` at the current rate (an emulator extension)."""
+    return Call("GET", f"/api/v1/tokens/{seg(token_id)}/usage", as_dict)
 
 
 def _enable_guardrails(
@@ -129,6 +167,10 @@ class TokensResource(SyncResource):
     upstream_health = sync_method(_upstream_health)
     get_circuit_breaker = sync_method(_get_circuit_breaker)
     set_circuit_breaker = sync_method(_set_circuit_breaker)
+    get_spend = sync_method(_get_spend)
+    set_spend_cap = sync_method(_set_spend_cap)
+    delete_spend_cap = sync_method(_delete_spend_cap)
+    usage = sync_method(_usage)
     enable_guardrails = sync_method(_enable_guardrails)
     disable_guardrails = sync_method(_disable_guardrails)
 
@@ -150,6 +192,10 @@ class AsyncTokensResource(AsyncResource):
     upstream_health = async_method(_upstream_health)
     get_circuit_breaker = async_method(_get_circuit_breaker)
     set_circuit_breaker = async_method(_set_circuit_breaker)
+    get_spend = async_method(_get_spend)
+    set_spend_cap = async_method(_set_spend_cap)
+    delete_spend_cap = async_method(_delete_spend_cap)
+    usage = async_method(_usage)
     enable_guardrails = async_method(_enable_guardrails)
     disable_guardrails = async_method(_disable_guardrails)
 

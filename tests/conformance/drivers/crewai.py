@@ -16,6 +16,7 @@ from crewai_ailink import (
     ailink_session,
     crewai_llm,
     crewai_tool,
+    crewai_tools,
 )
 
 
@@ -29,8 +30,9 @@ class CrewAIDriver(FrameworkDriver):
     name = "crewai"
 
     def run(self, env: Env) -> Run:
+        tools = crewai_tools(**env.openapi_options()) if env.openapi else [crewai_tool(**env.tool_options())]
         agent = Agent(role="Billing clerk", goal="Run the billing actions you are asked for.",
-                      backstory="You use the payments API.", tools=[crewai_tool(**env.tool_options())],
+                      backstory="You use the payments API.", tools=tools,
                       llm=crewai_llm(**env.llm_options()), verbose=False, respect_context_window=False,
                       use_better_compaction=False, max_iter=8)
         task = Task(description="Carry out the billing actions.", expected_output="What happened.", agent=agent)

@@ -9,7 +9,7 @@ from typing import Any
 
 from conformance_harness import Env, FrameworkDriver, Run, Seen
 from langchain.agents import create_agent
-from langchain_ailink import APPROVAL_PENDING_EVENT, AIlinkCallbackHandler, ChatAIlink, langchain_tool
+from langchain_ailink import APPROVAL_PENDING_EVENT, AIlinkCallbackHandler, ChatAIlink, langchain_tool, langchain_tools
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -29,9 +29,9 @@ class LangChainDriver(FrameworkDriver):
     pauses = True
 
     def _invoke(self, env: Env, value: Any, checkpointer: Any = None, on_approval: str = "wait") -> Run:
-        agent = create_agent(ChatAIlink(**env.llm_options()),
-                             tools=[langchain_tool(**env.tool_options(), on_approval=on_approval)],
-                             checkpointer=checkpointer)
+        tools = langchain_tools(**env.openapi_options(), on_approval=on_approval) if env.openapi \
+            else [langchain_tool(**env.tool_options(), on_approval=on_approval)]
+        agent = create_agent(ChatAIlink(**env.llm_options()), tools=tools, checkpointer=checkpointer)
         events = _Events()
         config: Any = {"metadata": {"ailink_session_id": env.session_id}, "configurable": {"thread_id": env.session_id},
                        "callbacks": [AIlinkCallbackHandler(), events]}

@@ -25,6 +25,7 @@ from llama_index.tools.ailink import (
     AIlinkApprovalResponse,
     ailink_session,
     llamaindex_tool,
+    llamaindex_tools,
 )
 
 
@@ -58,8 +59,9 @@ class LlamaIndexDriver(FrameworkDriver):
     pauses = True
 
     def _agent(self, env: Env, on_approval: str = "wait") -> FunctionAgent:
-        return FunctionAgent(name="conformance-agent", llm=AIlink(**env.llm_options()),
-                             tools=[llamaindex_tool(**env.tool_options(), on_approval=on_approval)])
+        tools = llamaindex_tools(**env.openapi_options(), on_approval=on_approval).to_tool_list() if env.openapi \
+            else [llamaindex_tool(**env.tool_options(), on_approval=on_approval)]
+        return FunctionAgent(name="conformance-agent", llm=AIlink(**env.llm_options()), tools=tools)
 
     async def _drive(self, start: Callable[[], Any], run: Run, state: Path | None) -> None:
         handler = start()

@@ -20,6 +20,11 @@ PAYMENTS_POLICIES: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    "approve_charges_1s": {
+        "name": "charges-need-approval-quickly",
+        "rules": [{"when": {"field": "request.path", "op": "eq", "value": "/v1/charges"},
+                   "then": {"action": "require_approval", "timeout": "1s"}}],
+    },
     "approve_charges": {
         "name": "charges-need-approval",
         "rules": [

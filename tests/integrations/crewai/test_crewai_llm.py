@@ -10,6 +10,7 @@ import pytest
 from crewai import Agent, Crew, Task
 from crewai_ailink import ailink_session, crewai_llm, crewai_tool
 from crewai_support import LOOKUP
+from profiles import both_profiles
 
 from ailink import span_id_from
 from ailink.testing import EmulatorGateway
@@ -22,6 +23,7 @@ def props(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str) else dict(value)
 
 
+@both_profiles
 def test_llm_is_native_openai_without_retries(ailink_gateway: EmulatorGateway) -> None:
     from crewai.llms.providers.openai.completion import OpenAICompletion
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from crewai.events import crewai_event_bus
 from crewai.tools import ToolExecutionFailedError, ToolFailure, ToolFailurePolicy
 from crewai_ailink import AIlinkApprovalPendingEvent, AIlinkApprovalResolvedEvent, AIlinkTool, ailink_session
 from crewai_support import CHARGE, LOOKUP, REFUND, ScriptedLLM, single_agent_crew, tool_call
+from profiles import both_profiles
 
 from ailink import span_id_from
 from ailink.testing import EmulatorGateway
@@ -128,20 +130,26 @@ def test_invalid_arguments_are_a_tool_failure(make_tool: Any, ailink_gateway: Em
     assert rows(ailink_gateway, "sess-invalid") == []
 
 
-def test_approved_by_background_approver(
-    make_tool: Any, ailink_gateway: EmulatorGateway, bus_events: list[Any]
+@both_profiles
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_approved_by_background_approver(
+    make_tool: Any, ailink_gateway: EmulatorGateway, bus_events: list[Any], use_async: bool
 ) -> None:
     crew, llm, task = single_agent_crew(make_tool("approve_charges"), [tool_call(TOOL, CHARGE), "Charged."])
     approver = ailink_gateway.approve_when_pending()
     with ailink_session("sess-approved"):
-        output = crew.kickoff()
+        output = await crew.akickoff() if use_async else await asyncio.to_thread(crew.kickoff)
     [approval_id] = approver.join()
 
     assert output.tasks_output[0].tool_failures == []
     assert llm.seen_tool_results[0].startswith("HTTP 200 from POST /v1/charges")
     assert ailink_gateway.payments_stats()["charges"] == 1
+    assert len(ailink_gateway.approvals()) == 1
 
     crewai_event_bus.flush()
+    if not ailink_gateway.serves_extensions:  # the call was held: no approval was ever named to the agent
+        assert bus_events == []
+        return
     pending, resolved = bus_events
     assert isinstance(pending, AIlinkApprovalPendingEvent)
     assert isinstance(resolved, AIlinkApprovalResolvedEvent)
@@ -156,6 +164,7 @@ def test_approved_by_background_approver(
     assert (resolved.outcome, resolved.status_code) == ("ok", 200)
 
 
+@both_profiles
 def test_rejected(make_tool: Any, ailink_gateway: EmulatorGateway, bus_events: list[Any]) -> None:
     crew, llm, _ = single_agent_crew(make_tool("approve_charges"), [tool_call(TOOL, CHARGE), "Not charged."])
     approver = ailink_gateway.approve_when_pending(decision="rejected", reason="too much")
@@ -164,16 +173,34 @@ def test_rejected(make_tool: Any, ailink_gateway: EmulatorGateway, bus_events: l
 
     [record] = output.tasks_output[0].tool_failures
     assert record.failure.code == "approval_rejected"
+    assert ailink_gateway.payments_stats()["charges"] == 0
+    assert len(ailink_gateway.approvals()) == 1
+    crewai_event_bus.flush()
+    if not ailink_gateway.serves_extensions:  # the real gateway names neither the approval nor the reason
+        assert record.failure.details["approval_id"] is None and "rejected" in llm.seen_tool_results[0]
+        assert bus_events == []
+        return
     assert record.failure.details["approval_id"] == approval_id
     assert "too much" in llm.seen_tool_results[0]
-    assert ailink_gateway.payments_stats()["charges"] == 0
-    crewai_event_bus.flush()
     assert [(type(e).__name__, e.approval_id) for e in bus_events] == [
         ("AIlinkApprovalPendingEvent", approval_id), ("AIlinkApprovalResolvedEvent", approval_id)]
     assert bus_events[1].outcome == "rejected"
 
 
+@both_profiles
 def test_timed_out(make_tool: Any, ailink_gateway: EmulatorGateway, bus_events: list[Any]) -> None:
+    if not ailink_gateway.serves_extensions:  # the gateway holds the call until its policy's timeout
+        tool = make_tool("approve_charges_1s", approval_timeout=5.0)
+        crew, llm, _ = single_agent_crew(tool, [tool_call(TOOL, CHARGE), "No decision."])
+        [record] = crew.kickoff().tasks_output[0].tool_failures
+        assert record.failure.code == "approval_timeout" and record.failure.retryable is True
+        [expired] = ailink_gateway.admin.approvals.list()
+        assert expired.status == "expired" and record.failure.details["approval_id"] is None
+        assert "NOT performed" in llm.seen_tool_results[0]
+        assert ailink_gateway.payments_stats()["charges"] == 0
+        crewai_event_bus.flush()
+        assert bus_events == []
+        return
     tool = make_tool("approve_charges", approval_timeout=1.0)
     crew, llm, _ = single_agent_crew(tool, [tool_call(TOOL, CHARGE), "No decision."])
     output = crew.kickoff()

@@ -12,6 +12,7 @@ from langchain_ailink import AIlinkCallbackHandler, ChatAIlink
 from langchain_core.runnables import RunnableLambda
 from langchain_support import RunRecorder
 from langchain_tests.unit_tests import ChatModelUnitTests
+from profiles import both_profiles
 
 from ailink import span_id_from
 from ailink.testing import EmulatorGateway
@@ -123,6 +124,7 @@ def test_a_request_inside_a_run_but_outside_the_model_uses_the_enclosing_run(
     assert row["parent_span_id"] == span_id_from(chain_run)
 
 
+@both_profiles
 def test_an_approval_timeout_is_not_retried_into_a_second_approval(ailink_gateway: EmulatorGateway) -> None:
     policy = {"name": "llm-needs-approval", "rules": [{
         "when": {"all": [{"field": "request.path", "op": "eq", "value": "/v1/chat/completions"}]},

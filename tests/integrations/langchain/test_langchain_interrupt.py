@@ -85,3 +85,18 @@ def test_outside_a_graph_interrupt_falls_back_to_waiting(make_tool: Any, ailink_
     approver.join()
     assert message.status == "success"
     assert ailink_gateway.payments_stats()["charges"] == 1
+
+
+@pytest.mark.parametrize("ailink_gateway", ["real"], indirect=True)
+def test_on_a_gateway_that_holds_the_call_the_graph_runs_through(make_tool: Any, ailink_gateway: EmulatorGateway
+                                                                 ) -> None:
+    """The real gateway never answers 202, so there is nothing to pause on: the held call ends with the
+    decision inside the same run (one approval, one execution)."""
+    agent = make_agent(make_tool(charges_need_approval(), on_approval="interrupt"))
+    approver = ailink_gateway.approve_when_pending(count=1)
+    done = agent.invoke({"messages": [("user", "charge")]}, {"configurable": {"thread_id": "thread-held"}})
+    approver.join()
+    assert "__interrupt__" not in done
+    (message,) = [m for m in done["messages"] if isinstance(m, ToolMessage)]
+    assert message.status == "success" and message.artifact["body"]["amount"] == 250000
+    assert ailink_gateway.payments_stats()["charges"] == 1 and len(ailink_gateway.approvals()) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 from uuid import UUID
 
@@ -16,9 +17,13 @@ from ailink import span_id_from
 from ailink.testing import EmulatorGateway
 
 LLM_PATH = "/v1/chat/completions"
+#: Python 3.10's asyncio tasks do not inherit context, so LangChain cannot hand an async run's config
+#: (its callbacks, its metadata) to the child runs it starts (LangChain documents passing it by hand).
+ASYNC_RUN_TREE = pytest.param(True, marks=pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="LangChain propagates an async run's callbacks from Python 3.11"))
 
 
-@pytest.mark.parametrize("use_async", [False, True])
+@pytest.mark.parametrize("use_async", [False, ASYNC_RUN_TREE])
 async def test_the_session_holds_the_run_tree(ailink_gateway: EmulatorGateway, make_tool: Any,
                                               use_async: bool) -> None:
     llm_token = ailink_gateway.create_token(upstream="llm")

@@ -19,6 +19,7 @@ from llama_index.tools.ailink import (
     ailink_session,
     llamaindex_tool,
 )
+from profiles import both_profiles
 
 from ailink.testing import EmulatorGateway
 
@@ -106,6 +107,7 @@ async def test_invalid_arguments_send_nothing(ailink_gateway: EmulatorGateway, p
     assert ailink_gateway.audit() == []
 
 
+@both_profiles
 @pytest.mark.parametrize("streaming", [False, True])
 async def test_approved_by_background_approver(
     ailink_gateway: EmulatorGateway, payments_token: str, recorded: list[BaseEvent], streaming: bool
@@ -118,6 +120,12 @@ async def test_approved_by_background_approver(
     [approval_id] = approver.join()
     [call] = tool_results(events)
     assert not call.tool_output.is_error and call.tool_output.content.startswith("HTTP 200 from POST /v1/charges")
+    assert ailink_gateway.payments_stats()["charges"] == 1
+    assert len(ailink_gateway.approvals()) == 1
+    if not ailink_gateway.serves_extensions:  # the call was held: no approval was ever named to the agent
+        assert call.tool_output.raw_output["approval_id"] is None
+        assert not [ev for ev in events if isinstance(ev, AIlinkApprovalPending)] and recorded == []
+        return
     assert call.tool_output.raw_output["approval_id"] == approval_id
     [pending] = [ev for ev in events if isinstance(ev, AIlinkApprovalPending)]
     assert pending.approval_id == approval_id and pending.tool_name == TOOL
@@ -126,6 +134,7 @@ async def test_approved_by_background_approver(
     assert ailink_gateway.payments_stats()["charges"] == 1
 
 
+@both_profiles
 async def test_rejected_is_readable_text(ailink_gateway: EmulatorGateway, payments_token: str) -> None:
     agent = FunctionAgent(tools=[make_tool(ailink_gateway, payments_token)], llm=scripted_llm([CHARGE]))
     approver = ailink_gateway.approve_when_pending(count=1, decision="rejected", reason="too large")
@@ -134,10 +143,14 @@ async def test_rejected_is_readable_text(ailink_gateway: EmulatorGateway, paymen
     [call] = tool_results(events)
     assert call.tool_output.is_error and "rejected" in call.tool_output.content
     assert call.tool_output.raw_output["status"] == "rejected"
-    assert call.tool_output.raw_output["reason"] == "too large"
+    # the reviewer's reason reaches the agent only through the extension's approval status
+    assert call.tool_output.raw_output["reason"] == ("too large" if ailink_gateway.serves_extensions else None)
+    assert "approval None" not in call.tool_output.content
     assert ailink_gateway.payments_stats()["charges"] == 0
+    assert len(ailink_gateway.approvals()) == 1
 
 
+@both_profiles
 async def test_timed_out_is_readable_text(ailink_gateway: EmulatorGateway) -> None:
     token = ailink_gateway.create_token(upstream="payments", policies=[approval_policy("1s")])
     agent = FunctionAgent(tools=[make_tool(ailink_gateway, token, approval_timeout=5)], llm=scripted_llm([CHARGE]))
@@ -190,3 +203,20 @@ async def test_event_mode_pauses_and_resumes_with_one_execution(
     assert requests[0]["status_code"] == 202 and {r["tool_name"] for r in requests} == {TOOL}
     if decision != "rejected":  # the emulator does not audit a re-sent request that ends in a rejection
         assert len(requests) >= 2
+
+
+@pytest.mark.parametrize("ailink_gateway", ["real"], indirect=True)
+async def test_event_mode_on_a_gateway_that_holds_the_call_runs_through(
+    ailink_gateway: EmulatorGateway, payments_token: str, recorded: list[BaseEvent]
+) -> None:
+    """The real gateway never answers 202, so there is no approval to announce: the held call ends with
+    the decision inside the same run (one approval, one execution)."""
+    tool = make_tool(ailink_gateway, payments_token, on_approval="event")
+    agent = FunctionAgent(tools=[tool], llm=scripted_llm([CHARGE], final="finished"))
+    approver = ailink_gateway.approve_when_pending(count=1)
+    result, events = await run_agent(agent)
+    approver.join()
+    assert str(result) == "finished" and not [ev for ev in events if isinstance(ev, AIlinkApprovalRequired)]
+    [call] = tool_results(events)
+    assert call.tool_output.content.startswith("HTTP 200 from POST /v1/charges") and recorded == []
+    assert ailink_gateway.payments_stats()["charges"] == 1 and len(ailink_gateway.approvals()) == 1

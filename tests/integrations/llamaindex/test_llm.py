@@ -12,6 +12,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.ailink import AIlink, ailink_session
+from profiles import both_profiles
 
 from ailink.testing import EmulatorGateway
 
@@ -124,6 +125,7 @@ async def test_function_agent_driven_by_ailink(
     assert ailink_gateway.payments_stats()["charges"] == 1
 
 
+@both_profiles
 def test_one_approval_timeout_is_one_approval(ailink_gateway: EmulatorGateway) -> None:
     gated = {
         "name": "llm-needs-approval",

@@ -17,7 +17,8 @@ with ``[REDACTED_<TYPE>]`` before it is forwarded; blocking presets (``pii_block
 403 ``content_blocked`` (``type: content_policy_error``; ``details``: ``{policy, preset, detected_pii,
 action}`` or ``{policy, preset, reason, matched_patterns, confidence}``, plus ``forwarded: false``).
 Refusals are checked on the body as sent, before any redaction. Header presets (comma list in
-``X-AIlink-Guardrails`` / ``X-TrueFlow-Guardrails``) add to the token's; unknown names are ignored.
+``X-AIlink-Guardrails``, or ``X-TrueFlow-Guardrails`` in the ``trueflow`` generation) add to the
+token's; unknown names are ignored.
 Response-phase presets (``output_*``) are not emulated.
 """
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,33 +35,12 @@ from starlette.responses import JSONResponse, Response
 from ailink._secrets import mask
 
 from .._app import Emulator, GatewayError
+from .._generation import Generation
+from .._pii import finds, json_strings
 from .._store import Store
 from ._base import ManagementStore, new_uuid
 
-GUARDRAIL_HEADERS = ("x-ailink-guardrails", "x-trueflow-guardrails")
 MAX_TEXT = 50_000  # length_limit
-
-# Linear-time patterns: every repetition is bounded or anchored on a character that cannot repeat it.
-PII_PATTERNS: dict[str, re.Pattern[str]] = {
-    "credit_card": re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"),
-    "ssn": re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"),
-    "email": re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}"
-                        r"\.[A-Za-z]{2,24}(?![A-Za-z0-9-])"),
-    "api_key": re.compile(r"(?<![A-Za-z0-9])(?:sk|pk|rk)[-_](?:live_|test_|proj-)?[A-Za-z0-9_-]{16,200}"),
-    "aws_key": re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])"),
-    "iban": re.compile(r"(?<![A-Z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Z0-9])"),
-    "phone": re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]?\d{3}[ .-]?\d{4}(?!\d)"),
-    "ipv4": re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
-                       r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\.?\d)"),
-    "dob": re.compile(r"(?i)\b(?:dob|date of birth|born on)[:\s]{1,5}\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b"),
-    "mrn": re.compile(r"(?i)\bMRN[:#\s]{0,5}\d{6,12}\b"),
-    "passport": re.compile(r"(?i)\bpassport(?: number| no\.?| #)?[:\s]{1,5}[A-Z0-9]{6,9}\b"),
-    "drivers_license": re.compile(r"(?i)\b(?:driver'?s? licen[cs]e|DL)(?: number| no\.?| #)?[:\s]{1,5}"
-                                  r"[A-Z0-9-]{5,15}\b"),
-}
-# Redaction order: longer digit runs first, so a card number is not half-read as a phone number.
-PII_ORDER = ("credit_card", "ssn", "iban", "email", "api_key", "aws_key", "ipv4", "dob", "mrn", "passport",
-             "drivers_license", "phone")
 
 FILTERS: dict[str, dict[str, re.Pattern[str]]] = {
     "jailbreak": {
@@ -161,49 +140,16 @@ def token_guardrails(store: Store, token: dict[str, Any]) -> ActiveGuardrails | 
                             tuple(row["topic_denylist"]))
 
 
-def header_guardrails(headers: Any) -> ActiveGuardrails | None:
+def header_guardrails(headers: Any, generation: Generation) -> ActiveGuardrails | None:
+    """The presets named in the request's guardrails header (the gateway generation's spelling)."""
     names: list[str] = []
-    for header in GUARDRAIL_HEADERS:
-        for part in (headers.get(header) or "").split(","):
-            name = part.strip().lower()
-            if name in PRESETS and not PRESETS[name].needs_topics and name not in names:
-                names.append(name)
+    for part in (headers.get(generation.guardrails) or "").split(","):
+        name = part.strip().lower()
+        if name in PRESETS and not PRESETS[name].needs_topics and name not in names:
+            names.append(name)
     if not names:
         return None
-    return ActiveGuardrails("X-AIlink-Guardrails", tuple(PRESETS[n] for n in names))
-
-
-def _strings(doc: Any) -> Iterator[str]:
-    """Every string value in a JSON document (iteratively: no recursion on deep documents)."""
-    stack = [doc]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
-def map_strings(doc: Any, fn: Callable[[str], str]) -> Any:
-    """A copy of a JSON document with ``fn`` applied to every string value (keys untouched), iteratively."""
-    root: list[Any] = [doc]
-    stack: list[tuple[Any, Any]] = [(root, 0)]
-    while stack:
-        container, key = stack.pop()
-        value = container[key]
-        if isinstance(value, str):
-            container[key] = fn(value)
-        elif isinstance(value, dict):
-            copy = dict(value)
-            container[key] = copy
-            stack.extend((copy, k) for k in copy)
-        elif isinstance(value, list):
-            copy_list = list(value)
-            container[key] = copy_list
-            stack.extend((copy_list, i) for i in range(len(copy_list)))
-    return root[0]
+    return ActiveGuardrails(generation.display("guardrails"), tuple(PRESETS[n] for n in names))
 
 
 def prompt_text(doc: Any) -> str:
@@ -213,44 +159,13 @@ def prompt_text(doc: Any) -> str:
     if isinstance(doc, dict):
         for message in doc.get("messages") or []:
             content = message.get("content") if isinstance(message, dict) else None
-            parts.extend(_strings(content))
+            parts.extend(json_strings(content))
         for key in ("system", "prompt", "input", "instructions"):
             if key in doc:
-                parts.extend(_strings(doc[key]))
+                parts.extend(json_strings(doc[key]))
     if not parts:
-        parts = list(_strings(doc))
+        parts = list(json_strings(doc))
     return "\n".join(parts)
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = int(ch)
-        if i % 2:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
-
-
-def _finds(kind: str, text: str) -> list[str]:
-    found = PII_PATTERNS[kind].findall(text)
-    if kind == "credit_card":
-        found = [m for m in found if _luhn(re.sub(r"\D", "", m))]
-    return found
-
-
-def redact_text(text: str, kinds: tuple[str, ...]) -> str:
-    for kind in PII_ORDER:
-        if kind not in kinds:
-            continue
-
-        def replace(match: re.Match[str], kind: str = kind) -> str:
-            if kind == "credit_card" and not _luhn(re.sub(r"\D", "", match.group(0))):
-                return match.group(0)
-            return f"[REDACTED_{kind.upper()}]"
-
-        text = PII_PATTERNS[kind].sub(replace, text)
-    return text
 
 
 def _blocked(policy: str, preset: str, message: str, details: dict[str, Any]) -> GatewayError:
@@ -260,11 +175,11 @@ def _blocked(policy: str, preset: str, message: str, details: dict[str, Any]) ->
 
 def check_refusals(active: ActiveGuardrails, doc: Any) -> None:
     """Raise 403 ``content_blocked`` when a blocking preset matches the body as sent."""
-    everything = "\n".join(_strings(doc))
+    everything = "\n".join(json_strings(doc))
     text = prompt_text(doc)
     for preset in active.presets:
         if preset.block_pii:
-            detected = [kind for kind in preset.block_pii if _finds(kind, everything)]
+            detected = [kind for kind in preset.block_pii if finds(kind, everything)]
             if detected:
                 raise _blocked(active.policy, preset.name, f"Request blocked by guardrail '{preset.name}': "
                                f"contains PII ({', '.join(detected)})", {"detected_pii": detected, "action": "block"})

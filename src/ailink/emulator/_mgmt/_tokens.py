@@ -1,10 +1,9 @@
 """Token settings beyond the core ones: project, log level names, upstream list, circuit breaker.
 
 Endpoints: ``GET``/``PATCH /api/v1/tokens/{id}/circuit-breaker`` and ``GET /api/v1/health/upstreams``
-(real gateway paths and shapes). The emulator stores the circuit-breaker settings and reports them
-back; it does not open circuits. Upstream health is computed from the audit log: the number of
-consecutive failed forwards (502/503/504) of each token's most recent requests against the token's
-``failure_threshold``.
+(real gateway paths and shapes). The breakers themselves live in ``_routing``: upstream health is
+each target's circuit (``state``, consecutive ``failure_count``, ``cooldown_remaining_secs`` while
+open) for every active token's pool.
 """
 
 from __future__ import annotations
@@ -18,14 +17,11 @@ from starlette.responses import JSONResponse, Response
 from ailink._secrets import mask
 
 from .._app import Emulator, GatewayError
-from ._base import ManagementStore, body_project, project_param
+from .._routing import CIRCUIT_BREAKER_DEFAULTS
+from ._base import body_project, project_param
 
-CIRCUIT_BREAKER_DEFAULTS: dict[str, Any] = {
-    "enabled": True, "failure_threshold": 3, "recovery_cooldown_secs": 30, "half_open_max_requests": 1,
-}
 _CB_POSITIVE_INTS = ("failure_threshold", "recovery_cooldown_secs", "half_open_max_requests", "min_sample_size")
 LOG_LEVELS = {"metadata": 0, "redacted": 1, "full": 2}
-FAILED_FORWARD = (502, 503, 504)
 
 
 def circuit_breaker_config(value: Any) -> dict[str, Any]:
@@ -121,27 +117,11 @@ def routes(emu: Emulator) -> list[tuple[str, Any, list[str]]]:
 
     async def upstream_health(request: Request) -> Response:
         project_id = project_param(emu, request)
-        mgmt = ManagementStore(emu.store)
         out: list[dict[str, Any]] = []
         for token in emu.store.list_tokens(1000, 0, project_id):
-            if not token["is_active"]:
-                continue
-            config = token.get("circuit_breaker") or CIRCUIT_BREAKER_DEFAULTS
-            failures = 0
-            recent = mgmt.all("SELECT status_code FROM audit WHERE token_ref = ? ORDER BY seq DESC LIMIT ?",
-                              (token["ref"], int(config["failure_threshold"]) + 1))
-            for row in recent:
-                if row["status_code"] not in FAILED_FORWARD:
-                    break
-                failures += 1
-            urls = [u["url"] for u in token.get("upstreams") or []] or [token["upstream_url"]]
-            for url in urls:
-                out.append({
-                    "token_id": mask(token["token"]), "token_ref": token["ref"], "url": url,
-                    "is_healthy": not config["enabled"] or failures < config["failure_threshold"],
-                    "failure_count": failures, "cooldown_remaining_secs": None,
-                    "circuit_breaker_enabled": config["enabled"],
-                })
+            if token["is_active"]:
+                out += [{"token_id": mask(token["token"]), "token_ref": token["ref"], **row}
+                        for row in emu.routing.health(token)]
         return JSONResponse(out)
 
     return [

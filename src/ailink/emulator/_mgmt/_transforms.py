@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .._app import Emulator, GatewayError
+from .._pii import map_strings, redact_text
 from .._store import DEFAULT_PROJECT
 from ._aliases import has_aliases, resolve_model
-from ._guardrails import check_refusals, header_guardrails, map_strings, redact_text, redactions, token_guardrails
+from ._guardrails import check_refusals, header_guardrails, redactions, token_guardrails
 
 
 def _decode(headers: Any, body: bytes) -> tuple[str, Any] | None:
@@ -40,7 +41,8 @@ def transform_request(emu: Emulator, token: dict[str, Any], headers: Any, body: 
                       finish_audit: Callable[..., None]) -> bytes:
     """The body to forward after aliases and guardrails (see the module docstring)."""
     project_id = token.get("project_id") or DEFAULT_PROJECT
-    active = [g for g in (header_guardrails(headers), token_guardrails(emu.store, token)) if g and g.presets]
+    active = [g for g in (header_guardrails(headers, emu.generation), token_guardrails(emu.store, token))
+              if g and g.presets]
     aliased = has_aliases(emu.store, project_id)
     if not active and not aliased:
         return body

@@ -10,6 +10,8 @@ with ailink_session("support-ticket-42"):
 ```
 """
 
+from importlib.metadata import version
+
 from llama_index.tools.ailink._events import (
     AIlinkApprovalPending,
     AIlinkApprovalPendingEvent,
@@ -18,7 +20,14 @@ from llama_index.tools.ailink._events import (
     AIlinkApprovalResponse,
 )
 from llama_index.tools.ailink._session import ailink_session, current_session_id, trace_context, track_root_spans
-from llama_index.tools.ailink.base import AIlinkToolSpec, LlamaIndexDriver, OnApproval, llamaindex_tool
+from llama_index.tools.ailink.base import (
+    AIlinkToolMetadata,
+    AIlinkToolSpec,
+    LlamaIndexDriver,
+    OnApproval,
+    llamaindex_tool,
+    llamaindex_tools,
+)
 
 __all__ = [
     "AIlinkApprovalPending",
@@ -26,12 +35,17 @@ __all__ = [
     "AIlinkApprovalRequired",
     "AIlinkApprovalResolvedEvent",
     "AIlinkApprovalResponse",
+    "AIlinkToolMetadata",
     "AIlinkToolSpec",
     "LlamaIndexDriver",
     "OnApproval",
+    "__version__",
     "ailink_session",
     "current_session_id",
     "llamaindex_tool",
+    "llamaindex_tools",
     "trace_context",
     "track_root_spans",
 ]
+
+__version__ = version("llama-index-ailink")

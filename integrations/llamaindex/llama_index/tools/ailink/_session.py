@@ -249,6 +249,7 @@ def call_context(tool_name: str) -> CallContext:
         session_id=session,
         parent_span_id=_parent_span_id(),
         call_id=call_id,
+        tool_call_id=call_id,
         properties=_properties(tags),
         user_id=_user_id(tags),
         stable_session=chosen or call_id is None,

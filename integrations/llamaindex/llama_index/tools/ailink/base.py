@@ -27,17 +27,28 @@ from ailink.adapters import (
     ApprovalResolved,
     GatewayTool,
     GatewayToolOptions,
+    OpenAPIToolsOptions,
     PauseRequest,
     ToolDriver,
     ToolResult,
     call_arguments,
     gateway_tool,
+    gateway_tools,
 )
 
-__all__ = ["AIlinkToolSpec", "LlamaIndexDriver", "OnApproval", "llamaindex_tool"]
+__all__ = ["AIlinkToolMetadata", "AIlinkToolSpec", "LlamaIndexDriver", "OnApproval", "llamaindex_tool",
+           "llamaindex_tools"]
 
 OnApproval = Literal["wait", "event"]
 _MARKER = "ailink_awaiting_approval_{}"
+
+
+@dataclass
+class AIlinkToolMetadata(ToolMetadata):
+    """``ToolMetadata`` plus ``ailink``: the core's facts about the tool (for a generated tool, its
+    operation and how the token's policies gate it, known before any call)."""
+
+    ailink: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,14 @@ class LlamaIndexDriver(ToolDriver):
         return bool(await self.ctx.store.get(_MARKER.format(approval_id), default=False))
 
 
+def _workflow_context(ctx: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The workflow ``Context`` (or None), and the arguments: a ``ctx`` that is not a ``Context`` came
+    from the model, so it is an argument (which the core refuses), never the workflow's context."""
+    if ctx is None or isinstance(ctx, Context):
+        return ctx, kwargs
+    return None, {**kwargs, "ctx": ctx}
+
+
 class _GatewayFunctions:
     """The sync and async functions of one gateway tool: LlamaIndex context in, a ``ToolOutput`` out."""
 
@@ -121,6 +140,7 @@ class _GatewayFunctions:
     def call(self, *args: Any, ctx: Context, **kwargs: Any) -> _Call:
         """Blocking call. With ``on_approval="event"`` a pending approval is returned, not awaited
         (a sync function cannot pause a workflow); calling again re-attaches to it."""
+        ctx, kwargs = _workflow_context(ctx, kwargs)
         driver = LlamaIndexDriver(ctx, "wait" if self.on_approval == "wait" else "return")
         result = self.gateway.run(call_arguments(args, kwargs), call_context(self.name), driver)
         return _Call(result, kwargs, args)
@@ -128,6 +148,7 @@ class _GatewayFunctions:
     async def acall(self, *args: Any, ctx: Context, **kwargs: Any) -> _Call:
         """Async call; with ``on_approval="event"`` and a workflow ``Context``, a pending approval
         pauses the workflow (``ctx.wait_for_event``) until an :class:`AIlinkApprovalResponse` arrives."""
+        ctx, kwargs = _workflow_context(ctx, kwargs)
         event_mode: ApprovalHandling = "pause" if ctx is not None else "return"
         driver = LlamaIndexDriver(ctx, "wait" if self.on_approval == "wait" else event_mode)
         result = await self.gateway.arun(call_arguments(args, kwargs), call_context(self.name), driver)
@@ -155,17 +176,37 @@ def llamaindex_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Gatew
     identical action repeated within one session returns the stored result. Pass
     ``idempotency_key`` in the arguments to repeat an action deliberately.
     """
+    _check_on_approval(on_approval)
+    return _function_tool(gateway_tool(**options), on_approval)
+
+
+def llamaindex_tools(*, on_approval: OnApproval = "wait", **options: Unpack[OpenAPIToolsOptions]) -> "AIlinkToolSpec":
+    """One LlamaIndex tool per operation of an OpenAPI document, as a ``BaseToolSpec`` (``to_tool_list()``).
+
+    ``options`` are :class:`ailink.adapters.OpenAPIToolsOptions` (``openapi``, ``token``, filters,
+    ``policies``/``admin``, ...); needs ``ailink-sdk[openapi]``. Each tool's ``fn_schema`` carries
+    the operation's JSON Schema, its description says when the token's policies ask a human first,
+    and ``tool.metadata.ailink`` holds the same facts. Approvals, results and idempotency are those
+    of :func:`llamaindex_tool` (``on_approval="event"`` pauses a workflow).
+    """
+    _check_on_approval(on_approval)
+    return AIlinkToolSpec.from_tools([_function_tool(g, on_approval) for g in gateway_tools(**options)])
+
+
+def _check_on_approval(on_approval: str) -> None:
     if on_approval not in ("wait", "event"):
         raise ValueError("on_approval must be 'wait' or 'event'")
-    gateway = gateway_tool(**options)
+
+
+def _function_tool(gateway: GatewayTool, on_approval: OnApproval) -> FunctionTool:
     track_root_spans()
     functions = _GatewayFunctions(gateway, on_approval)
     fields = gateway.tool_fields()
     return FunctionTool.from_defaults(
         fn=functions.call,
         async_fn=functions.acall,
-        tool_metadata=ToolMetadata(name=fields["name"], description=fields["description"],
-                                   fn_schema=fields["args_schema"]),
+        tool_metadata=AIlinkToolMetadata(name=fields["name"], description=fields["description"],
+                                         fn_schema=fields["args_schema"], ailink=gateway.tool_metadata()),
         callback=functions.to_output,
         async_callback=functions.ato_output,
         # Direct calls (``tool(method=..., path=...)``) run without a workflow Context.
@@ -174,9 +215,11 @@ def llamaindex_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Gatew
 
 
 class AIlinkToolSpec(BaseToolSpec):
-    """A ``BaseToolSpec`` exposing one AIlink gateway tool (``to_tool_list()``).
+    """A ``BaseToolSpec`` of AIlink gateway tools (``to_tool_list()``).
 
-    Takes the arguments of :func:`llamaindex_tool`; ``name`` defaults to ``"ailink_api"``.
+    Built with the arguments of :func:`llamaindex_tool` it exposes that one generic tool (``name``
+    defaults to ``"ailink_api"``); :func:`llamaindex_tools` builds one with a tool per operation
+    of an OpenAPI document.
     """
 
     def __init__(
@@ -189,7 +232,17 @@ class AIlinkToolSpec(BaseToolSpec):
         **options: Any,
     ) -> None:
         self.tool = llamaindex_tool(token=token, name=name, description=description, methods=methods, **options)
+        self.tools = [self.tool]
         self.spec_functions = [name]
+
+    @classmethod
+    def from_tools(cls, tools: Sequence[FunctionTool]) -> "AIlinkToolSpec":
+        """A spec of ready tools (what :func:`llamaindex_tools` returns)."""
+        spec = cls.__new__(cls)
+        spec.tools = list(tools)
+        spec.tool = spec.tools[0] if spec.tools else None  # type: ignore[assignment]
+        spec.spec_functions = [t.metadata.get_name() for t in spec.tools]
+        return spec
 
     def to_tool_list(
         self,
@@ -198,7 +251,7 @@ class AIlinkToolSpec(BaseToolSpec):
     ) -> list[FunctionTool]:
         """The spec's tools (filtered by ``spec_functions`` names when given)."""
         wanted = {f if isinstance(f, str) else f[0] for f in spec_functions or self.spec_functions}
-        return [self.tool] if self.tool.metadata.name in wanted else []
+        return [tool for tool in self.tools if tool.metadata.name in wanted]
 
     async def to_tool_list_async(
         self,

@@ -1,0 +1,105 @@
+"""A gateway-proxied API as a Pydantic AI ``Tool`` over ``ailink.adapters.GatewayTool``.
+
+Translation only: the ``RunContext`` → :class:`~ailink.adapters.CallContext`, approvals → spans of
+the run's tracer and, with ``on_approval="defer"``, Pydantic AI's deferred approvals
+(``ApprovalRequired`` → ``DeferredToolRequests``, resumed with ``DeferredToolResults``), the core's
+result → a ``ToolReturn`` or a failed tool return.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic_ai import ApprovalRequired, RunContext, Tool, ToolReturn
+from pydantic_ai.exceptions import ToolFailedError
+from pydantic_ai.messages import ToolReturnPart
+from typing_extensions import Unpack
+
+from ailink.adapters import (
+    ApprovalPending,
+    ApprovalResolved,
+    GatewayTool,
+    GatewayToolOptions,
+    PauseRequest,
+    ToolDriver,
+    ToolResult,
+    gateway_tool,
+)
+from pydantic_ai_ailink._context import call_context
+
+__all__ = ["APPROVAL_PENDING_SPAN", "APPROVAL_RESOLVED_SPAN", "PydanticAIDriver", "pydantic_ai_tool"]
+
+#: Name of the span (on the run's tracer) started when a call starts waiting for a human.
+APPROVAL_PENDING_SPAN = "ailink.approval.pending"
+#: Name of the span started when that approval has ended (approved, rejected, timed out).
+APPROVAL_RESOLVED_SPAN = "ailink.approval.resolved"
+
+OnApproval = Literal["wait", "defer"]
+
+
+def _attributes(data: dict[str, Any]) -> dict[str, str | bool | int | float]:
+    """OpenTelemetry attributes (``ailink.<field>``) of an event's fields."""
+    return {f"ailink.{key}": value if isinstance(value, (str, bool, int, float)) else json.dumps(value)
+            for key, value in data.items() if value is not None}
+
+
+class PydanticAIDriver(ToolDriver):
+    """Approvals the Pydantic AI way: spans on the run's tracer (seen when the agent is instrumented,
+    e.g. with Logfire); with ``approvals="pause"``, ``ApprovalRequired`` on the first run, and a
+    re-send when the run's ``DeferredToolResults`` approved the call (``ctx.tool_call_approved``)."""
+
+    still_pending = "wait"
+
+    def __init__(self, ctx: RunContext[Any], approvals: Literal["wait", "pause"]) -> None:
+        self.ctx = ctx
+        self.approvals = approvals
+
+    def emit(self, event: ApprovalPending | ApprovalResolved) -> None:
+        name = APPROVAL_PENDING_SPAN if isinstance(event, ApprovalPending) else APPROVAL_RESOLVED_SPAN
+        self.ctx.tracer.start_span(name, attributes=_attributes(event.to_dict())).end()
+
+    def pause(self, request: PauseRequest) -> Any:
+        if not self.ctx.tool_call_approved:
+            raise ApprovalRequired(metadata=request.to_dict())
+        return True
+
+    def resumed(self, approval_id: str) -> bool:
+        return self.ctx.tool_call_approved
+
+
+def _returned(ctx: RunContext[Any], result: ToolResult) -> ToolReturn[Any]:
+    """The model reads ``content``; the run's message history keeps the artifact as ``metadata``,
+    on a failed tool return (``outcome="failed"``) for every outcome but success."""
+    if result.ok:
+        return ToolReturn(return_value=result.content, metadata=result.artifact)
+    raise ToolFailedError(ToolReturnPart(tool_name=ctx.tool_name or "", content=result.content,
+                                         tool_call_id=ctx.tool_call_id or "", metadata=result.artifact,
+                                         outcome="failed"))
+
+
+def pydantic_ai_tool(*, on_approval: OnApproval = "wait", **options: Unpack[GatewayToolOptions]) -> Tool[Any]:
+    """An API behind the AIlink gateway as a Pydantic AI ``Tool``.
+
+    ``options`` are :class:`ailink.adapters.GatewayToolOptions`. The model fills in ``method``,
+    ``path``, ``query`` and ``body``; the core validates them. Success is a ``ToolReturn`` (the
+    artifact in ``metadata``); every other outcome a failed tool return the model reads.
+
+    ``on_approval="wait"`` (default): a call that needs a human waits for the decision in the tool.
+    ``on_approval="defer"``: the call raises ``ApprovalRequired`` (the agent's ``output_type`` must
+    include ``DeferredToolRequests``; its ``metadata[tool_call_id]`` holds the approval id); once the
+    reviewer decided, run again with the message history and ``DeferredToolResults(approvals={id:
+    True})``: the tool re-sends with the same idempotency key and returns what the gateway decided.
+    """
+    if on_approval not in ("wait", "defer"):
+        raise ValueError("on_approval must be 'wait' or 'defer'")
+    gateway: GatewayTool = gateway_tool(**options)
+    approvals: Literal["wait", "pause"] = "pause" if on_approval == "defer" else "wait"
+
+    async def call(ctx: RunContext[Any], **arguments: Any) -> ToolReturn[Any]:
+        result = await gateway.arun(arguments, call_context(ctx), PydanticAIDriver(ctx, approvals))
+        return _returned(ctx, result)
+
+    fields = gateway.tool_fields()
+    return Tool.from_schema(call, name=fields["name"], description=fields["description"],
+                            json_schema=fields["args_schema"].model_json_schema(), takes_ctx=True)
