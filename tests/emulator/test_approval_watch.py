@@ -229,6 +229,32 @@ def test_bulk_decisions_check_every_item_before_applying_any(ailink_gateway: Emu
     assert [p["id"] for p in ailink_gateway.pending_approvals()] == [parked["approval_id"]]
 
 
+def test_real_profile_has_no_bulk_decisions(ailink_gateway_real: EmulatorGateway) -> None:
+    token = ailink_gateway_real.create_token(policies=[approval_policy()])
+    held = threading.Thread(target=lambda: _held_charge(ailink_gateway_real, token), daemon=True)
+    held.start()
+    [pending] = _pending_soon(ailink_gateway_real)
+    answer = _decide(ailink_gateway_real, [{"id": pending["id"], "decision": "approved"}])
+    assert answer.status_code == 404 and answer.content == b""  # the real gateway's bare 404
+    assert [p["id"] for p in ailink_gateway_real.pending_approvals()] == [pending["id"]]  # nothing decided
+    ailink_gateway_real.decide(pending["id"], "rejected")
+    held.join(20)
+
+
+def _held_charge(gw: EmulatorGateway, token: str) -> None:
+    with client(gw) as c:
+        c.post("/v1/charges", json={"amount": 2000}, headers=bearer(token), timeout=30)
+
+
+def _pending_soon(gw: EmulatorGateway) -> list[dict[str, Any]]:
+    for _ in range(400):
+        pending = gw.pending_approvals()
+        if pending:
+            return pending
+        threading.Event().wait(0.05)
+    raise AssertionError("no approval became pending")
+
+
 def test_bulk_decisions_need_the_admin_key(ailink_gateway: EmulatorGateway) -> None:
     token = ailink_gateway.create_token()
     with client(ailink_gateway) as c:

@@ -75,6 +75,7 @@ the ``ailink_gateway`` fixture parametrized indirectly with ``"real"``, or ``ail
 | management API errors | ``{"error": {...}}`` JSON | bare status code, empty body |
 | decision on an unknown approval id | 404 ``approval_not_found`` | 200 ``{"updated": false}`` |
 | ``GET /api/v1/approvals/{id}`` | served | 404 |
+| ``POST /api/v1/approvals/decisions`` | many decisions in one call | 404 |
 | ``GET /api/v1/approvals?status=`` | filtered | every status listed |
 | query string | forwarded upstream | dropped |
 | LLM cost | audit, ``X-AIlink-Cost-Usd``, ``usage.cost_usd`` in streams | audit only |

@@ -442,7 +442,10 @@ def management_routes(emu: Emulator, extra: list[tuple[str, Handler, list[str]]]
 
     async def decide_many(request: Request) -> Response:
         """[ext] ``{"decisions": [{"id", "decision", "reason"?}, ...], "reviewed_by"?, "channel"?}``:
-        every item is checked before any is applied; unknown ids are reported, not fatal."""
+        every item is checked before any is applied; unknown ids are reported, not fatal. Not in the
+        ``real`` profile (404): the real gateway decides one approval per call."""
+        if not emu.profile.bulk_decisions:
+            raise GatewayError(404, "not_found", "No such management endpoint")
         doc = await emu.json_body(request)
         items = doc.get("decisions")
         if not isinstance(items, list) or not items or len(items) > MAX_BULK_DECISIONS:

@@ -58,6 +58,8 @@ class Profile:
     #: [H15 routing] the ``multi_objective`` routing strategy, ``GET /api/v1/tokens/{id}/usage`` and the
     #: detailed ``caps`` of ``GET /api/v1/tokens/{id}/spend`` (``_routing``, ``_budgets``, ``_quotas``).
     routing_extensions: bool = True
+    #: ``POST /api/v1/approvals/decisions``: many decisions in one call (else 404, as the real gateway).
+    bulk_decisions: bool = True
 
 
 AILINK = Profile(
@@ -95,6 +97,7 @@ REAL = Profile(
     unknown_approval_not_found=False,
     approval_lookup=False,
     routing_extensions=False,
+    bulk_decisions=False,
 )
 
 PROFILES = {p.name: p for p in (AILINK, REAL)}

@@ -51,7 +51,8 @@ def _decide_many(decisions: Iterable[Mapping[str, Any]], *, reviewed_by: str | N
     """Decide many approvals in one call [ext] (``POST /api/v1/approvals/decisions``, up to 10,000):
     ``decisions`` are ``{"id": ..., "decision": "approved"|"rejected", "reason"?: ...}``. The gateway
     checks every item before applying any; one answer per item, in order (an unknown id has
-    ``status`` None and ``error`` ``"approval_not_found"``)."""
+    ``status`` None and ``get("error")`` ``"approval_not_found"``). The real gateway has no such endpoint
+    (:class:`~ailink.NotFoundError`): decide one at a time there."""
     items = []
     for item in decisions:
         decision = _DECISIONS.get(str(item.get("decision", "")).lower())
