@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import math
 import os
 import random
@@ -130,29 +131,48 @@ def run_child(scenario: str, url: str, token: str, args: argparse.Namespace, src
 
 
 class Traffic:
-    """Requests by kind and the connections each lane used, from httpx event hooks."""
+    """Requests by kind that reached the gateway, the connections each lane used, and the requests that
+    never left the client (queued past their pool timeout, then re-queued by the retry rules), from
+    httpx event hooks and the ``ailink`` logger's retry lines."""
 
     def __init__(self) -> None:
-        self.requests: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()  # answered by the gateway
+        self.attempts = 0  # every request handed to the transport
+        self.retries: Counter[str] = Counter()  # by reason
         self.connections: dict[str, set[Any]] = {}
         self._lock = threading.Lock()
+        handler = logging.Handler()
+        handler.emit = self._log  # type: ignore[method-assign]
+        log = logging.getLogger("ailink")
+        log.addHandler(handler)
+        log.setLevel(min(log.getEffectiveLevel(), logging.INFO))
+
+    def _log(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, str) and record.msg.startswith("retry ") and isinstance(record.args, tuple):
+            with self._lock:
+                self.retries[str(record.args[-1])] += 1
 
     def on_request(self, request: httpx.Request) -> None:
-        path = request.url.path
-        kind = ("watch" if path == WATCH_PATH else "result" if path.endswith("/result")
-                else "status" if path.startswith("/v1/approvals/") else "call")
         with self._lock:
-            self.requests[kind] += 1
+            self.attempts += 1
 
     def on_response(self, response: httpx.Response) -> None:
         stream = response.extensions.get("network_stream")
         local = stream.get_extra_info("client_addr") if stream is not None else None
         lane = response.request.extensions.get(LANE) or "calls"
         path = response.request.url.path
+        kind = ("watch" if path == WATCH_PATH else "result" if path.endswith("/result")
+                else "status" if path.startswith("/v1/approvals/") else "call")
         if lane == "calls" and path.startswith("/v1/approvals/"):
             lane = "calls (approval requests)"
         with self._lock:
+            self.requests[kind] += 1
             self.connections.setdefault(lane, set()).add(local)
+
+    def sent(self) -> int:
+        """Requests that reached the gateway: the answered ones, plus any sent but left unanswered."""
+        never_sent = self.retries["PoolTimeout"]
+        return sum(self.requests.values()) + max(0, self.attempts - sum(self.requests.values()) - never_sent)
 
     def install(self, http: Any, asynchronous: bool) -> None:
         if asynchronous:
@@ -180,6 +200,7 @@ class Decider:
         self.sent_at: dict[str, float] = {}
         self.updated = 0
         self.errors: list[str] = []
+        self.bulk = True
         self._url = url
         self._spread = spread
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -200,15 +221,29 @@ class Decider:
                 delay = start + b * step - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                sent = time.monotonic()
-                for i in chunk:
-                    self.sent_at[i] = sent
                 try:
-                    answer = admin.post("/api/v1/approvals/decisions",
-                                        json={"decisions": [{"id": i, "decision": self.decision[i]} for i in chunk]})
-                    self.updated += int(answer.json()["updated"])
+                    self._decide(admin, chunk)
                 except Exception as exc:  # reported, never hidden
                     self.errors.append(repr(exc)[:300])
+
+    def _decide(self, admin: httpx.Client, chunk: list[str]) -> None:
+        """One bulk call [ext]; where the gateway has none (the base ref's emulator), one call per approval."""
+        if self.bulk:
+            sent = time.monotonic()
+            for i in chunk:
+                self.sent_at[i] = sent
+            answer = admin.post("/api/v1/approvals/decisions",
+                                json={"decisions": [{"id": i, "decision": self.decision[i]} for i in chunk]})
+            if answer.status_code != 404:
+                answer.raise_for_status()
+                self.updated += int(answer.json()["updated"])
+                return
+            self.bulk = False
+        for i in chunk:
+            self.sent_at[i] = time.monotonic()
+            answer = admin.post(f"/api/v1/approvals/{i}/decision", json={"decision": self.decision[i]})
+            answer.raise_for_status()
+            self.updated += int(answer.json()["updated"])
 
     def join(self) -> None:
         self._thread.join()
@@ -245,7 +280,7 @@ def _report(outcomes: dict[int, tuple[str, Any]], expected: dict[int, str], appr
         "decider_errors": decider.errors[:3], "decided": decider.updated,
         "p50_ms": pct(0.5) * 1000, "p99_ms": pct(0.99) * 1000,
         "max_ms": (delays[-1] if delays else float("nan")) * 1000,
-        "requests": dict(traffic.requests), "requests_total": sum(traffic.requests.values()),
+        "requests": dict(traffic.requests), "requests_total": traffic.sent(), "retries": dict(traffic.retries),
         "connections": {lane: len(c) for lane, c in traffic.connections.items()},
         "wall_s": wall, "waited_s": waited, "cpu_s": cpu, "cpu_ms_per_wait": cpu * 1000 / max(1, len(outcomes)),
         "rss_mb": rss,
@@ -499,7 +534,8 @@ def _print_waits(title: str, r: dict[str, Any], budget: int) -> bool:
     print(f"{title}: {r['calls']} calls, wrong {r['wrong']} {r['wrong_examples']}, approved {r['approved']}, "
           f"upstream charges {r['charges']} (more than once: {r['executed_more_than_once']}); decision -> noticed "
           f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms; requests {r['requests']} "
-          f"= {r['requests_total']} (budget {budget}); connections by lane {r['connections']}; "
+          f"-> {r['requests_total']} sent (budget {budget}); retries {r.get('retries', {})}; "
+          f"connections used by lane (over the run) {r['connections']}; "
           f"park {r['park_s']:.1f} s, wall {r['wall_s']:.1f} s; client RSS {r['rss_mb']:.0f} MB, "
           f"CPU {r['cpu_s']:.1f} s ({r['cpu_ms_per_wait']:.2f} ms per wait)"
           + (f"; decider errors {r['decider_errors']}" if r["decider_errors"] else "")

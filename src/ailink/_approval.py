@@ -209,6 +209,8 @@ def _deadline(timeout: float, expires_at: datetime | None, start: float) -> floa
     return deadline
 
 
+#: The jitter of poll backoffs (tests pass a seeded one).
+_JITTER = random.Random()
 #: Read allowance of a status poll beyond the long-poll wait it asks for.
 POLL_MARGIN_SECONDS = 5.0
 #: How long a long poll waits for a free connection before it is built again with the time left.
@@ -372,7 +374,7 @@ def _wait(
     clock: Callable[[], float] = monotonic,
     rng: random.Random | None = None,
 ) -> Generator[Any, Any, ApprovalResult]:
-    rng = rng or random.Random()
+    rng = rng or _JITTER  # shared: a Random holds 2.5 KB of state, and a client may hold thousands of waits
     key = idempotency_key or (pending.idempotency_key if pending else None)
     start = clock()
     expiry = pending.expires_at if pending else None
