@@ -1,6 +1,10 @@
 """Many approval waits on one client against the emulator: one shared watch (protocol §4.4), its
 fallbacks, and waits that never starve calls.
 
+The scenarios a client meets on any gateway run against both profiles: ``ailink`` (the watch: one
+stream for every wait) and ``real`` (no extension: each call is held until its decision, nothing is
+ever sent to the watch's path, which the real gateway would proxy upstream).
+
 Connections are counted from the client side: every answer names the local address of the
 connection it came on, so the set of those per lane is the set of connections that lane used.
 """
@@ -24,7 +28,7 @@ from ailink._flow import LANE_EXTENSION, POLL_LANE, WAIT_LANE
 from ailink.adapters import CallContext, GatewayTool, ToolAction
 from ailink.emulator import EmulatorHost
 from ailink.emulator._profile import AILINK
-from ailink.testing import EmulatorGateway, start_gateway
+from ailink.testing import EmulatorGateway, gateway_options, start_gateway
 
 APPROVE_CHARGES = {
     "name": "charges-need-approval",
@@ -88,12 +92,16 @@ class BulkApprover:
         self._thread.start()
 
     def _run(self) -> None:
+        bulk = self._gateway.serves_extensions  # the real gateway decides one approval per call
         while len(self.decided) < self._count:
             pending = self._gateway.pending_approvals()
-            if pending:
+            if pending and bulk:
                 body = {"decisions": [{"id": p["id"], "decision": self._decision} for p in pending[:100]]}
                 answer = self._gateway._call("POST", "/api/v1/approvals/decisions", json=body)
                 self.decided += [r["id"] for r in answer["results"] if r["updated"]]
+            for approval in pending if not bulk else ():
+                if self._gateway.decide(approval["id"], self._decision)["updated"]:
+                    self.decided.append(approval["id"])
             threading.Event().wait(0.05)
 
     def join(self) -> None:
@@ -105,6 +113,40 @@ def _charge(i: int) -> dict[str, Any]:
     return {"amount": 1000 + i, "currency": "usd"}
 
 
+BOTH_PROFILES = pytest.mark.parametrize("ailink_gateway", ["ailink", "real"], indirect=True)
+
+
+def _pending_amounts(gateway: EmulatorGateway, count: int) -> dict[int, str]:
+    """Once ``count`` approvals are pending (a held call names none to its caller): amount → approval id."""
+    for _ in range(400):
+        pending = gateway.pending_approvals()
+        if len(pending) >= count:
+            return {p["request"]["body_json"]["amount"]: p["id"] for p in pending}
+        threading.Event().wait(0.05)
+    raise AssertionError(f"{len(gateway.pending_approvals())} of {count} approvals became pending")
+
+
+def _executed_once_each(gateway: EmulatorGateway, count: int) -> None:
+    """``count`` charges ran, each once: by idempotency key where the gateway forwards it (the real
+    gateway does not; there ``count`` charges for ``count`` distinct answered calls is once each)."""
+    stats = gateway.payments_stats()
+    assert stats["charges"] == count
+    if gateway.serves_extensions:
+        assert len(stats["by_idempotency_key"]) == count and set(stats["by_idempotency_key"].values()) == {1}
+
+
+def _expect_traffic(traffic: Traffic, gateway: EmulatorGateway, count: int) -> None:
+    """Per call the request and the result fetch, and the watch's stream opened once, on at most four
+    connections; on the real gateway each call alone (held until decided), nothing else."""
+    if gateway.serves_extensions:
+        assert traffic.requests == Counter({"POST /v1/charges": count, "result": count, "watch": 1})
+        assert len(traffic.connections[WAIT_LANE]) <= 4
+    else:
+        assert traffic.requests == Counter({"POST /v1/charges": count})
+        assert set(traffic.connections) == {"calls"}
+
+
+@BOTH_PROFILES
 async def test_hundreds_of_async_waits_share_one_watch(ailink_gateway: EmulatorGateway) -> None:
     count = 200
     token = ailink_gateway.create_token(policies=[APPROVE_CHARGES])
@@ -116,13 +158,11 @@ async def test_hundreds_of_async_waits_share_one_watch(ailink_gateway: EmulatorG
         approver.join()
     assert [a.status_code for a in answers] == [200] * count
     assert sorted(a.json()["amount"] for a in answers) == [1000 + i for i in range(count)]
-    stats = ailink_gateway.payments_stats()
-    assert stats["charges"] == count and set(stats["by_idempotency_key"].values()) == {1}
-    # per call: the request and the result fetch; for all of them: the watch's stream, opened once
-    assert traffic.requests == Counter({"POST /v1/charges": count, "result": count, "watch": 1})
-    assert len(traffic.connections[WAIT_LANE]) <= 4
+    _executed_once_each(ailink_gateway, count)
+    _expect_traffic(traffic, ailink_gateway, count)
 
 
+@BOTH_PROFILES
 def test_hundreds_of_sync_tool_calls_in_threads_share_one_watch(ailink_gateway: EmulatorGateway) -> None:
     count = 100
     token = ailink_gateway.create_token(policies=[APPROVE_CHARGES])
@@ -140,33 +180,33 @@ def test_hundreds_of_sync_tool_calls_in_threads_share_one_watch(ailink_gateway: 
         approver.join()
         watch_threads = [t for t in threading.enumerate() if t.name == "ailink-approval-watch"]
     assert all(r.ok and r.status_code == 200 for r in results), [r.content for r in results if not r.ok][:3]
-    stats = ailink_gateway.payments_stats()
-    assert stats["charges"] == count and set(stats["by_idempotency_key"].values()) == {1}
-    assert traffic.requests == Counter({"POST /v1/charges": count, "result": count, "watch": 1})
-    assert len(traffic.connections[WAIT_LANE]) <= 4
-    assert len(watch_threads) == 1
+    assert sorted(r.body["amount"] for r in results) == [1000 + i for i in range(count)]
+    _executed_once_each(ailink_gateway, count)
+    _expect_traffic(traffic, ailink_gateway, count)
+    assert len(watch_threads) == (1 if ailink_gateway.serves_extensions else 0)
 
 
+@BOTH_PROFILES
 async def test_a_cancelled_wait_ends_without_withdrawing_and_the_watch_serves_the_rest(
     ailink_gateway: EmulatorGateway,
 ) -> None:
     token = ailink_gateway.create_token(policies=[APPROVE_CHARGES])
     async with AsyncClient(token, ailink_gateway.url, approval_timeout=120) as client:
-        doomed_seen: list[ailink.PendingApproval] = []
-        kept_seen: list[ailink.PendingApproval] = []
-        doomed = asyncio.create_task(client.post("/v1/charges", json=_charge(1), wait_for_approval=True,
-                                                 on_pending=doomed_seen.append))
-        kept = asyncio.create_task(client.post("/v1/charges", json=_charge(2), wait_for_approval=True,
-                                               on_pending=kept_seen.append))
-        while not (doomed_seen and kept_seen):
-            await asyncio.sleep(0.01)
+        traffic = _traced(client)
+        doomed = asyncio.create_task(client.post("/v1/charges", json=_charge(1), wait_for_approval=True))
+        kept = asyncio.create_task(client.post("/v1/charges", json=_charge(2), wait_for_approval=True))
+        ids = await asyncio.to_thread(_pending_amounts, ailink_gateway, 2)
+        await asyncio.sleep(0.2)  # both waits are parked (on the watch, or held by the real gateway)
         doomed.cancel()
         with pytest.raises(asyncio.CancelledError):
             await doomed
+        assert not kept.done()
         pending = {p["id"] for p in ailink_gateway.pending_approvals()}
-        assert pending == {doomed_seen[0].approval_id, kept_seen[0].approval_id}  # not withdrawn
-        ailink_gateway.decide(kept_seen[0].approval_id, "approved")
+        assert pending == {ids[1001], ids[1002]}  # not withdrawn
+        ailink_gateway.decide(ids[1002], "approved")
         assert (await kept).json()["amount"] == 1002
+    assert traffic.requests["status"] == 0  # no withdrawal (nor any status read) of the cancelled one
+    assert ailink_gateway.payments_stats()["charges"] == 1
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
@@ -204,6 +244,20 @@ async def test_rejection_arrives_through_the_watch(ailink_gateway: EmulatorGatew
             await client.post("/v1/charges", json=_charge(1), wait_for_approval=True, on_pending=reject)
     assert caught.value.reason == "too large"
     assert traffic.requests == Counter({"POST /v1/charges": 1, "watch": 1})
+
+
+@BOTH_PROFILES
+async def test_an_approval_that_expires_fails_closed(ailink_gateway: EmulatorGateway) -> None:
+    """The gateway's own expiry ends the wait as timed out, not performed: the client's deadline is
+    the approval's expiry on the watch; the real gateway answers the held call 408 itself."""
+    token = ailink_gateway.create_token(policies=[{**APPROVE_CHARGES, "rules": [{
+        **APPROVE_CHARGES["rules"][0], "then": {"action": "require_approval", "timeout": "1s"}}]}])
+    async with AsyncClient(token, ailink_gateway.url) as client:
+        with pytest.raises(ailink.ApprovalTimeoutError) as caught:
+            await client.post("/v1/charges", json=_charge(1), wait_for_approval=True, approval_timeout=30)
+    assert not caught.value.ambiguous
+    assert [r["status"] for r in ailink_gateway.approvals()] == ["expired"]
+    assert ailink_gateway.payments_stats()["charges"] == 0
 
 
 @pytest.fixture
@@ -263,23 +317,24 @@ async def test_a_watch_that_cannot_open_falls_back_to_long_polls(ailink_gateway:
     assert traffic.requests["status"] >= 3
 
 
-async def test_losing_the_gateway_while_watching_is_outcome_unknown(ailink_emulator_host: EmulatorHost) -> None:
-    gateway, stop = start_gateway(host=ailink_emulator_host)
+@pytest.mark.parametrize("profile", ["ailink", "real"])
+async def test_losing_the_gateway_while_watching_is_outcome_unknown(ailink_emulator_host: EmulatorHost,
+                                                                    profile: str) -> None:
+    gateway, stop = start_gateway(host=ailink_emulator_host, **gateway_options(profile))
     try:
         token = gateway.create_token(policies=[APPROVE_CHARGES])
         async with AsyncClient(token, gateway.url, retries=0) as client:
-            started = asyncio.Event()
-            wait = asyncio.create_task(client.post("/v1/charges", json=_charge(1), wait_for_approval=True,
-                                                   on_pending=lambda _: started.set()))
-            await started.wait()
-            await asyncio.sleep(0.2)  # the watch's stream is open
+            wait = asyncio.create_task(client.post("/v1/charges", json=_charge(1), wait_for_approval=True))
+            await asyncio.to_thread(_pending_amounts, gateway, 1)
+            await asyncio.sleep(0.2)  # the watch's stream is open (or the call is held)
             await asyncio.to_thread(gateway.running.stop)
             with pytest.raises(ailink.AIlinkError) as caught:
                 await wait
     finally:
         stop()
     assert caught.value.ambiguous  # the decision, and so the charge, is unknown to this client
-    assert "wait_for_approval" in str(caught.value)
+    if profile == "ailink":
+        assert "wait_for_approval" in str(caught.value)
 
 
 async def test_waits_never_starve_calls_and_no_free_connection_is_no_outcome(
