@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import math
 import os
 import random
@@ -131,30 +130,15 @@ def run_child(scenario: str, url: str, token: str, args: argparse.Namespace, src
 
 
 class Traffic:
-    """Requests by kind that reached the gateway, the connections each lane used, and the requests that
-    never left the client (queued past their pool timeout, then re-queued by the retry rules), from
-    httpx event hooks and the ``ailink`` logger's retry lines."""
+    """Requests by kind that reached the gateway, the connections each lane used, and the attempts
+    that failed by exception type (``PoolTimeout``: queued past its pool timeout, never sent; the
+    retry rules queue it again), from httpx event hooks and a wrapper around the client's transport."""
 
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()  # answered by the gateway
-        self.attempts = 0  # every request handed to the transport
-        self.retries: Counter[str] = Counter()  # by reason
+        self.failures: Counter[str] = Counter()  # attempts that raised, by exception type
         self.connections: dict[str, set[Any]] = {}
         self._lock = threading.Lock()
-        handler = logging.Handler()
-        handler.emit = self._log  # type: ignore[method-assign]
-        log = logging.getLogger("ailink")
-        log.addHandler(handler)
-        log.setLevel(min(log.getEffectiveLevel(), logging.INFO))
-
-    def _log(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, str) and record.msg.startswith("retry ") and isinstance(record.args, tuple):
-            with self._lock:
-                self.retries[str(record.args[-1])] += 1
-
-    def on_request(self, request: httpx.Request) -> None:
-        with self._lock:
-            self.attempts += 1
 
     def on_response(self, response: httpx.Response) -> None:
         stream = response.extensions.get("network_stream")
@@ -169,23 +153,43 @@ class Traffic:
             self.requests[kind] += 1
             self.connections.setdefault(lane, set()).add(local)
 
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self.failures[type(exc).__name__] += 1
+
     def sent(self) -> int:
-        """Requests that reached the gateway: the answered ones, plus any sent but left unanswered."""
-        never_sent = self.retries["PoolTimeout"]
-        return sum(self.requests.values()) + max(0, self.attempts - sum(self.requests.values()) - never_sent)
+        """Requests that reached the gateway: the answered ones, plus any that failed after leaving."""
+        return sum(self.requests.values()) + sum(n for name, n in self.failures.items()
+                                                 if name not in ("PoolTimeout", "CancelledError"))
 
     def install(self, http: Any, asynchronous: bool) -> None:
+        transport = http._transport
         if asynchronous:
-            async def request(r: httpx.Request) -> None:
-                self.on_request(r)
-
             async def response(r: httpx.Response) -> None:
                 self.on_response(r)
 
-            http.event_hooks["request"].append(request)
+            handle_async = transport.handle_async_request
+
+            async def counted_async(request: httpx.Request) -> httpx.Response:
+                try:
+                    return await handle_async(request)
+                except BaseException as exc:
+                    self.failed(exc)
+                    raise
+
+            transport.handle_async_request = counted_async
             http.event_hooks["response"].append(response)
         else:
-            http.event_hooks["request"].append(self.on_request)
+            handle = transport.handle_request
+
+            def counted(request: httpx.Request) -> httpx.Response:
+                try:
+                    return handle(request)
+                except BaseException as exc:
+                    self.failed(exc)
+                    raise
+
+            transport.handle_request = counted
             http.event_hooks["response"].append(self.on_response)
 
 
@@ -280,7 +284,7 @@ def _report(outcomes: dict[int, tuple[str, Any]], expected: dict[int, str], appr
         "decider_errors": decider.errors[:3], "decided": decider.updated,
         "p50_ms": pct(0.5) * 1000, "p99_ms": pct(0.99) * 1000,
         "max_ms": (delays[-1] if delays else float("nan")) * 1000,
-        "requests": dict(traffic.requests), "requests_total": traffic.sent(), "retries": dict(traffic.retries),
+        "requests": dict(traffic.requests), "requests_total": traffic.sent(), "failed_attempts": dict(traffic.failures),
         "connections": {lane: len(c) for lane, c in traffic.connections.items()},
         "wall_s": wall, "waited_s": waited, "cpu_s": cpu, "cpu_ms_per_wait": cpu * 1000 / max(1, len(outcomes)),
         "rss_mb": rss,
@@ -534,7 +538,7 @@ def _print_waits(title: str, r: dict[str, Any], budget: int) -> bool:
     print(f"{title}: {r['calls']} calls, wrong {r['wrong']} {r['wrong_examples']}, approved {r['approved']}, "
           f"upstream charges {r['charges']} (more than once: {r['executed_more_than_once']}); decision -> noticed "
           f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms; requests {r['requests']} "
-          f"-> {r['requests_total']} sent (budget {budget}); retries {r.get('retries', {})}; "
+          f"-> {r['requests_total']} sent (budget {budget}); failed attempts {r.get('failed_attempts', {})}; "
           f"connections used by lane (over the run) {r['connections']}; "
           f"park {r['park_s']:.1f} s, wall {r['wall_s']:.1f} s; client RSS {r['rss_mb']:.0f} MB, "
           f"CPU {r['cpu_s']:.1f} s ({r['cpu_ms_per_wait']:.2f} ms per wait)"

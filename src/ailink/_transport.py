@@ -87,9 +87,10 @@ class _ReleasingStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             self._give_back()
 
 
-#: Connections per httpcore pool: a pool does work proportional to its connections on every request
-#: it starts or ends (it checks each one), so a lane of 100 is five pools of 20.
-SHARD_CONNECTIONS = 20
+#: Connections per httpcore pool: a pool checks each of its connections on every request it starts or
+#: ends (an idle one with a system call, to see whether the server closed it), so after a burst has
+#: opened many, every later call pays for them; a lane of 100 is twenty pools of 5.
+SHARD_CONNECTIONS = 5
 
 
 class _Shards:

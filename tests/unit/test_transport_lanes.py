@@ -109,9 +109,9 @@ def test_a_failed_send_gives_the_slot_back() -> None:
 
 def test_lanes_of_many_connections_are_split_into_small_pools() -> None:
     shards = _transport._Shards(httpx.Limits(max_connections=100))
-    assert (shards.count, shards.limits.max_connections, shards.limit) == (5, 20, 100)
+    assert (shards.count, shards.limits.max_connections, shards.limit) == (20, 5, 100)
     taken = [shards.take() for _ in range(100)]
-    assert sorted(taken.count(i) for i in range(5)) == [20] * 5  # never more than a pool holds
+    assert sorted(taken.count(i) for i in range(20)) == [5] * 20  # never more than a pool holds
     shards.give_back(3)
     assert shards.take() == 3
     small = _transport._Shards(httpx.Limits(max_connections=4))
