@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import httpx
 
-from ailink._approval import PendingApproval, await_decision, claim, is_pending_response, send_proxied
+from ailink._approval import PendingApproval, await_decision, claim, decide_hint, is_pending_response, send_proxied
 from ailink._config import ClientConfig
 from ailink._errors import AIlinkError
 from ailink._flow import Flow, Notify
@@ -64,6 +64,10 @@ class ApprovalPending:
             "idempotency_key": self.idempotency_key or self.pending.idempotency_key,
             "message": self.pending.describe(),
         }
+
+    def how_to_decide(self) -> str:
+        """How a reviewer decides it: the CLI commands, and the inbox page when the gateway names one."""
+        return decide_hint(self.approval_id, self.pending.review_url)
 
 
 @dataclass(frozen=True)
