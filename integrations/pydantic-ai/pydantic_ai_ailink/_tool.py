@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic_ai import ApprovalRequired, RunContext, Tool, ToolReturn
 from pydantic_ai.exceptions import ToolFailedError
 from pydantic_ai.messages import ToolReturnPart
+from pydantic_core import SchemaValidator, core_schema
 from typing_extensions import Unpack
 
 from ailink.adapters import (
@@ -44,6 +45,10 @@ APPROVAL_PENDING_SPAN = "ailink.approval.pending"
 APPROVAL_RESOLVED_SPAN = "ailink.approval.resolved"
 
 OnApproval = Literal["wait", "defer"]
+
+#: What Pydantic AI checks before calling the tool: a JSON object (the core validates the rest);
+#: anything else (``null``, a list, a number) gets Pydantic AI's retry prompt, not an error in the run.
+_JSON_OBJECT = SchemaValidator(core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema()))
 
 
 def _attributes(data: dict[str, Any]) -> dict[str, str | bool | int | float]:
@@ -124,7 +129,7 @@ def _check_on_approval(on_approval: str) -> None:
 def _tool(gateway: GatewayTool, on_approval: OnApproval, *, json_schema: bool = False) -> Tool[Any]:
     approvals: Literal["wait", "pause"] = "pause" if on_approval == "defer" else "wait"
 
-    async def call(ctx: RunContext[Any], **arguments: Any) -> ToolReturn[Any]:
+    async def call(ctx: RunContext[Any], /, **arguments: Any) -> ToolReturn[Any]:  # an argument may be named ctx
         result = await gateway.arun(arguments, call_context(ctx), PydanticAIDriver(ctx, approvals))
         return _returned(ctx, result)
 
@@ -132,5 +137,6 @@ def _tool(gateway: GatewayTool, on_approval: OnApproval, *, json_schema: bool = 
     schema = fields["args_schema"] if json_schema else fields["args_schema"].model_json_schema()
     tool = Tool.from_schema(call, name=fields["name"], description=fields["description"], json_schema=schema,
                             takes_ctx=True)
+    tool.function_schema.validator = _JSON_OBJECT  # ``from_schema`` accepts any JSON value
     tool.metadata = {"ailink": gateway.tool_metadata()}
     return tool
