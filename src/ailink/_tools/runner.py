@@ -12,7 +12,7 @@ from ailink._flow import Flow
 from ailink._otel import tool_span
 from ailink._secrets import scrub
 from ailink._tools.action import CallContext, ParsedCall, ToolAction
-from ailink._tools.flow import ApprovalPending, ApprovalResolved, ToolDriver, tool_flow
+from ailink._tools.flow import ApprovalPending, ApprovalResolved, PauseRequest, Rejection, ToolDriver, tool_flow
 from ailink._tools.result import ToolResult, invalid_arguments_result
 from ailink._tracing import trace_context
 
@@ -34,6 +34,21 @@ class HookDriver(ToolDriver):
         if self.on_pending is not None and self.approvals == "wait" and isinstance(event, ApprovalPending):
             return self.on_pending(event.pending)
         return None
+
+
+class _Rejecting(ToolDriver):
+    """The driver of :meth:`GatewayTool.reject`: the call replays its pause, whose answer is a rejection."""
+
+    approvals = "pause"
+
+    def __init__(self, reason: str | None) -> None:
+        self.reason = reason
+
+    def resumed(self, approval_id: str) -> bool:
+        return True  # announced when the run paused: not again
+
+    def pause(self, request: PauseRequest) -> Rejection:
+        return Rejection(self.reason)
 
 
 class GatewayTool:
@@ -145,6 +160,24 @@ class GatewayTool:
     ) -> ToolResult:
         """Execute one call (blocking); the driver's methods run in the calling thread."""
         return self.client._drive(self._flow(args, context, driver, wait, on_pending))
+
+    def reject(self, args: Mapping[str, Any] | str | None, context: CallContext | None = None,
+               reason: str | None = None) -> ToolResult:
+        """Reject a call a framework paused on, from outside the run: the call is re-sent exactly as the run
+        would resume it (same arguments and context, so the same idempotency key), re-attaches to its
+        pending approval, and the approval is withdrawn (``cancelled``: no reviewer can approve it any more).
+
+        For frameworks whose own rejection never calls the tool again (OpenAI Agents SDK ``state.reject``,
+        Pydantic AI ``ToolDenied``). Returns REJECTED (``reason`` in the text the model reads); if the gateway
+        decided first, that decision (approved: OK with the stored result, the action was performed);
+        ``outcome_unknown`` if the withdrawal failed (the approval may still be approved later).
+        """
+        return self.client._drive(self._flow(args, context, _Rejecting(reason), True, None))
+
+    async def areject(self, args: Mapping[str, Any] | str | None, context: CallContext | None = None,
+                      reason: str | None = None) -> ToolResult:
+        """Async twin of :meth:`reject`."""
+        return await self.async_client._adrive(self._flow(args, context, _Rejecting(reason), True, None))
 
     async def arun(
         self,
