@@ -19,6 +19,7 @@ from agents_ailink._tool import (
     AgentsDriver,
     AIlinkToolOutput,
     openai_agents_tool,
+    reject,
 )
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "call_context",
     "openai_agents_model",
     "openai_agents_tool",
+    "reject",
     "trace_context",
 ]

@@ -12,13 +12,22 @@ result = agent.run_sync("...", conversation_id="ticket-42")
 
 from pydantic_ai_ailink._context import call_context, trace_context
 from pydantic_ai_ailink._model import pydantic_ai_model
-from pydantic_ai_ailink._tool import APPROVAL_PENDING_SPAN, APPROVAL_RESOLVED_SPAN, PydanticAIDriver, pydantic_ai_tool
+from pydantic_ai_ailink._tool import (
+    APPROVAL_METADATA_TYPE,
+    APPROVAL_PENDING_SPAN,
+    APPROVAL_RESOLVED_SPAN,
+    PydanticAIDriver,
+    deny,
+    pydantic_ai_tool,
+)
 
 __all__ = [
+    "APPROVAL_METADATA_TYPE",
     "APPROVAL_PENDING_SPAN",
     "APPROVAL_RESOLVED_SPAN",
     "PydanticAIDriver",
     "call_context",
+    "deny",
     "pydantic_ai_model",
     "pydantic_ai_tool",
     "trace_context",
