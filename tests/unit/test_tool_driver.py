@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ailink import ToolOutcome
+from ailink import ApprovalPendingError, ToolOutcome
 from ailink.adapters import (
     CANNOT_PAUSE,
     ApprovalPending,
@@ -242,6 +242,19 @@ async def test_reject_after_a_reviewer_decided_returns_the_decision(driver: Driv
     result = gateway.reject(CHARGE, CTX) if driver.kind == "sync" else await gateway.areject(CHARGE, CTX)
     assert result.outcome is ToolOutcome.REJECTED and "reviewer said no" in result.content
     assert recorder.paths() == ["POST /v1/charges"]
+
+
+@pytest.mark.parametrize("answers", [
+    [advertised(pending_answer("apr_1")), gateway_error(404, "approval_not_found", "No such approval request")],
+    [gateway_error(403, "token_revoked", "revoked")],  # never re-attached: nothing withdrawn
+], ids=["withdrawal-refused", "not-reattached"])
+async def test_reject_that_does_not_take_effect_raises(driver: Driver, answers: list[httpx.Response]) -> None:
+    recorder = Recorder(script=list(answers))
+    gateway = tool(driver, recorder)
+    with pytest.raises(ApprovalPendingError, match="did not take effect") as raised:
+        gateway.reject(CHARGE, CTX) if driver.kind == "sync" else await gateway.areject(CHARGE, CTX)
+    assert raised.value.code == "approval_not_withdrawn"
+    assert raised.value.idempotency_key == ACTION.idempotency_key(ACTION.parse(CHARGE), CTX)
 
 
 def test_a_driver_and_the_direct_options_do_not_mix() -> None:
