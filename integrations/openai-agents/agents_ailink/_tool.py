@@ -24,14 +24,16 @@ from ailink.adapters import (
     ApprovalResolved,
     GatewayTool,
     GatewayToolOptions,
+    OpenAPIToolsOptions,
     PauseRequest,
     ToolDriver,
     ToolResult,
     gateway_tool,
+    gateway_tools,
 )
 
 __all__ = ["APPROVAL_PENDING_SPAN", "APPROVAL_RESOLVED_SPAN", "AIlinkToolOutput", "AgentsDriver", "openai_agents_tool",
-           "reject"]
+           "openai_agents_tools", "reject"]
 
 #: Name of the custom span (in the run's trace) opened when a call starts waiting for a human.
 APPROVAL_PENDING_SPAN = "ailink.approval.pending"
@@ -185,17 +187,40 @@ def openai_agents_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Ga
     key and returns what the gateway decided, so the action runs at most once. To reject the call
     yourself, ``await reject(state, item)`` (not ``state.reject``: it would leave the approval pending).
     """
+    _check_on_approval(on_approval)
+    return _function_tool(gateway_tool(**options), on_approval)
+
+
+def openai_agents_tools(
+    *, on_approval: OnApproval = "wait", **options: Unpack[OpenAPIToolsOptions]
+) -> list[FunctionTool]:
+    """One Agents SDK ``FunctionTool`` per operation of an OpenAPI document (needs ``ailink-sdk[openapi]``).
+
+    ``options`` are :class:`ailink.adapters.OpenAPIToolsOptions` (``openapi``, ``token``, filters,
+    ``policies``/``admin``, ...). Each tool's ``params_json_schema`` is the operation's JSON Schema
+    (checked again by the core before anything is sent) and its description says when the token's
+    policies ask a human first. Approvals, outputs and idempotency are those of
+    :func:`openai_agents_tool` (``on_approval="interrupt"`` interrupts the run).
+    """
+    _check_on_approval(on_approval)
+    return [_function_tool(gateway, on_approval, json_schema=True) for gateway in gateway_tools(**options)]
+
+
+def _check_on_approval(on_approval: str) -> None:
     if on_approval not in ("wait", "interrupt"):
         raise ValueError("on_approval must be 'wait' or 'interrupt'")
-    gateway = gateway_tool(**options)
+
+
+def _function_tool(gateway: GatewayTool, on_approval: OnApproval, *, json_schema: bool = False) -> FunctionTool:
     function = _GatewayFunction(gateway, on_approval)
-    fields = gateway.tool_fields()
+    fields = gateway.tool_fields(json_schema=json_schema)
+    schema = fields["args_schema"] if json_schema else fields["args_schema"].model_json_schema()
     tool = FunctionTool(
         name=fields["name"],
         description=fields["description"],
-        params_json_schema=fields["args_schema"].model_json_schema(),
+        params_json_schema=schema,
         on_invoke_tool=function.invoke,
-        strict_json_schema=False,  # free-form ``body`` and ``query`` objects
+        strict_json_schema=False,  # free-form objects (``body``, ``query``, an operation's open schemas)
         needs_approval=function.needs_approval if on_approval == "interrupt" else False,
     )
     function.tool = tool

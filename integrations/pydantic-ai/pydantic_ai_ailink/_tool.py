@@ -27,10 +27,12 @@ from ailink.adapters import (
     CallContext,
     GatewayTool,
     GatewayToolOptions,
+    OpenAPIToolsOptions,
     PauseRequest,
     ToolDriver,
     ToolResult,
     gateway_tool,
+    gateway_tools,
 )
 from pydantic_ai_ailink._context import call_context
 
@@ -41,6 +43,7 @@ __all__ = [
     "PydanticAIDriver",
     "deny",
     "pydantic_ai_tool",
+    "pydantic_ai_tools",
 ]
 
 #: Name of the span (on the run's tracer) started when a call starts waiting for a human.
@@ -161,9 +164,29 @@ def pydantic_ai_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Gate
     To reject the call yourself, ``approvals={id: await deny(agent, requests, id, "...")}`` (a bare
     ``ToolDenied`` would leave the gateway approval pending).
     """
+    _check_on_approval(on_approval)
+    return _tool(gateway_tool(**options), on_approval)
+
+
+def pydantic_ai_tools(*, on_approval: OnApproval = "wait", **options: Unpack[OpenAPIToolsOptions]) -> list[Tool[Any]]:
+    """One Pydantic AI ``Tool`` per operation of an OpenAPI document (needs ``ailink-sdk[openapi]``).
+
+    ``options`` are :class:`ailink.adapters.OpenAPIToolsOptions` (``openapi``, ``token``, filters,
+    ``policies``/``admin``, ...). Each tool's parameters are the operation's JSON Schema (checked again
+    by the core before anything is sent), its description says when the token's policies ask a human
+    first, and its ``metadata["ailink"]`` holds the same facts. Approvals, returns and idempotency
+    are those of :func:`pydantic_ai_tool` (``on_approval="defer"`` defers to the application).
+    """
+    _check_on_approval(on_approval)
+    return [_tool(gateway, on_approval, json_schema=True) for gateway in gateway_tools(**options)]
+
+
+def _check_on_approval(on_approval: str) -> None:
     if on_approval not in ("wait", "defer"):
         raise ValueError("on_approval must be 'wait' or 'defer'")
-    gateway: GatewayTool = gateway_tool(**options)
+
+
+def _tool(gateway: GatewayTool, on_approval: OnApproval, *, json_schema: bool = False) -> Tool[Any]:
     approvals: Literal["wait", "pause"] = "pause" if on_approval == "defer" else "wait"
 
     async def call(ctx: RunContext[Any], **arguments: Any) -> ToolReturn[Any]:
@@ -171,6 +194,9 @@ def pydantic_ai_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Gate
         return _returned(ctx, result)
 
     _gateways[call] = gateway
-    fields = gateway.tool_fields()
-    return Tool.from_schema(call, name=fields["name"], description=fields["description"],
-                            json_schema=fields["args_schema"].model_json_schema(), takes_ctx=True)
+    fields = gateway.tool_fields(json_schema=json_schema)
+    schema = fields["args_schema"] if json_schema else fields["args_schema"].model_json_schema()
+    tool = Tool.from_schema(call, name=fields["name"], description=fields["description"], json_schema=schema,
+                            takes_ctx=True)
+    tool.metadata = {"ailink": gateway.tool_metadata()}
+    return tool

@@ -22,7 +22,15 @@ from typing import Any, Literal
 
 import httpx
 
-from ailink._approval import PendingApproval, await_decision, claim, is_pending_response, send_proxied, withdraw
+from ailink._approval import (
+    PendingApproval,
+    await_decision,
+    claim,
+    decide_hint,
+    is_pending_response,
+    send_proxied,
+    withdraw,
+)
 from ailink._config import ClientConfig
 from ailink._errors import AIlinkError, json_or_none
 from ailink._flow import Flow, Notify
@@ -73,6 +81,10 @@ class ApprovalPending:
             "idempotency_key": self.idempotency_key or self.pending.idempotency_key,
             "message": self.pending.describe(),
         }
+
+    def how_to_decide(self) -> str:
+        """How a reviewer decides it: the CLI commands, and the inbox page when the gateway names one."""
+        return decide_hint(self.approval_id, self.pending.review_url)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,14 @@ from typing import Any
 from agents import Agent, RunConfig, Runner, RunState, ToolCallOutputItem
 from agents.tracing import Span, Trace, TracingProcessor, set_trace_processors
 from agents.tracing.span_data import CustomSpanData
-from agents_ailink import APPROVAL_PENDING_SPAN, APPROVAL_RESOLVED_SPAN, openai_agents_model, openai_agents_tool, reject
+from agents_ailink import (
+    APPROVAL_PENDING_SPAN,
+    APPROVAL_RESOLVED_SPAN,
+    openai_agents_model,
+    openai_agents_tool,
+    openai_agents_tools,
+    reject,
+)
 from conformance_harness import REJECTION, Env, FrameworkDriver, Run, Seen
 
 _KINDS = {APPROVAL_PENDING_SPAN: "pending", APPROVAL_RESOLVED_SPAN: "resolved"}
@@ -55,7 +62,8 @@ class OpenAIAgentsDriver(FrameworkDriver):
     def _agent(self, env: Env, on_approval: str = "wait") -> Agent[Any]:
         return Agent(name="conformance-agent", instructions="Carry out the billing actions you are asked for.",
                      model=openai_agents_model(**env.llm_options()),
-                     tools=[openai_agents_tool(**env.tool_options(), on_approval=on_approval)])
+                     tools=openai_agents_tools(**env.openapi_options(), on_approval=on_approval) if env.openapi
+                     else [openai_agents_tool(**env.tool_options(), on_approval=on_approval)])
 
     def _run(self, env: Env, agent: Agent[Any], start: Any, state: Path | None = None) -> Run:
         spans = _ApprovalSpans()
@@ -73,7 +81,8 @@ class OpenAIAgentsDriver(FrameworkDriver):
     @staticmethod
     async def _drive(env: Env, agent: Agent[Any], start: Any) -> Any:
         value = await start() if callable(start) else start
-        return await Runner.run(agent, value, run_config=RunConfig(group_id=env.session_id))
+        return await Runner.run(agent, value, run_config=RunConfig(group_id=env.session_id,
+                                                                   tool_not_found_behavior="return_error_to_model"))
 
     def run(self, env: Env) -> Run:
         return self._run(env, self._agent(env), "go")
