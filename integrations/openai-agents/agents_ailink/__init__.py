@@ -22,6 +22,7 @@ from agents_ailink._tool import (
     AIlinkToolOutput,
     openai_agents_tool,
     openai_agents_tools,
+    reject,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "openai_agents_model",
     "openai_agents_tool",
     "openai_agents_tools",
+    "reject",
     "trace_context",
 ]
 

@@ -1,6 +1,7 @@
 """OpenAI Agents SDK: an ``Agent`` with ``openai_agents_model`` and ``openai_agents_tool``; events are the
 tool's custom spans, read by a trace processor (the only one: the SDK exports nothing); the pause is the
-run's interruption, carried to the second process as the ``RunState`` JSON, resumed with ``approve``."""
+run's interruption, carried to the second process as the ``RunState`` JSON, resumed with ``approve`` or
+rejected with ``agents_ailink.reject``."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from agents_ailink import (
     openai_agents_model,
     openai_agents_tool,
     openai_agents_tools,
+    reject,
 )
-from conformance_harness import Env, FrameworkDriver, Run, Seen
+from conformance_harness import REJECTION, Env, FrameworkDriver, Run, Seen
 
 _KINDS = {APPROVAL_PENDING_SPAN: "pending", APPROVAL_RESOLVED_SPAN: "resolved"}
 
@@ -88,16 +90,22 @@ class OpenAIAgentsDriver(FrameworkDriver):
     def pause(self, env: Env, state: Path) -> Run:
         return self._run(env, self._agent(env, "interrupt"), "go", state)
 
-    def resume(self, env: Env, state: Path) -> Run:
+    def resume(self, env: Env, state: Path, rejecting: bool = False) -> Run:
         agent = self._agent(env, "interrupt")
 
         async def restored() -> RunState[Any, Agent[Any]]:
             run_state = await RunState.from_json(agent, json.loads(state.read_text()))
             for item in run_state.get_interruptions():
-                run_state.approve(item)
+                if rejecting:
+                    await reject(run_state, item, message=REJECTION)
+                else:
+                    run_state.approve(item)
             return run_state
 
         return self._run(env, agent, restored)
+
+    def reject(self, env: Env, state: Path) -> Run:
+        return self.resume(env, state, rejecting=True)
 
 
 DRIVER = OpenAIAgentsDriver()
