@@ -9,7 +9,7 @@ dependency pinned to its declared lower bound: pip constraints generated from th
 distribution's own tests run: the core's unit and emulator tests, or an integration's tests and its
 conformance scenarios.
 
-Usage: ``python tools/lowest.py [name ...]`` (default: all four). Exit status 0 when all passed.
+Usage: ``python tools/lowest.py [name ...]`` (default: all). Exit status 0 when all passed.
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ def _by_convention() -> dict[str, Target]:
     for pyproject in sorted(ROOT.glob("integrations/*/pyproject.toml")):
         name = tomllib.loads(pyproject.read_text())["project"]["name"]
         folder = pyproject.parent.name
-        found[name] = Target(f"integrations/{folder}", (), (f"tests/integrations/{folder}", "tests/conformance"),
-                             TEST_TOOLS, {"AILINK_CONFORMANCE": folder})
+        tests = folder.replace("-", "_")  # integrations/openai-agents → tests/integrations/openai_agents
+        found[name] = Target(f"integrations/{folder}", (), (f"tests/integrations/{tests}", "tests/conformance"),
+                             TEST_TOOLS, {"AILINK_CONFORMANCE": tests})
     return found
 
 
@@ -148,7 +149,7 @@ def run_target(name: str, python: str) -> bool:
     extras = f"[{','.join(target.extras)}]" if target.extras else ""
     packages = ["-e", f"{ROOT / target.path}{extras}"]
     if name != CORE:  # the integration's tests run the emulator of the local core
-        packages += ["-e", f"{ROOT}[emulator,testing]"]
+        packages += ["-e", f"{ROOT}[emulator,testing,openapi]"]  # the conformance suite has generated tools
     installed = subprocess.run([*pip, "-c", str(constraints), *packages, *target.tools])
     if installed.returncode != 0:
         print(f"== {name}: FAILED to install with the lowest versions")

@@ -3,8 +3,10 @@
 An adapter translates, and only translates (``docs/adapters.md``):
 
 * framework context → :class:`CallContext` (session, span, the framework's tool-call id, properties);
-* a :class:`ToolDriver` subclass: how the framework announces (``emit``), pauses (``pause``) and
-  recognises a replayed pause (``resumed``); the core's tool flow decides when each happens;
+* a :class:`ToolDriver` subclass: how the framework announces (``emit``), pauses (``pause``: a
+  :class:`Rejection` as resume value withdraws the approval) and recognises a replayed pause
+  (``resumed``); the core's tool flow decides when each happens; where the framework's own rejection
+  never calls the tool again, its helper calls :meth:`GatewayTool.reject` / ``areject``;
 * :class:`ToolResult` → the framework's return value, exception or event;
 * ``**options: Unpack[GatewayToolOptions]`` for its tool one-liner (built with :func:`gateway_tool`) and
   ``**options: Unpack[OpenAPIToolsOptions]`` for its generated-tools one-liner (:func:`gateway_tools`:
@@ -39,6 +41,7 @@ from ailink._tools import (
     GatewayToolOptions,
     OpenAPIToolsOptions,
     PauseRequest,
+    Rejection,
     ToolAction,
     ToolDriver,
     ToolOutcome,
@@ -78,6 +81,7 @@ __all__ = [
     "OpenAISettings",
     "OpenAPIToolsOptions",
     "PauseRequest",
+    "Rejection",
     "ToolAction",
     "ToolDriver",
     "ToolOutcome",

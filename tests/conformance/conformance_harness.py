@@ -6,8 +6,9 @@ its requests land in the session next to the tool's) and the framework's tool on
 reports what the agent got back for each tool call and which approval events the framework's own
 event channel carried. Adding a framework to the suite = adding one such file.
 
-Run as a script (``python conformance_harness.py <driver file> pause|resume <env JSON> <state file>``),
-it runs one half of the pause → resume scenario in a process of its own and prints the :class:`Run` as JSON.
+Run as a script (``python conformance_harness.py <driver file> pause|resume|reject <env JSON> <state file>``),
+it runs one half of the pause → resume (or pause → reject) scenario in a process of its own and prints the
+:class:`Run` as JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 
 TOOL = "payments_api"
 FINAL_ANSWER = "Conformance run finished."
+#: Why the application rejects a paused call in the framework (the reject scenario); the model must read it.
+REJECTION = "the customer cancelled the order"
 CUSTOMER = {"method": "GET", "path": "/v1/customers/cus_001"}
 CHARGE = {"method": "POST", "path": "/v1/charges", "body": {"amount": 250000, "currency": "usd", "customer": "cus_001"}}
 REFUND = {"method": "POST", "path": "/v1/refunds", "body": {"charge": "ch_1", "amount": 100}}
@@ -126,6 +129,11 @@ class FrameworkDriver:
         """Resume the paused run from ``state`` (the approval is decided by now) to its end."""
         raise NotImplementedError
 
+    def reject(self, env: Env, state: Path) -> Run:
+        """Resume the paused run from ``state`` rejecting the call in the framework, the way the adapter
+        documents as THE way to reject (with :data:`REJECTION` as the reason), to its end."""
+        raise NotImplementedError
+
 
 def script(*actions: dict[str, Any], calls: tuple[tuple[str, dict[str, Any]], ...] = ()) -> list[dict[str, Any]]:
     """The emulator mock LLM's script: one tool call per action (of the generic tool), or per
@@ -162,8 +170,8 @@ def main(argv: list[str]) -> None:
     driver_file, phase, env_json, state = argv
     driver = load_driver(Path(driver_file))
     env = Env(**json.loads(env_json))
-    run = driver.pause(env, Path(state)) if phase == "pause" else driver.resume(env, Path(state))
-    print(run.to_json())
+    phases = {"pause": driver.pause, "resume": driver.resume, "reject": driver.reject}
+    print(phases[phase](env, Path(state)).to_json())
 
 
 if __name__ == "__main__":

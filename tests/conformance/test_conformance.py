@@ -13,6 +13,7 @@ from conformance_harness import (
     FINAL_ANSWER,
     INVALID,
     REFUND,
+    REJECTION,
     TOOL,
     Env,
     FrameworkDriver,
@@ -120,6 +121,44 @@ def test_a_paused_run_resumes_in_another_process_and_the_action_runs_once(
     stats = ailink_gateway.payments_stats()
     assert stats["total_executions"] == 1 and stats["by_idempotency_key"] == {call.idempotency_key: 1}
     assert len(ailink_gateway.admin.approvals.list()) == 1  # the resumed call re-attached, it asked nobody again
+
+
+@pytest.mark.pauses
+@pytest.mark.parametrize("ailink_gateway", ["ailink", "real"], indirect=True)
+def test_a_rejection_in_the_framework_withdraws_the_approval(
+    driver: FrameworkDriver, make_env: Callable[..., Env], ailink_gateway: EmulatorGateway, tmp_path: Path
+) -> None:
+    """Rejected through the framework (the adapter's documented way), the call can never run: its gateway
+    approval is withdrawn, so a reviewer approving it later in the inbox changes nothing."""
+    env = make_env()
+    ailink_gateway.script_llm(env.llm_token, script(CHARGE))
+    state = tmp_path / "paused-run"
+    if not ailink_gateway.serves_extensions:
+        # the real gateway holds the call until a reviewer decides: the framework never pauses, so there is
+        # nothing to reject in it; the reviewer's rejection ends the call, and nothing is left pending
+        approver = ailink_gateway.approve_when_pending(count=1, decision="rejected", timeout=30)
+        held = in_child(driver, "pause", env, state)
+        approver.join()
+        [call] = held.calls
+        assert held.paused_on is None and call.is_error and call.status == "rejected"
+        assert held.final_answer == FINAL_ANSWER and ailink_gateway.pending_approvals() == []
+        assert ailink_gateway.payments_stats()["total_executions"] == 0
+        return
+    first = in_child(driver, "pause", env, state)
+    [pending] = ailink_gateway.pending_approvals()
+    assert first.paused_on == pending["id"]
+
+    second = in_child(driver, "reject", env, state)
+    [call] = second.calls
+    assert call.is_error and REJECTION in call.text and "not performed" in call.text and pending["id"] in call.text
+    assert second.final_answer == FINAL_ANSWER  # the run went on, the model told why
+    assert {approval_id for _, approval_id in second.events} <= {pending["id"]}
+    assert ailink_gateway.admin.approvals.get(pending["id"]).status == "cancelled"
+    assert len(ailink_gateway.admin.approvals.list()) == 1  # re-attached to withdraw it: nobody was asked again
+
+    late = ailink_gateway.decide(pending["id"], "approved")  # a reviewer who opens the inbox afterwards
+    assert late["updated"] is False and late["status"] == "cancelled"
+    assert ailink_gateway.payments_stats()["total_executions"] == 0
 
 
 def _holder(tree: SpanNode) -> dict[str, SpanNode]:

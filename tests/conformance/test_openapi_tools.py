@@ -50,7 +50,8 @@ def test_a_denied_operation_is_not_among_the_agents_tools(driver: FrameworkDrive
     ailink_gateway.script_llm(env.llm_token, script(calls=(OP_REFUND,)))
     run = driver.run(env)
     [call] = run.calls
-    assert call.status is None and "not" in call.text.lower()  # the framework's own "no such tool" answer
+    # the framework's own "no such tool" answer (wording differs: "not a valid tool", "Unknown tool name", ...)
+    assert call.status is None and any(word in call.text.lower() for word in ("not", "unknown"))
     assert [row for row in ailink_gateway.audit() if row.get("tool_name")] == []  # nothing reached the gateway
     assert ailink_gateway.payments_stats()["refunds"] == 0 and run.final_answer == FINAL_ANSWER
 

@@ -127,3 +127,37 @@ def test_cost_arithmetic_and_decimal_text() -> None:
     assert cost_usd(None, 10, 10) == 0.0 and cost_usd(price, 0, 0) == 0.0
     assert decimal_text(1e-7) == "0.0000001" and decimal_text(0.0) == "0" and decimal_text(None) == "0"
     assert provider_of("claude-3-opus") == "anthropic" and provider_of("my-model") is None
+
+
+APPROVE_CHATS: dict[str, Any] = {
+    "name": "chats-need-approval",
+    "rules": [{"when": {"field": "request.path", "op": "eq", "value": "/v1/chat/completions"},
+               "then": {"action": "require_approval", "timeout": "10m"}}],
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_approved_llm_call_the_gateway_performs_is_priced_once(ailink_gateway: EmulatorGateway,
+                                                                   stream: bool) -> None:
+    """An approved call performed by the gateway from its store (the 202 flow) is metered like a proxied one."""
+    token = ailink_gateway.create_token(upstream="llm", policies=[APPROVE_CHATS])
+    body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}} if stream else CHAT
+    with client(ailink_gateway) as c:
+        parked = c.post("/v1/chat/completions", json=body, headers=bearer(token, Prefer="respond-async"))
+        assert parked.status_code == 202
+        approval_id = parked.json()["approval_id"]
+        ailink_gateway.decide(approval_id, "approved")
+        result = c.get(f"/v1/approvals/{approval_id}/result", headers=bearer(token))
+        again = c.get(f"/v1/approvals/{approval_id}/result", headers=bearer(token))
+    assert result.status_code == 200 and again.content == result.content
+    if stream:
+        (usage_chunk,) = [e for e in data_events(result.text) if e.get("usage")]
+        assert Decimal(str(usage_chunk["usage"]["cost_usd"])) == expected(3, 4)
+    else:
+        assert Decimal(result.headers["x-ailink-cost-usd"]) == expected(3, 4)
+    executed = [row for row in ailink_gateway.audit() if row["policy_result"] == "approved"]
+    assert len(executed) == 1  # performed, and billed, once
+    (row,) = executed
+    assert (row["prompt_tokens"], row["completion_tokens"], row["provider"], row["model"]) == \
+        (3, 4, "openai", "gpt-4o-mini")
+    assert Decimal(row["estimated_cost_usd"]) == expected(3, 4)

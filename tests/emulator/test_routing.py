@@ -98,19 +98,24 @@ def test_a_failing_target_trips_its_breaker_and_recovers_after_the_cooldown(
 
 def test_a_failed_probe_opens_the_circuit_again(ailink_gateway: EmulatorGateway, make_upstream: Any) -> None:
     sick, well = make_upstream("sick", status=503), make_upstream("well")
+    # A cooldown long enough that a slow machine does not see it pass again before the state is read.
     token = pool_token(ailink_gateway, [{"url": sick.url}, {"url": well.url}],
-                       circuit_breaker={"failure_threshold": 1, "recovery_cooldown_secs": 1,
+                       circuit_breaker={"failure_threshold": 1, "recovery_cooldown_secs": 2,
                                         "half_open_max_requests": 1})
-    with client(ailink_gateway) as c:
+    with client(ailink_gateway) as c, admin(ailink_gateway) as a:
         for _ in range(4):
             assert served_by(c.get("/v1/x", headers=bearer(token))) == "well"
         assert sick.count() == 1
-        time.sleep(1.1)
-        for _ in range(4):
-            assert served_by(c.get("/v1/x", headers=bearer(token))) == "well"  # the probe failed over
-    assert sick.count() == 2
-    with admin(ailink_gateway) as a:
+        time.sleep(2.1)
+        for _ in range(4):  # the pool's turn comes to the sick target within a few calls: its probe
+            assert served_by(c.get("/v1/x", headers=bearer(token))) == "well"  # fails over
+            if sick.count() == 2:
+                break
+        assert sick.count() == 2
         assert {r["url"]: r["state"] for r in a.get("/api/v1/health/upstreams").json()}[sick.url] == "open"
+        for _ in range(4):
+            assert served_by(c.get("/v1/x", headers=bearer(token))) == "well"
+    assert sick.count() == 2
 
 
 def test_failure_rate_opens_a_circuit(ailink_gateway: EmulatorGateway, make_upstream: Any) -> None:

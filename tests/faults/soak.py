@@ -8,8 +8,10 @@ measures the promise. Per emulator profile it builds one environment::
 plus a background approver. Each schedule reseeds the two proxies (faults on hop 1, hop 2 or
 both) and drives a few logical calls, each with a unique ``ref``, through one real path: the
 core clients (``AIlinkClient.post``, ``AsyncClient.post``), ``GatewayTool.run/arun``, the
-LangChain tool (``invoke(ToolCall)``), the CrewAI tool (``run``) and the LlamaIndex
-``FunctionTool`` (``call/acall``). A share of the calls needs human approval.
+LangChain tool (``invoke(ToolCall)``), the CrewAI tool (``run``), the LlamaIndex
+``FunctionTool`` (``call/acall``), the Agents SDK tool as its runner invokes it (``on_invoke_tool``)
+and the Pydantic AI tool in a real agent with a scripted model (``run_sync/run``). A share of the
+calls needs human approval.
 
 Every call's report is classified (success / definite failure / explicit outcome unknown /
 unclassified) and checked against the upstream's execution count for its ``ref``:
@@ -60,6 +62,9 @@ PATHS = (
     "crewai.run",
     "llamaindex.call",
     "llamaindex.acall",
+    "openai_agents.on_invoke_tool",
+    "pydantic_ai.run_sync",
+    "pydantic_ai.run",
 )
 REPORTS = ("success", "failure", "unknown", "unclassified")
 PASS_ONLY: Mapping[str, float] = {"pass": 1.0}
@@ -426,6 +431,14 @@ class SoakEnvironment:
             from llama_index.tools.ailink import llamaindex_tool
 
             return llamaindex_tool(client=self.async_client, **common)
+        if kind == "openai_agents":
+            from agents_ailink import openai_agents_tool
+
+            return openai_agents_tool(client=self.async_client, **common)
+        if kind == "pydantic_ai":
+            from pydantic_ai_ailink import pydantic_ai_tool
+
+            return pydantic_ai_tool(client=self.async_client, **common)
         raise ValueError(f"unknown tool kind {kind!r}")
 
     # -- one logical call ------------------------------------------------------------------
@@ -473,6 +486,29 @@ class SoakEnvironment:
                 return _llamaindex_output(await tool.acall(**args))
 
             return self.runner.run(acall, bound)
+        if path == "openai_agents.on_invoke_tool":
+            from framework_calls import agents_invoke
+
+            tool = self.tool("openai_agents")
+
+            async def on_invoke_tool() -> Report:
+                return _agents_output(await agents_invoke(tool, json.dumps(args), plan.ref))
+
+            return self.runner.run(on_invoke_tool, bound)
+        if path in ("pydantic_ai.run_sync", "pydantic_ai.run"):
+            from framework_calls import scripted_agent, tool_answer
+
+            agent = scripted_agent(self.tool("pydantic_ai"), json.dumps(args), plan.ref)
+            if path == "pydantic_ai.run_sync":
+                return run_bounded(lambda: _pydantic_ai_answer(
+                    tool_answer(agent.run_sync("Charge.", conversation_id=session_id).new_messages(), plan.ref)),
+                    bound)
+
+            async def run() -> Report:
+                result = await agent.run("Charge.", conversation_id=session_id)
+                return _pydantic_ai_answer(tool_answer(result.new_messages(), plan.ref))
+
+            return self.runner.run(run, bound)
         raise ValueError(f"unknown path {path!r}")
 
     def settle(self, timeout: float = 15.0) -> None:
@@ -504,6 +540,19 @@ def _crewai_result(result: Any) -> Report:
 
 def _llamaindex_output(output: Any) -> Report:
     return classify_outcome(_artifact_status(getattr(output, "raw_output", None)), "ToolOutput")
+
+
+def _agents_output(output: Any) -> Report:
+    return classify_outcome(_artifact_status(getattr(output, "artifact", None)), "AIlinkToolOutput")
+
+
+def _pydantic_ai_answer(part: Any) -> Report:
+    """A ``ToolReturnPart`` (the artifact in ``metadata``); a retry prompt means the tool never ran."""
+    from pydantic_ai.messages import ToolReturnPart
+
+    if not isinstance(part, ToolReturnPart):
+        return Report("unclassified", f"Pydantic AI answered {type(part).__name__}, not the tool's return")
+    return classify_outcome(_artifact_status(part.metadata), f"ToolReturnPart({part.outcome})")
 
 
 # ---------------------------------------------------------------------------------- the soak

@@ -1,7 +1,7 @@
 """The exactly-once soak, short version (the long one is ``bench/soak.py``), and the restart scenario.
 
 Every logical call goes through a real path (core clients, GatewayTool, LangChain, CrewAI,
-LlamaIndex) with seeded faults on hop 1, hop 2 or both; the counting upstream says what
+LlamaIndex, OpenAI Agents SDK, Pydantic AI) with seeded faults on hop 1, hop 2 or both; the counting upstream says what
 really happened. Required: no action runs twice, no report contradicts the upstream, and every
 report is one the contract knows.
 """

@@ -79,6 +79,8 @@ def test_crewai_tools_declare_their_environment_variables() -> None:
     ("crewai_ailink", "crewai-ailink"),
     ("llama_index.llms.ailink", "llama-index-ailink"),
     ("llama_index.tools.ailink", "llama-index-ailink"),
+    ("agents_ailink", "openai-agents-ailink"),
+    ("pydantic_ai_ailink", "pydantic-ai-ailink"),
 ])
 def test_each_package_has_its_distributions_version(module: str, distribution: str) -> None:
     imported = __import__(module, fromlist=["__version__"])

@@ -1,6 +1,7 @@
 """Arguments a model may get wrong for a generated (typed) tool, through each framework's real tool
-invocation path: every answer is the framework's error result with the core's readable refusal, no
-exception escapes, and nothing reaches the gateway (no byte through the proxy, no audit row).
+invocation path: every answer is the framework's error result with the core's readable refusal (or,
+for arguments Pydantic AI cannot read as a JSON object, its own retry prompt), no exception escapes,
+and nothing reaches the gateway (no byte through the proxy, no audit row).
 Arguments named like a framework's own call parameters (``config``, ``run_manager``, ``ctx``) are
 refused like any other unknown argument, never taken for the framework's own."""
 
@@ -10,17 +11,18 @@ import random
 from typing import Any
 
 import pytest
+from agents_ailink import openai_agents_tools
 from crewai_ailink import crewai_tools
 from gateway_stubs import CountingProxy, describe
 from langchain_ailink import langchain_tools
 from llama_index.tools.ailink import llamaindex_tools
-from tool_paths import PATHS
+from pydantic_ai_ailink import pydantic_ai_tools
+from tool_paths import MAX_TEXT, PATHS
 
 from ailink.emulator._mock_payments import openapi_document
 from ailink.testing import EmulatorGateway
 
 SEED = 20261201
-MAX_TEXT = 4000
 CUSTOMER = {"customer_id": "cus_001"}
 KINDS = {
     "wrong type": lambda r: {"customer_id": r.choice([42, 1.5, True, ["cus_001"], {"id": "cus_001"}])},
@@ -49,7 +51,8 @@ def _cases() -> list[tuple[str, Any]]:
 
 
 BUILDERS = {"langchain": langchain_tools, "crewai": crewai_tools,
-            "llamaindex": lambda **o: llamaindex_tools(**o).to_tool_list()}
+            "llamaindex": lambda **o: llamaindex_tools(**o).to_tool_list(),
+            "openai_agents": openai_agents_tools, "pydantic_ai": pydantic_ai_tools}
 
 
 @pytest.mark.parametrize("path_name", list(PATHS))
@@ -68,6 +71,9 @@ async def test_hostile_arguments_to_a_generated_tool_are_refused_and_send_nothin
             seen = path.read(await path.invoke(tool, args, f"call_{n}"))
         except Exception as exc:
             problems.append(f"{label}: {type(exc).__name__} escaped: {describe(str(exc))} <- {describe(args)}")
+            continue
+        if seen.refused_by_framework or path.framework_refuses(args):  # Pydantic AI: what it cannot read
+            problems += [f"{label}: {why} <- {describe(args)}" for why in path.refusal_problems(seen, args, token)]
             continue
         if not seen.is_error or seen.status != "invalid_arguments" or "Nothing was sent" not in seen.text \
                 or len(seen.text) > MAX_TEXT or token in seen.text:

@@ -1,10 +1,13 @@
 """Arguments a model may get wrong, through each framework's real tool invocation path.
 
 A seeded, bounded generator produces invalid arguments of every kind listed below; each case goes
-through LangChain ``tool.invoke``/``ainvoke`` (a ToolCall), CrewAI ``tool.run``/``arun`` and
-LlamaIndex ``FunctionTool.call``/``acall``, built against a real emulator behind a counting proxy.
-Every answer must be the framework's error result with readable text, no exception may escape,
-and nothing may reach the gateway (no byte through the proxy, no audit row, no upstream call).
+through LangChain ``tool.invoke``/``ainvoke`` (a ToolCall), CrewAI ``tool.run``/``arun``,
+LlamaIndex ``FunctionTool.call``/``acall``, the Agents SDK runner's ``on_invoke_tool`` (the
+arguments as text) and a Pydantic AI agent's ``run_sync``/``run`` (a scripted model's tool call),
+built against a real emulator behind a counting proxy. Every answer must be the framework's error
+result with readable text (our tool's refusal; or, for arguments Pydantic AI cannot read as a JSON
+object, its own retry prompt), no exception may escape, and nothing may reach the gateway (no byte
+through the proxy, no audit row, no upstream call).
 """
 
 from __future__ import annotations
@@ -16,13 +19,12 @@ from typing import Any
 
 import pytest
 from gateway_stubs import CountingProxy, describe
-from tool_paths import PATHS, TOOL
+from tool_paths import MAX_TEXT, PATHS, TOOL
 
 from ailink.testing import EmulatorGateway
 
 SEED = int(os.environ.get("AILINK_HOSTILE_SEED", "20261122"))
 CASES_PER_KIND = 3
-MAX_TEXT = 4000  # a refusal the model can read, whatever the size of what it sent
 
 Maker = Callable[[random.Random], Any]
 
@@ -122,6 +124,9 @@ async def test_hostile_arguments_are_refused_readably_and_send_nothing(
             seen = path.read(await path.invoke(tool, args, f"call_{n}"))
         except Exception as exc:  # the point of the test: nothing may escape into the agent
             problems.append(f"{label}: {type(exc).__name__} escaped: {describe(str(exc))} <- {describe(args)}")
+            continue
+        if seen.refused_by_framework or path.framework_refuses(args):
+            problems += [f"{label}: {why} <- {describe(args)}" for why in path.refusal_problems(seen, args, token)]
             continue
         why = []
         if not seen.is_error or seen.status != "invalid_arguments":

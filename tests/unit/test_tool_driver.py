@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ailink import ToolOutcome
+from ailink import ApprovalPendingError, ToolOutcome
 from ailink.adapters import (
     CANNOT_PAUSE,
     ApprovalPending,
@@ -15,11 +15,12 @@ from ailink.adapters import (
     CallContext,
     GatewayTool,
     PauseRequest,
+    Rejection,
     ToolAction,
     ToolDriver,
 )
 
-from .helpers import Driver, FakeClock, Recorder, pending_answer
+from .helpers import Driver, FakeClock, Recorder, gateway_error, pending_answer
 
 ACTION = ToolAction(name="payments_api", description="Payments API", methods=("POST",))
 CTX = CallContext(session_id="sess-1", call_id="call_1")
@@ -27,6 +28,13 @@ CHARGE = {"method": "POST", "path": "/v1/charges", "body": {"amount": 1200}}
 STORED = httpx.Response(200, json={"id": "ch_1"},
                         headers={"Idempotent-Replayed": "true", "X-AIlink-Approval-Id": "apr_1"})
 APPROVED = httpx.Response(200, json={"status": "approved"})
+WITHDRAWN = httpx.Response(200, json={"approval_id": "apr_1", "status": "cancelled", "updated": True})
+
+
+def advertised(answer: httpx.Response) -> httpx.Response:
+    """``answer`` from a gateway with the agent-side approval endpoints (the emulator says so on every answer)."""
+    answer.headers["X-AIlink-Extensions"] = "respond-async, outcome-store"
+    return answer
 
 
 class Paused(Exception):
@@ -176,6 +184,77 @@ async def test_async_drivers_are_awaited_under_arun(clock: FakeClock) -> None:
     result = await async_driver.tool(recorder, ACTION).arun(CHARGE, CTX, AsyncRecorded())
     assert result.ok
     assert seen == ["resumed?", "ApprovalPending", "pause", "ApprovalResolved"]
+
+
+async def test_a_rejection_as_resume_value_withdraws_the_approval(driver: Driver) -> None:
+    recorder = Recorder(script=[advertised(pending_answer("apr_1")), WITHDRAWN])
+    recorded = Recorded("pause", resumed=True, resumes=(Rejection("not this month"),))
+    result = await run(driver, tool(driver, recorder), recorded)
+    assert result.outcome is ToolOutcome.REJECTED and result.approval_id == "apr_1"
+    assert result.reason == "not this month" and result.is_error
+    assert "rejected (approval apr_1 withdrawn): not this month" in result.content
+    assert "not performed" in result.content
+    assert result.idempotency_key == recorder.header("x-ailink-idempotency-key")[0]
+    assert recorder.paths() == ["POST /v1/charges", "DELETE /v1/approvals/apr_1"]  # nothing re-sent after it
+    assert recorded.events == [("ApprovalResolved", "apr_1", "rejected")]
+
+
+async def test_a_rejection_that_comes_after_the_approval_reports_the_performed_action(driver: Driver) -> None:
+    decided = httpx.Response(200, json={"approval_id": "apr_1", "status": "approved", "updated": False})
+    recorder = Recorder(script=[advertised(pending_answer("apr_1")), decided, STORED])
+    recorded = Recorded("pause", resumed=True, resumes=(Rejection("too late"),))
+    result = await run(driver, tool(driver, recorder), recorded)
+    assert result.ok and result.replayed and result.approval_id == "apr_1"  # the model reads the truth
+    assert recorder.paths() == ["POST /v1/charges", "DELETE /v1/approvals/apr_1", "POST /v1/charges"]
+    keys = recorder.header("x-ailink-idempotency-key")
+    assert keys[0] == keys[2]
+    assert recorded.events == [("ApprovalResolved", "apr_1", "ok")]
+
+
+async def test_a_rejection_whose_withdrawal_fails_is_an_unknown_outcome(driver: Driver) -> None:
+    refused = gateway_error(404, "approval_not_found", "No such approval request")
+    recorder = Recorder(script=[advertised(pending_answer("apr_1")), refused])
+    recorded = Recorded("pause", resumed=True, resumes=(Rejection(),))
+    result = await run(driver, tool(driver, recorder), recorded)
+    assert result.outcome is ToolOutcome.UNKNOWN and result.approval_id == "apr_1" and result.status_code == 404
+    assert "could not be withdrawn" in result.content and "may still approve it" in result.content
+    assert recorder.paths() == ["POST /v1/charges", "DELETE /v1/approvals/apr_1"]
+
+
+async def test_reject_from_outside_the_run_reattaches_and_withdraws(driver: Driver) -> None:
+    recorder = Recorder(script=[advertised(pending_answer("apr_1")), WITHDRAWN])
+    gateway = tool(driver, recorder)
+    if driver.kind == "sync":
+        result = gateway.reject(CHARGE, CTX, "over budget")
+    else:
+        result = await gateway.areject(CHARGE, CTX, "over budget")
+    assert result.outcome is ToolOutcome.REJECTED and result.reason == "over budget"
+    assert recorder.paths() == ["POST /v1/charges", "DELETE /v1/approvals/apr_1"]
+    expected = ACTION.idempotency_key(ACTION.parse(CHARGE), CTX)  # the key the paused run sent
+    assert recorder.header("x-ailink-idempotency-key")[0] == expected
+
+
+async def test_reject_after_a_reviewer_decided_returns_the_decision(driver: Driver) -> None:
+    rejected = gateway_error(403, "approval_rejected", "rejected", details={"approval_id": "apr_1",
+                                                                             "reason": "reviewer said no"})
+    recorder = Recorder(script=[rejected])
+    gateway = tool(driver, recorder)
+    result = gateway.reject(CHARGE, CTX) if driver.kind == "sync" else await gateway.areject(CHARGE, CTX)
+    assert result.outcome is ToolOutcome.REJECTED and "reviewer said no" in result.content
+    assert recorder.paths() == ["POST /v1/charges"]
+
+
+@pytest.mark.parametrize("answers", [
+    [advertised(pending_answer("apr_1")), gateway_error(404, "approval_not_found", "No such approval request")],
+    [gateway_error(403, "token_revoked", "revoked")],  # never re-attached: nothing withdrawn
+], ids=["withdrawal-refused", "not-reattached"])
+async def test_reject_that_does_not_take_effect_raises(driver: Driver, answers: list[httpx.Response]) -> None:
+    recorder = Recorder(script=list(answers))
+    gateway = tool(driver, recorder)
+    with pytest.raises(ApprovalPendingError, match="did not take effect") as raised:
+        gateway.reject(CHARGE, CTX) if driver.kind == "sync" else await gateway.areject(CHARGE, CTX)
+    assert raised.value.code == "approval_not_withdrawn"
+    assert raised.value.idempotency_key == ACTION.idempotency_key(ACTION.parse(CHARGE), CTX)
 
 
 def test_a_driver_and_the_direct_options_do_not_mix() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from crewai.events import crewai_event_bus
+from crewai.events.event_listener import event_listener
 from crewai.execution import get_execution_uuid
 from crewai.tools import BaseTool, EnvVar, ToolFailure
 from crewai.types.callback import SerializableCallable
@@ -103,6 +104,28 @@ class CrewAIDriver(ToolDriver):
             crewai_event_bus.emit(self.source, AIlinkApprovalResolvedEvent(
                 tool_name=event.tool, approval_id=event.approval_id, outcome=data["status"],
                 status_code=data["status_code"], **self.common))
+        _show_in_verbose_output(event)
+
+
+def _show_in_verbose_output(event: ApprovalPending | ApprovalResolved) -> None:
+    """A panel in a verbose crew's console, between CrewAI's own tool panels: the approval id and how to
+    decide it while the tool waits, then the outcome (nothing unless the crew is ``verbose``)."""
+    formatter = event_listener.formatter
+    if not formatter.verbose:
+        return
+    if isinstance(event, ApprovalPending):
+        summary = event.pending.summary
+        request = f"{summary.get('method', '')} {summary.get('path', '')}".strip() or "-"
+        content = formatter.create_status_content(
+            "Waiting for a human decision", event.tool, "yellow", Approval=event.approval_id, Request=request,
+            Policy=event.pending.policy or "-", Decide=event.how_to_decide())
+        formatter.print_panel(content, "AIlink approval pending", "yellow")
+    else:
+        ok = event.result.ok
+        content = formatter.create_status_content(
+            "Approval ended", event.tool, "green" if ok else "red", Approval=event.approval_id,
+            Outcome=event.result.outcome.value)
+        formatter.print_panel(content, "AIlink approval resolved", "green" if ok else "red")
 
 
 class AIlinkTool(BaseTool):

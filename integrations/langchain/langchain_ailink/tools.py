@@ -38,6 +38,7 @@ from ailink.adapters import (
     GatewayToolOptions,
     OpenAPIToolsOptions,
     PauseRequest,
+    Rejection,
     ToolDriver,
     ToolResult,
     gateway_tool,
@@ -173,17 +174,31 @@ class LangChainDriver(ToolDriver):
         from langgraph.types import interrupt
 
         with self._graph_context():
-            return interrupt({"type": "ailink.approval", **self.ids, **request.to_dict(),
-                              **self.hitl_request(request)})
+            answer = interrupt({"type": "ailink.approval", **self.ids, **request.to_dict(),
+                                **self.hitl_request(request)})
+        return _rejection(answer) or answer
 
     def hitl_request(self, request: PauseRequest) -> dict[str, Any]:
         """The fields of LangChain's ``HITLRequest`` (``HumanInTheLoopMiddleware``), so HITL UIs such as
-        Agent Inbox render the pause. The only decision is ``approve``, meaning "resume": the gateway
-        decides (a reviewer in its inbox or CLI), and the resumed tool gets what it decided."""
+        Agent Inbox render the pause. Two decisions: ``approve`` means "resume": the gateway decides (a
+        reviewer in its inbox or CLI) and the resumed tool gets what it decided; ``reject`` (with an
+        optional ``message``) withdraws the approval at the gateway and the model reads the rejection."""
         return {
             "action_requests": [{"name": request.tool, "args": self.args, "description": request.message}],
-            "review_configs": [{"action_name": request.tool, "allowed_decisions": ["approve"]}],
+            "review_configs": [{"action_name": request.tool, "allowed_decisions": ["approve", "reject"]}],
         }
+
+
+def _rejection(answer: Any) -> Rejection | None:
+    """The rejection a resume value carries: a LangChain HITL answer (``{"decisions": [decision]}``, or the
+    decision alone) whose decision is not ``approve`` (the call as it stands was not approved: ``reject``,
+    and ``edit``/``respond``, which the gateway cannot honour); any other value means "look again"."""
+    decisions = answer.get("decisions") if isinstance(answer, Mapping) else None
+    decision = decisions[0] if isinstance(decisions, list) and decisions else answer
+    if not isinstance(decision, Mapping) or decision.get("type") in (None, "approve"):
+        return None
+    message = decision.get("message")
+    return Rejection(message if isinstance(message, str) and message else None)
 
 
 class AIlinkTool(BaseTool):

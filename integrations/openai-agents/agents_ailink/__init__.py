@@ -11,6 +11,8 @@ result = Runner.run_sync(agent, "...", run_config=RunConfig(group_id="ticket-42"
 ```
 """
 
+from importlib.metadata import version
+
 from agents_ailink._context import call_context, trace_context
 from agents_ailink._model import openai_agents_model
 from agents_ailink._tool import (
@@ -19,6 +21,8 @@ from agents_ailink._tool import (
     AgentsDriver,
     AIlinkToolOutput,
     openai_agents_tool,
+    openai_agents_tools,
+    reject,
 )
 
 __all__ = [
@@ -26,8 +30,13 @@ __all__ = [
     "APPROVAL_RESOLVED_SPAN",
     "AIlinkToolOutput",
     "AgentsDriver",
+    "__version__",
     "call_context",
     "openai_agents_model",
     "openai_agents_tool",
+    "openai_agents_tools",
+    "reject",
     "trace_context",
 ]
+
+__version__ = version("openai-agents-ailink")

@@ -3,7 +3,8 @@
 Translation only: the SDK's tool call → :class:`~ailink.adapters.CallContext` (the tool-call id, the
 trace's session and spans), approvals → custom spans in the SDK's trace and, with
 ``on_approval="interrupt"``, the run's native interruption (``needs_approval``), the core's result →
-the tool's output text.
+the tool's output text. The SDK's own ``state.reject(item)`` never calls the tool again, so
+:func:`reject` rejects in the run state and withdraws the gateway approval together.
 """
 
 from __future__ import annotations
@@ -12,24 +13,27 @@ import contextvars
 import warnings
 from typing import Any, Literal
 
-from agents import FunctionTool, RunContextWrapper
+from agents import FunctionTool, RunContextWrapper, RunState, ToolApprovalItem
 from agents.tool_context import ToolContext
 from agents.tracing import custom_span
 from typing_extensions import Unpack
 
-from agents_ailink._context import call_context
+from agents_ailink._context import call_context, paused_call_context
 from ailink.adapters import (
     ApprovalPending,
     ApprovalResolved,
     GatewayTool,
     GatewayToolOptions,
+    OpenAPIToolsOptions,
     PauseRequest,
     ToolDriver,
     ToolResult,
     gateway_tool,
+    gateway_tools,
 )
 
-__all__ = ["APPROVAL_PENDING_SPAN", "APPROVAL_RESOLVED_SPAN", "AIlinkToolOutput", "AgentsDriver", "openai_agents_tool"]
+__all__ = ["APPROVAL_PENDING_SPAN", "APPROVAL_RESOLVED_SPAN", "AIlinkToolOutput", "AgentsDriver", "openai_agents_tool",
+           "openai_agents_tools", "reject"]
 
 #: Name of the custom span (in the run's trace) opened when a call starts waiting for a human.
 APPROVAL_PENDING_SPAN = "ailink.approval.pending"
@@ -124,6 +128,51 @@ class _GatewayFunction:
         return AIlinkToolOutput.of(result)
 
 
+def _gateway_function(item: ToolApprovalItem) -> _GatewayFunction | None:
+    """The AIlink tool an interruption is about (None for any other tool)."""
+    tools = item.agent.tools if item.agent is not None else []
+    for tool in tools:
+        function = getattr(getattr(tool, "on_invoke_tool", None), "__self__", None)
+        if isinstance(function, _GatewayFunction) and function.name == item.tool_name:
+            return function
+    return None
+
+
+def _raw_field(raw: Any, name: str) -> Any:
+    return raw.get(name) if isinstance(raw, dict) else getattr(raw, name, None)
+
+
+async def reject(state: RunState[Any, Any], item: ToolApprovalItem, *, message: str | None = None) -> ToolResult | None:
+    """THE way to reject an interruption of a run: ``state.reject(item)`` plus, for an AIlink tool, the
+    withdrawal of its gateway approval (``cancelled``: a reviewer who approves it later changes nothing).
+
+    The SDK's ``state.reject`` alone never calls the tool again, so the approval would stay pending in
+    the gateway's inbox and run if a reviewer approved it. Call this where the run is resumed (on the
+    ``RunState`` it resumes from, with its ``ailink.trace`` block if it uses one): the call is re-sent
+    with the idempotency key it was sent with, re-attaches to its approval, and the approval is
+    withdrawn. The model then reads that the call was rejected and not performed, with ``message``
+    (an :class:`AIlinkToolOutput` in the run's ``ToolCallOutputItem``).
+
+    Returns the core's result: REJECTED (or TIMED_OUT: it expired first); OK if a reviewer approved it
+    first: the action has run, so the call is approved in the run state instead and the resumed run
+    reads its stored result. For another tool's interruption: ``state.reject(item)``, returns None.
+    Raises :class:`ailink.ApprovalPendingError` if the approval could not be withdrawn (the gateway
+    unreachable): nothing is decided in the run state, so the run would stop on the call again.
+    """
+    function = _gateway_function(item)
+    call_id = _raw_field(item.raw_item, "call_id")
+    if function is None or not isinstance(call_id, str):
+        state.reject(item, rejection_message=message)
+        return None
+    context = paused_call_context(function.name, call_id, getattr(state, "_trace_state", None))
+    result = await function.gateway.areject(_raw_field(item.raw_item, "arguments"), context, message)
+    if result.ok:
+        state.approve(item)
+    else:
+        state.reject(item, rejection_message=AIlinkToolOutput.of(result))
+    return result
+
+
 def openai_agents_tool(*, on_approval: OnApproval = "wait", **options: Unpack[GatewayToolOptions]) -> FunctionTool:
     """An API behind the AIlink gateway as an Agents SDK ``FunctionTool``.
 
@@ -135,19 +184,43 @@ def openai_agents_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Ga
     ``on_approval="interrupt"``: the run stops with the call in ``result.interruptions``; once the
     reviewer decided, ``state.approve(item)`` and run again (from ``result.to_state()``, or a
     ``RunState`` restored from JSON in another process): the tool re-sends with the same idempotency
-    key and returns what the gateway decided, so the action runs at most once.
+    key and returns what the gateway decided, so the action runs at most once. To reject the call
+    yourself, ``await reject(state, item)`` (not ``state.reject``: it would leave the approval pending).
     """
+    _check_on_approval(on_approval)
+    return _function_tool(gateway_tool(**options), on_approval)
+
+
+def openai_agents_tools(
+    *, on_approval: OnApproval = "wait", **options: Unpack[OpenAPIToolsOptions]
+) -> list[FunctionTool]:
+    """One Agents SDK ``FunctionTool`` per operation of an OpenAPI document (needs ``ailink-sdk[openapi]``).
+
+    ``options`` are :class:`ailink.adapters.OpenAPIToolsOptions` (``openapi``, ``token``, filters,
+    ``policies``/``admin``, ...). Each tool's ``params_json_schema`` is the operation's JSON Schema
+    (checked again by the core before anything is sent) and its description says when the token's
+    policies ask a human first. Approvals, outputs and idempotency are those of
+    :func:`openai_agents_tool` (``on_approval="interrupt"`` interrupts the run).
+    """
+    _check_on_approval(on_approval)
+    return [_function_tool(gateway, on_approval, json_schema=True) for gateway in gateway_tools(**options)]
+
+
+def _check_on_approval(on_approval: str) -> None:
     if on_approval not in ("wait", "interrupt"):
         raise ValueError("on_approval must be 'wait' or 'interrupt'")
-    gateway = gateway_tool(**options)
+
+
+def _function_tool(gateway: GatewayTool, on_approval: OnApproval, *, json_schema: bool = False) -> FunctionTool:
     function = _GatewayFunction(gateway, on_approval)
-    fields = gateway.tool_fields()
+    fields = gateway.tool_fields(json_schema=json_schema)
+    schema = fields["args_schema"] if json_schema else fields["args_schema"].model_json_schema()
     tool = FunctionTool(
         name=fields["name"],
         description=fields["description"],
-        params_json_schema=fields["args_schema"].model_json_schema(),
+        params_json_schema=schema,
         on_invoke_tool=function.invoke,
-        strict_json_schema=False,  # free-form ``body`` and ``query`` objects
+        strict_json_schema=False,  # free-form objects (``body``, ``query``, an operation's open schemas)
         needs_approval=function.needs_approval if on_approval == "interrupt" else False,
     )
     function.tool = tool

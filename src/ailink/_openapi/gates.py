@@ -11,13 +11,14 @@ decided is *maybe*, never *never*: a gate may be announced that does not fire, n
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
 from ailink._openapi.paths import ANY_CHAR, ANY_RUN, Template
+from ailink._policy_match import compare
 
 GateAction = Literal["deny", "require_approval"]
 
@@ -118,16 +119,17 @@ def _known(value: Any, op: str, expected: Any, cond: Any = None) -> _Verdict:
         return _ALWAYS if value is not _MISSING and value is not None else _NEVER
     if value is _MISSING:
         return _NEVER
-    if op == "regex":
-        found = _search(str(expected), str(value))
-        if found is None:
-            return Truth.MAYBE, cond
-        return _ALWAYS if found else _NEVER
-    return _ALWAYS if _compare(value, op, expected) else _NEVER
+    found = compare(value, op, expected, _pattern_test)
+    if found is None:
+        return Truth.MAYBE, cond
+    return _ALWAYS if found else _NEVER
 
 
-def _search(pattern: str, text: str) -> bool | None:
-    """The gateway's ``regex`` test, on RE2 (linear time) when it is installed; None when it cannot be run."""
+def _pattern_test(pattern: str, text: str, whole: bool) -> bool | None:
+    """The gateway's pattern test on an operation's facts (short texts): a glob's whole-text match, a
+    ``regex`` search on RE2 (linear time) when it is installed; None when it cannot be run here."""
+    if whole:
+        return re.fullmatch(pattern, text) is not None
     try:
         import re2  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
@@ -136,54 +138,6 @@ def _search(pattern: str, text: str) -> bool | None:
         return re2.search(pattern, text) is not None
     except re2.error:
         return True  # the gateway fails closed on a pattern it cannot read
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _eq(a: Any, b: Any) -> bool:
-    if a == b:
-        return True
-    na, nb = _num(a), _num(b)
-    return na is not None and nb is not None and na == nb
-
-
-def _compare(actual: Any, op: str, expected: Any) -> bool:
-    if op == "eq":
-        return _eq(actual, expected)
-    if op == "neq":
-        return not _eq(actual, expected)
-    if op in ("gt", "gte", "lt", "lte"):
-        a, b = _num(actual), _num(expected)
-        if a is None or b is None:
-            return False
-        return {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}[op]
-    if op == "in":
-        return isinstance(expected, list) and any(_eq(actual, item) for item in expected)
-    if op == "contains":
-        return str(expected) in str(actual)
-    if op == "glob":
-        return fnmatch.fnmatchcase(str(actual), _fn_glob(str(expected)))
-    if op == "starts_with":
-        return str(actual).startswith(str(expected))
-    if op == "ends_with":
-        return str(actual).endswith(str(expected))
-    return False
-
-
-def _fn_glob(pattern: str) -> str:
-    """The gateway's glob (only ``*`` and ``?`` are special) as an ``fnmatch`` pattern."""
-    return "".join("[[]" if ch == "[" else ch for ch in pattern)
 
 
 def _path_verdict(template: Template, op: str, expected: Any) -> _Verdict:

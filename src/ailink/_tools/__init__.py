@@ -21,6 +21,7 @@ from ailink._tools.flow import (
     ApprovalPending,
     ApprovalResolved,
     PauseRequest,
+    Rejection,
     ToolDriver,
     tool_flow,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "OpenAPIToolsOptions",
     "ParsedCall",
     "PauseRequest",
+    "Rejection",
     "ToolAction",
     "ToolDriver",
     "ToolOutcome",

@@ -6,7 +6,8 @@ Besides sending and sleeping, the flow yields the few steps where a framework mu
 * :class:`ApprovalPending`: the action waits for a human (the adapter emits its framework's event);
 * :class:`PauseRequest`: pause here (LangGraph ``interrupt()``, LlamaIndex ``ctx.wait_for_event``);
   the driver raises its framework's control-flow exception on the first run and returns the
-  resume value on the replayed run, or answers :data:`CANNOT_PAUSE`;
+  resume value on the replayed run (a :class:`Rejection` when the application rejected the call
+  in the framework: the flow then withdraws the approval), or answers :data:`CANNOT_PAUSE`;
 * :class:`ApprovalResolved`: the approval this call announced or paused for has ended.
 
 Replaying frameworks re-run the whole tool after a pause: the re-sent request carries the same
@@ -21,14 +22,30 @@ from typing import Any, Literal
 
 import httpx
 
-from ailink._approval import PendingApproval, await_decision, claim, is_pending_response, send_proxied
+from ailink._approval import (
+    PendingApproval,
+    await_decision,
+    claim,
+    decide_hint,
+    is_pending_response,
+    send_proxied,
+    withdraw,
+)
 from ailink._config import ClientConfig
-from ailink._errors import AIlinkError
+from ailink._errors import AIlinkError, json_or_none
 from ailink._flow import Flow, Notify
 from ailink._otel import ToolSpan
 from ailink._retry import idempotency_key_of
 from ailink._tools.action import ParsedCall, ToolAction
-from ailink._tools.result import ToolOutcome, ToolResult, error_result, ok_result, pending_result
+from ailink._tools.result import (
+    ToolOutcome,
+    ToolResult,
+    error_result,
+    not_withdrawn_result,
+    ok_result,
+    pending_result,
+    withdrawn_result,
+)
 
 #: What a call that must wait for a human does: wait inside the call, pause the framework, or
 #: return the PENDING result at once (calling again with the same context re-attaches).
@@ -65,6 +82,10 @@ class ApprovalPending:
             "message": self.pending.describe(),
         }
 
+    def how_to_decide(self) -> str:
+        """How a reviewer decides it: the CLI commands, and the inbox page when the gateway names one."""
+        return decide_hint(self.approval_id, self.pending.review_url)
+
 
 @dataclass(frozen=True)
 class PauseRequest:
@@ -84,6 +105,17 @@ class PauseRequest:
         """JSON-ready fields for an interrupt payload or a waiter event."""
         details = self.pending.to_dict() if self.pending is not None else {"approval_id": self.approval_id}
         return {"tool": self.tool, **details, "idempotency_key": self.idempotency_key, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A resume value meaning "rejected in the framework" (LangGraph ``{"type": "reject"}``, a LlamaIndex
+    response with ``reject=True``, ...). Returned by :meth:`ToolDriver.pause`, it makes the flow withdraw
+    the call's approval at the gateway (``cancelled``: no reviewer can approve it any more) and end the
+    call REJECTED, with ``reason`` in the text the model reads. If the gateway had decided first, the
+    call ends with that decision (approved: performed, the stored result)."""
+
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +159,8 @@ class ToolDriver:
 
     def pause(self, request: PauseRequest) -> Any:
         """Pause the run: raise the framework's control-flow exception on the first run, return the
-        resume value on the replayed run; or return :data:`CANNOT_PAUSE` (the call then waits)."""
+        resume value on the replayed run (a :class:`Rejection` if the application rejected the call);
+        or return :data:`CANNOT_PAUSE` (the call then waits)."""
         return CANNOT_PAUSE
 
     def resumed(self, approval_id: str) -> bool | Awaitable[bool]:
@@ -161,6 +194,23 @@ def _outcome(action: ToolAction, call: ParsedCall, request: httpx.Request,
     except AIlinkError as error:
         return error_result(action, call, key, claim(error, request))
     return ok_result(action, call, key, response)
+
+
+def _withdrawn(config: ClientConfig, action: ToolAction, call: ParsedCall, request: httpx.Request,
+               approval_id: str, reason: str | None, approval_timeout: float) -> Flow[ToolResult]:
+    """The application rejected the call: withdraw its approval (``DELETE /v1/approvals/{id}``). Withdrawn →
+    REJECTED; decided first → what the gateway decided (the re-sent request replays it); the withdrawal
+    failed → outcome unknown (a reviewer may still approve it)."""
+    key = idempotency_key_of(request)
+    try:
+        response = yield from withdraw(config, approval_id)
+    except AIlinkError as error:
+        return not_withdrawn_result(action, call, key, approval_id, error)
+    body = json_or_none(response.content)
+    if isinstance(body, dict) and body.get("status") == "cancelled":
+        return withdrawn_result(call, key, approval_id, reason)
+    again = _request(config, action, call, key, approval_timeout)
+    return (yield from _outcome(action, call, again, send_proxied(config, again)))
 
 
 def tool_flow(
@@ -205,6 +255,10 @@ def tool_flow(
             span.pausing_for(pause.approval_id)
             resume = yield Notify(driver.pause, pause)
             span.pausing_for(None)
+        if isinstance(resume, Rejection):
+            result = yield from _withdrawn(config, action, call, request, result.pending.approval_id, resume.reason,
+                                           approval_timeout)
+            break
         if resume is not CANNOT_PAUSE:  # resumed: re-send, the gateway re-attaches by key
             replayed = False
             request = _request(config, action, call, key, approval_timeout)

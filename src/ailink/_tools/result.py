@@ -165,6 +165,40 @@ def pending_result(call: ParsedCall, key: str | None, pending: PendingApproval) 
     )
 
 
+def withdrawn_result(call: ParsedCall, key: str | None, approval_id: str, reason: str | None) -> ToolResult:
+    """The result of a call the application rejected while it waited: its approval was withdrawn."""
+    return ToolResult(
+        ToolOutcome.REJECTED,
+        f"{call.method} {call.path} was rejected (approval {approval_id} withdrawn)"
+        + (f": {reason}" if reason else "")
+        + ". The action was not performed; do not retry it unchanged.",
+        approval_id=approval_id,
+        idempotency_key=key,
+        reason=reason,
+    )
+
+
+def not_withdrawn_result(
+    action: ToolAction, call: ParsedCall, key: str | None, approval_id: str, error: AIlinkError
+) -> ToolResult:
+    """The application rejected a call whose approval could not be withdrawn: a reviewer may still approve it."""
+    cause = f"HTTP {error.status_code}" if error.status_code else type(error).__name__
+    return ToolResult(
+        ToolOutcome.UNKNOWN,
+        truncate(
+            f"OUTCOME UNKNOWN for {call.method} {call.path}: it was rejected, but its approval {approval_id} could "
+            f"not be withdrawn ({cause}), so a reviewer may still approve it and it would then be performed. "
+            f"Do not repeat it blindly; its idempotency key is \"{key}\".",
+            action.max_response_chars,
+        ),
+        status_code=error.status_code,
+        approval_id=approval_id,
+        idempotency_key=key,
+        request_id=error.request_id,
+        reason=error.message,
+    )
+
+
 def _unknown_result(action: ToolAction, call: ParsedCall, key: str | None, error: AIlinkError) -> ToolResult:
     what = f"{call.method} {call.path}"
     approval_id = getattr(error, "approval_id", None)

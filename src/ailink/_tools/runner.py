@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from ailink._approval import PendingApproval
 from ailink._config import ClientConfig
-from ailink._errors import InvalidToolArgumentsError
+from ailink._errors import ApprovalPendingError, InvalidToolArgumentsError
 from ailink._flow import Flow
 from ailink._otel import tool_span
 from ailink._secrets import scrub
 from ailink._tools.action import CallContext, ParsedCall, ToolAction
-from ailink._tools.flow import ApprovalPending, ApprovalResolved, ToolDriver, tool_flow
-from ailink._tools.result import ToolResult, invalid_arguments_result
+from ailink._tools.flow import ApprovalPending, ApprovalResolved, PauseRequest, Rejection, ToolDriver, tool_flow
+from ailink._tools.result import ToolOutcome, ToolResult, invalid_arguments_result
 from ailink._tracing import trace_context
 
 if TYPE_CHECKING:
@@ -34,6 +34,32 @@ class HookDriver(ToolDriver):
         if self.on_pending is not None and self.approvals == "wait" and isinstance(event, ApprovalPending):
             return self.on_pending(event.pending)
         return None
+
+
+class _Rejecting(ToolDriver):
+    """The driver of :meth:`GatewayTool.reject`: the call replays its pause, whose answer is a rejection."""
+
+    approvals = "pause"
+
+    def __init__(self, reason: str | None) -> None:
+        self.reason = reason
+
+    def resumed(self, approval_id: str) -> bool:
+        return True  # announced when the run paused: not again
+
+    def pause(self, request: PauseRequest) -> Rejection:
+        return Rejection(self.reason)
+
+
+def _final(result: ToolResult) -> ToolResult:
+    """The result of :meth:`GatewayTool.reject` if the call can never run again, else the error saying so."""
+    if result.outcome in (ToolOutcome.OK, ToolOutcome.REJECTED, ToolOutcome.TIMED_OUT):
+        return result
+    raise ApprovalPendingError(
+        f"The rejection did not take effect; the approval may still be pending: {result.content}",
+        code="approval_not_withdrawn", status_code=result.status_code, request_id=result.request_id,
+        details={"approval_id": result.approval_id}, idempotency_key=result.idempotency_key,
+    )
 
 
 class GatewayTool:
@@ -145,6 +171,28 @@ class GatewayTool:
     ) -> ToolResult:
         """Execute one call (blocking); the driver's methods run in the calling thread."""
         return self.client._drive(self._flow(args, context, driver, wait, on_pending))
+
+    def reject(self, args: Mapping[str, Any] | str | None, context: CallContext | None = None,
+               reason: str | None = None) -> ToolResult:
+        """Reject a call a framework paused on, from outside the run: the call is re-sent exactly as the run
+        would resume it (same arguments and context, so the same idempotency key), re-attaches to its
+        pending approval, and the approval is withdrawn (``cancelled``: no reviewer can approve it any more).
+
+        For frameworks whose own rejection never calls the tool again (OpenAI Agents SDK ``state.reject``,
+        Pydantic AI ``ToolDenied``). Returns how the call ended, never to run again: REJECTED (withdrawn,
+        ``reason`` in the text the model reads; or a reviewer rejected it first), TIMED_OUT (it expired
+        first) or OK (a reviewer approved it first: it was performed, the stored result).
+
+        Raises :class:`~ailink.ApprovalPendingError` (``code="approval_not_withdrawn"``) when the rejection
+        did not take effect: the withdrawal failed or the gateway could not be reached, so the approval
+        may still be pending and approved later.
+        """
+        return _final(self.client._drive(self._flow(args, context, _Rejecting(reason), True, None)))
+
+    async def areject(self, args: Mapping[str, Any] | str | None, context: CallContext | None = None,
+                      reason: str | None = None) -> ToolResult:
+        """Async twin of :meth:`reject`."""
+        return _final(await self.async_client._adrive(self._flow(args, context, _Rejecting(reason), True, None)))
 
     async def arun(
         self,

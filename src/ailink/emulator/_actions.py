@@ -35,8 +35,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ailink._policy_match import glob_regex
+
 from ._pii import PII_PATTERNS, map_strings, redact_text
-from ._policy import PolicyError, compile_regex, glob_regex
+from ._policy import PolicyError, compile_regex
 
 logger = logging.getLogger("ailink.emulator.policy")
 

@@ -209,6 +209,14 @@ class TraceContext:
         }
 
 
+
+def _json_or_none(body: bytes | None) -> Any:
+    """A stored request body as JSON, or None (not JSON, or refused by the parser's bounds)."""
+    try:
+        return load_json(body, strict_numbers=False) if body else None
+    except (JSONRefused, NotJSON):
+        return None
+
 @dataclass
 class Call:
     """One proxied request while it is processed: everything the proxy's steps need."""
@@ -448,8 +456,9 @@ class Emulator:
         if self.store.begin_execution(apr_id):
             started = time.monotonic()
             status = 502
+            usage: dict[str, Any] = {}
             try:
-                stored = await self._execute_stored(row)
+                stored = await self._execute_stored(row, usage)
             except UpstreamFailure as failure:
                 if failure.forwarded:
                     self.store.execution_unknown(apr_id)
@@ -465,7 +474,7 @@ class Emulator:
                 event = self._executed.pop(apr_id, None)
                 if event is not None:
                     event.set()
-            self._audit_execution(row, status, started)
+            self._audit_execution(row, status, started, usage)
         else:
             event = self._executed.setdefault(apr_id, asyncio.Event())
             row = self.store.get_approval(apr_id)
@@ -477,19 +486,27 @@ class Emulator:
         assert row is not None
         return row
 
-    async def _execute_stored(self, row: dict[str, Any]) -> Stored:
+    async def _execute_stored(self, row: dict[str, Any], usage: dict[str, Any]) -> Stored:
+        """Send the approved request ``row`` upstream; ``usage`` receives its LLM usage and cost (audit fields)."""
         key = row["idempotency_key"] if self.profile.forward_idempotency_key else None
         ctx = row["context"] or {}
         headers, url = upstream_request_headers(row["req_headers"], credential=self._credential(row["credential_id"]),
                                                 token_ref=row["token_ref"], url=row["req_url"], idempotency_key=key,
                                                 set_headers=ctx.get("set_headers"),
                                                 remove_headers=ctx.get("remove_headers"))
+        from ._metering import Meter, StoredCall  # [H14 LLM usage] an approved LLM call is priced like any other
+
         resp = await self.upstream.open(row["req_method"], url, headers, row["req_body"])
         out_headers = [*response_headers(resp), self.upstream_marker]
         content = await self.upstream.read(resp)
+        priced = StoredCall(row["req_method"], str(ctx.get("path") or ""), _json_or_none(row["req_body"]),
+                            {"model": ctx.get("model")} if ctx.get("model") else {})
+        content, out_headers = Meter.start(self, priced).read_whole(resp.status_code, out_headers, content)
+        usage.update(priced.audit)
         return self._answer(resp, out_headers, content, ctx.get("response_actions"), str(ctx.get("request_id")))[0]
 
-    def _audit_execution(self, row: dict[str, Any], status: int, started: float) -> None:
+    def _audit_execution(self, row: dict[str, Any], status: int, started: float,
+                         usage: dict[str, Any] | None = None) -> None:
         ctx = row["context"] or {}
         self.store.add_audit({
             **{k: ctx.get(k) for k in ("session_id", "agent_name", "tool_name", "parent_span_id", "span_id",
@@ -501,6 +518,7 @@ class Emulator:
             "latency_ms": int((time.monotonic() - started) * 1000), "policy_result": "approved",
             "policies_evaluated": ctx.get("policies_evaluated"), "approval_id": row["id"],
             "approval_wait_ms": int(((row["decided_at"] or time.time()) - row["created_at"]) * 1000),
+            **(usage or {}),
         })
 
     def _credential(self, credential_id: str | None) -> dict[str, Any] | None:

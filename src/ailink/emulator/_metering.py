@@ -26,9 +26,10 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -36,7 +37,7 @@ from starlette.routing import Route
 
 from ailink._secrets import mask, scrub
 
-from ._app import Call, Emulator, GatewayError, iso, new_request_id
+from ._app import Emulator, GatewayError, iso, new_request_id
 from ._bounds import JSONRefused, NotJSON, load_json
 from ._store import DEFAULT_PROJECT, Store
 
@@ -179,6 +180,29 @@ def _usage_of(doc: Any) -> Any:
     return doc.get("usage") or (message.get("usage") if isinstance(message, dict) else None)
 
 
+class MeteredCall(Protocol):
+    """What a meter reads of a call: a proxied :class:`Call`, or an approved request the gateway runs itself."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def body_json(self) -> Any: ...
+    @property
+    def audit(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class StoredCall:
+    """An approved request the gateway performs from its store; ``audit`` collects the usage fields."""
+
+    method: str
+    path: str
+    body_json: Any
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
 class Meter:
     """Prices one proxied LLM call from its answer and records the result in its audit row.
 
@@ -186,7 +210,7 @@ class Meter:
     calls :meth:`buffered` / :meth:`stream` unconditionally.
     """
 
-    def __init__(self, emu: Emulator, call: Call | None, *, models_list: bool = False) -> None:
+    def __init__(self, emu: Emulator, call: MeteredCall | None, *, models_list: bool = False) -> None:
         self.emu = emu
         self.call = call
         self.models_list = models_list
@@ -195,7 +219,7 @@ class Meter:
         self._streamed = (0, 0)
 
     @classmethod
-    def start(cls, emu: Emulator, call: Call) -> Meter:
+    def start(cls, emu: Emulator, call: MeteredCall) -> Meter:
         path = call.path.rstrip("/")
         if call.method == "POST" and path.endswith(METERED_SUFFIXES):
             return cls(emu, call)
@@ -221,6 +245,16 @@ class Meter:
         if self.extensions and cost is not None:
             headers = [*headers, [self.emu.generation.header(COST_HEADER), decimal_text(cost)]]
         return content, headers
+
+    def read_whole(self, status: int, headers: list[list[str]], content: bytes) -> tuple[bytes, list[list[str]]]:
+        """:meth:`buffered`, or for an event stream read whole (an approved request's stored answer) its
+        chunk with usage priced as :meth:`stream` does."""
+        streamed = any(name.lower() == "content-type" and value.startswith("text/event-stream")
+                       for name, value in headers)
+        if not streamed or self.call is None:
+            return self.buffered(status, headers, content)
+        self._record(None, None, priced=False)
+        return (self._rewrite(content) if 200 <= status < 300 else content), headers
 
     def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The event stream as sent to the client: the chunk carrying usage gets ``usage.cost_usd``."""

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import re2
 
+from ailink._policy_match import compare, glob_regex
+
 OPS = {
     "eq", "neq", "gt", "gte", "lt", "lte", "in", "glob", "regex", "contains", "exists",
     "starts_with", "ends_with",
@@ -94,11 +96,6 @@ def compile_regex(pattern: str) -> Any:
         return _compiled(pattern)
     except re2.error as exc:
         raise PolicyError(f"invalid regex (RE2 syntax): {_show(str(exc))}") from None
-
-
-def glob_regex(pattern: str) -> str:
-    """``*`` (any run of characters) and ``?`` (one character), as the real gateway's glob; the rest literal."""
-    return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
 
 
 def _validate_condition(cond: Any, where: str) -> None:
@@ -327,28 +324,6 @@ def resolve_field(name: str, facts: RequestFacts) -> Any:
     return _MISSING
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _eq(a: Any, b: Any) -> bool:
-    if a == b:
-        return True
-    na, nb = _num(a), _num(b)
-    if na is not None and nb is not None:
-        return na == nb
-    return False
-
-
 def _check(cond: dict[str, Any], facts: RequestFacts) -> bool:
     op = cond["op"]
     actual = resolve_field(cond["field"], facts)
@@ -356,36 +331,10 @@ def _check(cond: dict[str, Any], facts: RequestFacts) -> bool:
         return actual is not _MISSING and actual is not None
     if actual is _MISSING:
         return False
-    expected = cond.get("value")
-    if op == "eq":
-        return _eq(actual, expected)
-    if op == "neq":
-        return not _eq(actual, expected)
-    if op in ("gt", "gte", "lt", "lte"):
-        a, b = _num(actual), _num(expected)
-        if a is None or b is None:
-            return False
-        return {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}[op]
-    if op == "in":
-        return any(_eq(actual, item) for item in expected or [])
-    if op == "contains":
-        if isinstance(actual, list):
-            return any(_eq(item, expected) for item in actual)
-        if isinstance(actual, dict):
-            return str(expected) in actual
-        return str(expected) in str(actual)
-    if op == "glob":
-        return _regex_or_none(glob_regex(str(expected)), str(actual), whole=True)
-    if op == "regex":
-        return _regex_or_none(str(expected), str(actual), whole=False)
-    if op == "starts_with":
-        return str(actual).startswith(str(expected))
-    if op == "ends_with":
-        return str(actual).endswith(str(expected))
-    return False
+    return compare(actual, op, cond.get("value"), _regex_or_none) is not False
 
 
-def _regex_or_none(pattern: str, text: str, *, whole: bool) -> bool:
+def _regex_or_none(pattern: str, text: str, whole: bool) -> bool:
     try:
         compiled = compile_regex(pattern)
     except PolicyError:  # stored before RE2 was enforced: the rule fails closed (deny/approval apply)

@@ -2,7 +2,8 @@
 
 Tools: ``langchain_tool``, ``crewai_tool``, ``llamaindex_tool``, ``openai_agents_tool``,
 ``pydantic_ai_tool`` (the adapters' own functions), and the OpenAPI twins ``langchain_tools``,
-``crewai_tools``, ``llamaindex_tools`` (one typed tool per operation). Models:
+``crewai_tools``, ``llamaindex_tools``, ``openai_agents_tools``, ``pydantic_ai_tools`` (one typed tool per
+operation). Models:
 ``langchain_chat(client, model=...)``, ``langchain_embeddings(client, ...)``, ``crewai_llm(client,
 model=...)``, ``llamaindex_llm(client, model=...)``, ``openai_agents_model(client, model=...)``,
 ``pydantic_ai_model(client, model=...)``: the first argument is an
@@ -37,8 +38,10 @@ __all__ = [
     "llamaindex_tools",
     "openai_agents_model",
     "openai_agents_tool",
+    "openai_agents_tools",
     "pydantic_ai_model",
     "pydantic_ai_tool",
+    "pydantic_ai_tools",
 ]
 
 #: Names re-exported as they are: name → (module, attribute, distribution to install).
@@ -52,6 +55,8 @@ _REEXPORTS: dict[str, tuple[str, str, str]] = {
     "langchain_tools": ("langchain_ailink", "langchain_tools", "langchain-ailink"),
     "crewai_tools": ("crewai_ailink", "crewai_tools", "crewai-ailink"),
     "llamaindex_tools": ("llama_index.tools.ailink", "llamaindex_tools", "llama-index-ailink"),
+    "openai_agents_tools": ("agents_ailink", "openai_agents_tools", "openai-agents-ailink"),
+    "pydantic_ai_tools": ("pydantic_ai_ailink", "pydantic_ai_tools", "pydantic-ai-ailink"),
 }
 
 

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from conformance_harness import Env, FrameworkDriver, Run, Seen
+from conformance_harness import REJECTION, Env, FrameworkDriver, Run, Seen
 from langchain.agents import create_agent
 from langchain_ailink import APPROVAL_PENDING_EVENT, AIlinkCallbackHandler, ChatAIlink, langchain_tool, langchain_tools
 from langchain_core.callbacks import BaseCallbackHandler
@@ -53,6 +53,11 @@ class LangChainDriver(FrameworkDriver):
     def resume(self, env: Env, state: Path) -> Run:
         with sqlite3.connect(state, check_same_thread=False) as connection:
             return self._invoke(env, Command(resume="decided"), SqliteSaver(connection), "interrupt")
+
+    def reject(self, env: Env, state: Path) -> Run:
+        rejection = {"decisions": [{"type": "reject", "message": REJECTION}]}
+        with sqlite3.connect(state, check_same_thread=False) as connection:
+            return self._invoke(env, Command(resume=rejection), SqliteSaver(connection), "interrupt")
 
 
 DRIVER = LangChainDriver()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from conformance_harness import Env, FrameworkDriver, Run, Seen
+from conformance_harness import REJECTION, Env, FrameworkDriver, Run, Seen
 from llama_index.core.agent.workflow import FunctionAgent, ToolCallResult
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
@@ -90,16 +90,19 @@ class LlamaIndexDriver(FrameworkDriver):
         agent = self._agent(env, "event")
         return self._run(env, lambda: agent.run("go"), state)
 
-    def resume(self, env: Env, state: Path) -> Run:
+    def resume(self, env: Env, state: Path, **response: Any) -> Run:
         agent = self._agent(env, "event")
         saved = json.loads(state.read_text())
 
         def start() -> Any:
             handler = agent.run(ctx=Context.from_dict(agent, saved["ctx"]))
-            handler.ctx.send_event(AIlinkApprovalResponse(approval_id=saved["approval_id"]))
+            handler.ctx.send_event(AIlinkApprovalResponse(approval_id=saved["approval_id"], **response))
             return handler
 
         return self._run(env, start)
+
+    def reject(self, env: Env, state: Path) -> Run:
+        return self.resume(env, state, reject=True, note=REJECTION)
 
 
 DRIVER = LlamaIndexDriver()

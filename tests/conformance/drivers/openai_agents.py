@@ -1,6 +1,7 @@
 """OpenAI Agents SDK: an ``Agent`` with ``openai_agents_model`` and ``openai_agents_tool``; events are the
 tool's custom spans, read by a trace processor (the only one: the SDK exports nothing); the pause is the
-run's interruption, carried to the second process as the ``RunState`` JSON, resumed with ``approve``."""
+run's interruption, carried to the second process as the ``RunState`` JSON, resumed with ``approve`` or
+rejected with ``agents_ailink.reject``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ from typing import Any
 from agents import Agent, RunConfig, Runner, RunState, ToolCallOutputItem
 from agents.tracing import Span, Trace, TracingProcessor, set_trace_processors
 from agents.tracing.span_data import CustomSpanData
-from agents_ailink import APPROVAL_PENDING_SPAN, APPROVAL_RESOLVED_SPAN, openai_agents_model, openai_agents_tool
-from conformance_harness import Env, FrameworkDriver, Run, Seen
+from agents_ailink import (
+    APPROVAL_PENDING_SPAN,
+    APPROVAL_RESOLVED_SPAN,
+    openai_agents_model,
+    openai_agents_tool,
+    openai_agents_tools,
+    reject,
+)
+from conformance_harness import REJECTION, Env, FrameworkDriver, Run, Seen
 
 _KINDS = {APPROVAL_PENDING_SPAN: "pending", APPROVAL_RESOLVED_SPAN: "resolved"}
 
@@ -54,7 +62,8 @@ class OpenAIAgentsDriver(FrameworkDriver):
     def _agent(self, env: Env, on_approval: str = "wait") -> Agent[Any]:
         return Agent(name="conformance-agent", instructions="Carry out the billing actions you are asked for.",
                      model=openai_agents_model(**env.llm_options()),
-                     tools=[openai_agents_tool(**env.tool_options(), on_approval=on_approval)])
+                     tools=openai_agents_tools(**env.openapi_options(), on_approval=on_approval) if env.openapi
+                     else [openai_agents_tool(**env.tool_options(), on_approval=on_approval)])
 
     def _run(self, env: Env, agent: Agent[Any], start: Any, state: Path | None = None) -> Run:
         spans = _ApprovalSpans()
@@ -72,7 +81,8 @@ class OpenAIAgentsDriver(FrameworkDriver):
     @staticmethod
     async def _drive(env: Env, agent: Agent[Any], start: Any) -> Any:
         value = await start() if callable(start) else start
-        return await Runner.run(agent, value, run_config=RunConfig(group_id=env.session_id))
+        return await Runner.run(agent, value, run_config=RunConfig(group_id=env.session_id,
+                                                                   tool_not_found_behavior="return_error_to_model"))
 
     def run(self, env: Env) -> Run:
         return self._run(env, self._agent(env), "go")
@@ -80,16 +90,22 @@ class OpenAIAgentsDriver(FrameworkDriver):
     def pause(self, env: Env, state: Path) -> Run:
         return self._run(env, self._agent(env, "interrupt"), "go", state)
 
-    def resume(self, env: Env, state: Path) -> Run:
+    def resume(self, env: Env, state: Path, rejecting: bool = False) -> Run:
         agent = self._agent(env, "interrupt")
 
         async def restored() -> RunState[Any, Agent[Any]]:
             run_state = await RunState.from_json(agent, json.loads(state.read_text()))
             for item in run_state.get_interruptions():
-                run_state.approve(item)
+                if rejecting:
+                    await reject(run_state, item, message=REJECTION)
+                else:
+                    run_state.approve(item)
             return run_state
 
         return self._run(env, agent, restored)
+
+    def reject(self, env: Env, state: Path) -> Run:
+        return self.resume(env, state, rejecting=True)
 
 
 DRIVER = OpenAIAgentsDriver()

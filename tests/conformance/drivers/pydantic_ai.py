@@ -1,22 +1,31 @@
 """Pydantic AI: an ``Agent`` with ``pydantic_ai_model`` and ``pydantic_ai_tool``; events are the tool's spans,
 read by a recording tracer given to the agent's instrumentation; the pause is ``ApprovalRequired`` →
 ``DeferredToolRequests``, carried to the second process as the message history and the requests (JSON),
-resumed with ``DeferredToolResults``."""
+resumed with ``DeferredToolResults`` (approved, or denied with ``pydantic_ai_ailink.deny``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance_harness import TOOL, Env, FrameworkDriver, Run, Seen
+from conformance_harness import REJECTION, Env, FrameworkDriver, Run, Seen
 from opentelemetry.trace import INVALID_SPAN, NoOpTracer, NoOpTracerProvider, Span, Tracer
 from pydantic import TypeAdapter
-from pydantic_ai import Agent, DeferredToolRequests, ModelMessagesTypeAdapter
-from pydantic_ai.messages import ModelRequest, ToolReturnPart
+from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, ModelMessagesTypeAdapter
+from pydantic_ai.messages import ModelRequest, RetryPromptPart, ToolReturnPart
 from pydantic_ai.models.instrumented import InstrumentationSettings
-from pydantic_ai_ailink import APPROVAL_PENDING_SPAN, APPROVAL_RESOLVED_SPAN, pydantic_ai_model, pydantic_ai_tool
+from pydantic_ai.toolsets import FunctionToolset
+from pydantic_ai_ailink import (
+    APPROVAL_PENDING_SPAN,
+    APPROVAL_RESOLVED_SPAN,
+    deny,
+    pydantic_ai_model,
+    pydantic_ai_tool,
+    pydantic_ai_tools,
+)
 
 _KINDS = {APPROVAL_PENDING_SPAN: "pending", APPROVAL_RESOLVED_SPAN: "resolved"}
 _REQUESTS = TypeAdapter(DeferredToolRequests)
@@ -43,24 +52,34 @@ class _Tracers(NoOpTracerProvider):
         return _ApprovalSpans(self.seen)
 
 
-def _calls(messages: Sequence[Any]) -> list[Seen]:
-    parts = [p for m in messages if isinstance(m, ModelRequest) for p in m.parts
-             if isinstance(p, ToolReturnPart) and p.tool_name == TOOL]
-    return [Seen.of(p.outcome == "failed", str(p.content), p.metadata) for p in parts]
+def _calls(messages: Sequence[Any], tools: set[str]) -> list[Seen]:
+    """Each answer to a call of the agent's tools (failed or denied: an error), and Pydantic AI's own
+    answer to a call of a tool it lacks."""
+    parts = [p for m in messages if isinstance(m, ModelRequest) for p in m.parts]
+    return [Seen.of(p.outcome != "success", str(p.content), p.metadata) if isinstance(p, ToolReturnPart)
+            else Seen.of(True, p.model_response(), None) for p in parts
+            if (isinstance(p, ToolReturnPart) and p.tool_name in tools)
+            or (isinstance(p, RetryPromptPart) and p.tool_name is not None and p.tool_name not in tools)]
 
 
 class PydanticAIDriver(FrameworkDriver):
     name = "pydantic_ai"
     pauses = True
 
-    def _run(self, env: Env, on_approval: str = "wait", state: Path | None = None, **run: Any) -> Run:
+    @staticmethod
+    def _agent(env: Env, on_approval: str = "wait") -> Agent[None, Any]:
+        tools = pydantic_ai_tools(**env.openapi_options(), on_approval=on_approval) if env.openapi \
+            else [pydantic_ai_tool(**env.tool_options(), on_approval=on_approval)]
+        return Agent(pydantic_ai_model(**env.llm_options()), tools=tools, output_type=[str, DeferredToolRequests])
+
+    def _run(self, env: Env, on_approval: str = "wait", state: Path | None = None,
+             agent: Agent[None, Any] | None = None, **run: Any) -> Run:
         tracers = _Tracers()
-        agent = Agent(pydantic_ai_model(**env.llm_options()),
-                      tools=[pydantic_ai_tool(**env.tool_options(), on_approval=on_approval)],
-                      output_type=[str, DeferredToolRequests])
+        agent = agent or self._agent(env, on_approval)
+        tools = {name for toolset in agent.toolsets if isinstance(toolset, FunctionToolset) for name in toolset.tools}
         agent.instrument = InstrumentationSettings(tracer_provider=tracers)  # what ``logfire`` would set
         result = agent.run_sync(None if run else "go", conversation_id=env.session_id, **run)
-        outcome = Run(_calls(result.new_messages()), tracers.seen)
+        outcome = Run(_calls(result.new_messages(), tools), tracers.seen)
         if isinstance(result.output, DeferredToolRequests):
             assert state is not None, "paused outside the pause scenario"
             [call] = result.output.approvals
@@ -83,6 +102,19 @@ class PydanticAIDriver(FrameworkDriver):
         requests = _REQUESTS.validate_python(saved["requests"])
         return self._run(env, "defer", message_history=ModelMessagesTypeAdapter.validate_python(saved["messages"]),
                          deferred_tool_results=requests.build_results(approve_all=True))
+
+    def reject(self, env: Env, state: Path) -> Run:
+        saved = json.loads(state.read_text())
+        requests = _REQUESTS.validate_python(saved["requests"])
+        agent = self._agent(env, "defer")
+
+        async def denials() -> DeferredToolResults:
+            return DeferredToolResults(approvals={call.tool_call_id: await deny(agent, requests, call.tool_call_id,
+                                                                                REJECTION)
+                                                  for call in requests.approvals})
+
+        return self._run(env, agent=agent, message_history=ModelMessagesTypeAdapter.validate_python(saved["messages"]),
+                         deferred_tool_results=asyncio.run(denials()))
 
 
 DRIVER = PydanticAIDriver()

@@ -164,6 +164,37 @@ async def test_approved_by_background_approver(
     assert (resolved.outcome, resolved.status_code) == ("ok", 200)
 
 
+def test_a_verbose_crew_shows_the_approval_id_and_how_to_decide_while_it_waits(
+    make_tool: Any, ailink_gateway: EmulatorGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crew, _, _ = single_agent_crew(make_tool("approve_charges"), [tool_call(TOOL, CHARGE), "Charged."])
+    crew.verbose = True
+    approver = ailink_gateway.approve_when_pending()
+    try:
+        crew.kickoff()
+    finally:
+        from crewai.events.event_listener import event_listener
+
+        event_listener.formatter.verbose = False  # CrewAI's console is process-wide
+    [approval_id] = approver.join()
+    console = capsys.readouterr().out
+    started = console.index("Tool Execution Started")
+    pending = console.index("AIlink approval pending")
+    assert started < pending < console.index("AIlink approval resolved")
+    assert f"ailink approvals approve {approval_id}" in console[pending:]  # the id, whole, and how to decide
+    assert "POST /v1/charges" in console[pending:] and "charges-need-approval" in console[pending:]
+    assert "Outcome: ok" in console and ailink_gateway.payments_stats()["charges"] == 1
+
+
+def test_a_quiet_crew_prints_no_approval_panel(make_tool: Any, ailink_gateway: EmulatorGateway,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    crew, _, _ = single_agent_crew(make_tool("approve_charges"), [tool_call(TOOL, CHARGE), "Charged."])
+    approver = ailink_gateway.approve_when_pending()
+    crew.kickoff()
+    approver.join()
+    assert "AIlink approval" not in capsys.readouterr().out
+
+
 @both_profiles
 def test_rejected(make_tool: Any, ailink_gateway: EmulatorGateway, bus_events: list[Any]) -> None:
     crew, llm, _ = single_agent_crew(make_tool("approve_charges"), [tool_call(TOOL, CHARGE), "Not charged."])

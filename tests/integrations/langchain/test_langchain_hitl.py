@@ -36,7 +36,7 @@ def test_the_approval_interrupt_is_a_valid_hitl_request(make_tool: Any, ailink_g
     (action,) = payload["action_requests"]
     assert action["name"] == "payments_api" and action["args"] == charge(250000)  # what the reviewer sees
     assert pending["id"] in action["description"] and "POST /v1/charges" in action["description"]
-    assert payload["review_configs"] == [{"action_name": "payments_api", "allowed_decisions": ["approve"]}]
+    assert payload["review_configs"] == [{"action_name": "payments_api", "allowed_decisions": ["approve", "reject"]}]
     assert payload["approval_id"] == pending["id"]  # the AIlink fields are still there
 
     # a HITL UI's answer resumes the graph; the gateway's decision is what counts

@@ -77,6 +77,57 @@ def test_a_rejection_reaches_the_model_after_resume(make_tool: Any, ailink_gatew
     assert ailink_gateway.payments_stats()["charges"] == 0
 
 
+@pytest.mark.parametrize("answer", [
+    {"decisions": [{"type": "reject", "message": "the customer cancelled"}]},  # a HITLResponse
+    {"type": "reject", "message": "the customer cancelled"},  # the decision alone (per-call HITL)
+])
+def test_a_reject_decision_withdraws_the_approval(make_tool: Any, ailink_gateway: EmulatorGateway,
+                                                  answer: dict[str, Any]) -> None:
+    agent = make_agent(make_tool(charges_need_approval(), on_approval="interrupt"))
+    config: Any = {"configurable": {"thread_id": "thread-reject"}}
+    first = agent.invoke({"messages": [("user", "charge")]}, config)
+    approval_id = first["__interrupt__"][0].value["approval_id"]
+
+    done = agent.invoke(Command(resume=answer), config)
+    assert "__interrupt__" not in done and done["messages"][-1].content == "Charged."  # the run went on
+    (message,) = [m for m in done["messages"] if isinstance(m, ToolMessage)]
+    assert message.status == "error" and message.artifact["status"] == "rejected"
+    assert message.artifact["approval_id"] == approval_id and message.artifact["reason"] == "the customer cancelled"
+    assert f"rejected (approval {approval_id} withdrawn): the customer cancelled" in message.content
+    assert ailink_gateway.admin.approvals.get(approval_id).status == "cancelled"
+    # a reviewer approving it afterwards changes nothing
+    assert ailink_gateway.decide(approval_id, "approved")["updated"] is False
+    assert ailink_gateway.payments_stats()["total_executions"] == 0
+
+
+def test_an_edit_decision_withdraws_too_and_other_resume_values_look_again(make_tool: Any,
+                                                                           ailink_gateway: EmulatorGateway) -> None:
+    agent = make_agent(make_tool(charges_need_approval(), on_approval="interrupt"))
+    config: Any = {"configurable": {"thread_id": "thread-edit"}}
+    approval_id = agent.invoke({"messages": [("user", "charge")]}, config)["__interrupt__"][0].value["approval_id"]
+    again = agent.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config)
+    assert again["__interrupt__"][0].value["approval_id"] == approval_id  # approve = look again: still pending
+    edit = {"type": "edit", "edited_action": {"name": "payments_api", "args": charge(100)}}
+    done = agent.invoke(Command(resume={"decisions": [edit]}), config)
+    (message,) = [m for m in done["messages"] if isinstance(m, ToolMessage)]
+    assert message.status == "error" and message.artifact["status"] == "rejected"
+    assert ailink_gateway.admin.approvals.get(approval_id).status == "cancelled"
+    assert ailink_gateway.payments_stats()["total_executions"] == 0
+
+
+def test_a_reject_decision_after_the_reviewer_approved_returns_the_performed_action(
+    make_tool: Any, ailink_gateway: EmulatorGateway
+) -> None:
+    agent = make_agent(make_tool(charges_need_approval(), on_approval="interrupt"))
+    config: Any = {"configurable": {"thread_id": "thread-late"}}
+    approval_id = agent.invoke({"messages": [("user", "charge")]}, config)["__interrupt__"][0].value["approval_id"]
+    ailink_gateway.decide(approval_id, "approved")
+    done = agent.invoke(Command(resume={"decisions": [{"type": "reject"}]}), config)
+    (message,) = [m for m in done["messages"] if isinstance(m, ToolMessage)]
+    assert message.status == "success" and message.artifact["approval_id"] == approval_id  # the model reads the truth
+    assert ailink_gateway.payments_stats()["total_executions"] == 1
+
+
 def test_outside_a_graph_interrupt_falls_back_to_waiting(make_tool: Any, ailink_gateway: EmulatorGateway) -> None:
     tool = make_tool(charges_need_approval(), on_approval="interrupt")
     approver = ailink_gateway.approve_when_pending(count=1)

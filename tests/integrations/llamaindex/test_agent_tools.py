@@ -205,6 +205,32 @@ async def test_event_mode_pauses_and_resumes_with_one_execution(
         assert len(requests) >= 2
 
 
+async def test_event_mode_a_rejecting_response_withdraws_the_approval(
+    ailink_gateway: EmulatorGateway, payments_token: str, recorded: list[BaseEvent]
+) -> None:
+    tool = make_tool(ailink_gateway, payments_token, on_approval="event")
+    agent = FunctionAgent(tools=[tool], llm=scripted_llm([CHARGE], final="finished"))
+    handler = agent.run("charge the customer")
+    seen: list[Any] = []
+    async for ev in handler.stream_events():
+        seen.append(ev)
+        if isinstance(ev, AIlinkApprovalRequired):
+            handler.ctx.send_event(AIlinkApprovalResponse(approval_id=ev.approval_id, reject=True,
+                                                          note="the customer cancelled"))
+    assert str(await handler) == "finished"
+    [required] = [ev for ev in seen if isinstance(ev, AIlinkApprovalRequired)]
+    [call] = tool_results(seen)
+    output = call.tool_output
+    assert output.is_error and output.raw_output["status"] == "rejected"
+    assert output.raw_output["approval_id"] == required.approval_id
+    assert f"rejected (approval {required.approval_id} withdrawn): the customer cancelled" in output.content
+    assert [type(ev).__name__ for ev in recorded] == ["AIlinkApprovalPendingEvent", "AIlinkApprovalResolvedEvent"]
+    assert recorded[1].outcome == "rejected"
+    assert ailink_gateway.admin.approvals.get(required.approval_id).status == "cancelled"
+    assert ailink_gateway.decide(required.approval_id, "approved")["updated"] is False  # too late for a reviewer
+    assert ailink_gateway.payments_stats()["total_executions"] == 0
+
+
 @pytest.mark.parametrize("ailink_gateway", ["real"], indirect=True)
 async def test_event_mode_on_a_gateway_that_holds_the_call_runs_through(
     ailink_gateway: EmulatorGateway, payments_token: str, recorded: list[BaseEvent]

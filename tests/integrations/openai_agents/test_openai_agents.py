@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, ToolCallOutputItem
+from agents import Agent, RunConfig, Runner, RunState, ToolCallOutputItem, function_tool
 from agents.tracing import set_trace_processors, set_tracing_disabled
-from agents_ailink import AIlinkToolOutput, openai_agents_model, openai_agents_tool
+from agents_ailink import AIlinkToolOutput, openai_agents_model, openai_agents_tool, reject
 
 import ailink
 from ailink import AIlinkClient
@@ -83,6 +83,78 @@ def test_a_rejection_on_the_gateway_reaches_the_model_after_the_resume(ailink_ga
     [output] = _outputs(result)
     assert output.is_error and output.artifact["status"] == "rejected" and "over budget" in output
     assert ailink_gateway.payments_stats()["charges"] == 0 and result.final_output == "done"
+
+
+def _paused(gateway: EmulatorGateway, **run: Any) -> tuple[Agent[Any], Any, Any, str]:
+    """A run paused on the charge's approval: the agent, its state, the interruption, the approval id."""
+    agent = _agent(gateway, [CHARGE], "interrupt")
+    result = Runner.run_sync(agent, "go", **run)
+    [item] = result.interruptions
+    [pending] = gateway.pending_approvals()
+    return agent, result.to_state(), item, pending["id"]
+
+
+def _never_runs(gateway: EmulatorGateway, approval_id: str) -> None:
+    assert gateway.admin.approvals.get(approval_id).status == "cancelled"
+    assert gateway.decide(approval_id, "approved")["updated"] is False  # a reviewer's late approval does nothing
+    assert gateway.payments_stats()["total_executions"] == 0
+
+
+def test_reject_withdraws_the_approval_and_the_model_reads_why(ailink_gateway: EmulatorGateway) -> None:
+    config = RunConfig(group_id="agents-reject")
+    agent, state, item, approval_id = _paused(ailink_gateway, run_config=config)
+    rejected = asyncio.run(reject(state, item, message="over budget"))
+    assert rejected is not None and rejected.outcome is ailink.ToolOutcome.REJECTED
+    assert rejected.approval_id == approval_id
+    _never_runs(ailink_gateway, approval_id)
+    result = Runner.run_sync(agent, state, run_config=config)
+    [output] = _outputs(result)
+    assert output.is_error and output.artifact["status"] == "rejected" and output.artifact["approval_id"] == approval_id
+    assert f"rejected (approval {approval_id} withdrawn): over budget" in output
+    assert result.interruptions == [] and result.final_output == "done"
+    assert len(ailink_gateway.admin.approvals.list()) == 1  # re-attached to reject it: nobody asked twice
+
+
+def test_reject_works_on_a_state_restored_from_json_with_tracing_disabled(ailink_gateway: EmulatorGateway) -> None:
+    set_tracing_disabled(True)  # no trace ids: the key rests on the tool-call id
+    agent, state, _, approval_id = _paused(ailink_gateway)
+    restored = asyncio.run(RunState.from_json(agent, state.to_json()))
+    [item] = restored.get_interruptions()
+    asyncio.run(reject(restored, item))
+    _never_runs(ailink_gateway, approval_id)
+    [output] = _outputs(Runner.run_sync(agent, restored))
+    assert "not performed" in output and ailink_gateway.payments_stats()["charges"] == 0
+
+
+def test_reject_after_a_reviewer_approved_lets_the_model_read_the_performed_action(
+        ailink_gateway: EmulatorGateway) -> None:
+    config = RunConfig(group_id="agents-late-reject")
+    agent, state, item, approval_id = _paused(ailink_gateway, run_config=config)
+    ailink_gateway.decide(approval_id, "approved")
+    performed = asyncio.run(reject(state, item, message="too late"))
+    assert performed is not None and performed.ok  # it ran: approved in the run state, not rejected
+    [output] = _outputs(Runner.run_sync(agent, state, run_config=config))
+    assert not output.is_error and output.artifact["approval_id"] == approval_id
+    assert ailink_gateway.payments_stats()["total_executions"] == 1
+
+
+def test_reject_of_another_tools_interruption_is_the_sdks_reject(ailink_gateway: EmulatorGateway) -> None:
+    @function_tool(needs_approval=True)
+    def refund(charge: str) -> str:
+        """Refund a charge."""
+        return "refunded"
+
+    llm = ailink_gateway.create_token(name="llm", upstream="llm")
+    refund_call = {"id": "call_r", "name": "refund", "arguments": {"charge": "ch_1"}}
+    ailink_gateway.script_llm(llm, [{"tool_calls": [refund_call]}, {"content": "done"}])
+    agent = Agent(name="clerk", tools=[refund], model=openai_agents_model("mock-gpt", token=llm,
+                                                                          gateway_url=ailink_gateway.url))
+    result = Runner.run_sync(agent, "go")
+    state = result.to_state()
+    [item] = result.interruptions
+    assert asyncio.run(reject(state, item, message="no refunds")) is None
+    [output] = _outputs(Runner.run_sync(agent, state))
+    assert output == "no refunds"
 
 
 def test_with_tracing_disabled_an_ailink_trace_block_gives_the_session(ailink_gateway: EmulatorGateway) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
-from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults
+from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, ToolApproved, ToolDenied
 from pydantic_ai.messages import ModelRequest, ToolReturnPart
-from pydantic_ai_ailink import pydantic_ai_model, pydantic_ai_tool
+from pydantic_ai_ailink import deny, pydantic_ai_model, pydantic_ai_tool
 
 from ailink import AIlinkClient
 from ailink.integrations import pydantic_ai_model as reexported_model
@@ -75,6 +76,56 @@ def test_a_rejection_on_the_gateway_is_a_failed_return_after_the_resume(ailink_g
     [part] = _returns(second)
     assert part.outcome == "failed" and part.metadata["status"] == "rejected" and "over budget" in str(part.content)
     assert ailink_gateway.payments_stats()["charges"] == 0
+
+
+def _never_runs(gateway: EmulatorGateway, approval_id: str) -> None:
+    assert gateway.admin.approvals.get(approval_id).status == "cancelled"
+    assert gateway.decide(approval_id, "approved")["updated"] is False  # a reviewer's late approval does nothing
+    assert gateway.payments_stats()["total_executions"] == 0
+
+
+def test_deny_withdraws_the_approval_and_the_model_reads_why(ailink_gateway: EmulatorGateway) -> None:
+    agent, first, _, approval_id = _pause(ailink_gateway)
+    requests = first.output
+    [call] = requests.approvals
+    denial = asyncio.run(deny(agent, requests, call.tool_call_id, "over budget"))
+    assert isinstance(denial, ToolDenied)
+    assert f"rejected (approval {approval_id} withdrawn): over budget" in denial.message
+    _never_runs(ailink_gateway, approval_id)
+    second = agent.run_sync(message_history=first.all_messages(),
+                             deferred_tool_results=DeferredToolResults(approvals={call.tool_call_id: denial}))
+    [part] = _returns(second)
+    assert part.outcome == "denied" and "not performed" in str(part.content) and second.output == "done"
+    [session] = {row["session_id"] for row in ailink_gateway.audit()}  # the re-send to withdraw: same session
+    assert session == first.all_messages()[-1].conversation_id
+    assert len(ailink_gateway.admin.approvals.list()) == 1
+
+
+def test_deny_after_a_reviewer_approved_lets_the_model_read_the_performed_action(
+        ailink_gateway: EmulatorGateway) -> None:
+    agent, first, _, approval_id = _pause(ailink_gateway)
+    [call] = first.output.approvals
+    ailink_gateway.decide(approval_id, "approved")
+    decision = asyncio.run(deny(agent, first.output, call.tool_call_id, "too late"))
+    assert isinstance(decision, ToolApproved)  # it ran: the resumed run reads its result
+    second = agent.run_sync(message_history=first.all_messages(),
+                             deferred_tool_results=DeferredToolResults(approvals={call.tool_call_id: decision}))
+    [part] = _returns(second)
+    assert part.outcome == "success" and part.metadata["approval_id"] == approval_id
+    assert ailink_gateway.payments_stats()["total_executions"] == 1
+
+
+def test_deny_refuses_an_unknown_call_and_denies_other_tools_plainly(ailink_gateway: EmulatorGateway) -> None:
+    agent, first, _, approval_id = _pause(ailink_gateway)
+    with pytest.raises(ValueError, match="call_nope"):
+        asyncio.run(deny(agent, first.output, "call_nope"))
+    [call] = first.output.approvals
+    stranger = DeferredToolRequests(approvals=[call])  # no AIlink metadata: another tool's approval
+    assert asyncio.run(deny(agent, stranger, call.tool_call_id, "no")) == ToolDenied("no")
+    other_agent = Agent(pydantic_ai_model("mock-gpt", token="t", gateway_url=ailink_gateway.url))
+    with pytest.raises(ValueError, match="no AIlink tool"):
+        asyncio.run(deny(other_agent, first.output, call.tool_call_id))
+    assert [a["id"] for a in ailink_gateway.pending_approvals()] == [approval_id]  # nothing was withdrawn
 
 
 def test_options_are_checked(ailink_gateway: EmulatorGateway) -> None:

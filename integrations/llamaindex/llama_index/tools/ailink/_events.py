@@ -49,14 +49,19 @@ class AIlinkApprovalRequired(InputRequiredEvent):
 class AIlinkApprovalResponse(HumanResponseEvent):
     """Resumes a workflow paused on :class:`AIlinkApprovalRequired`.
 
-    The decision itself is made on the gateway (dashboard or admin API); this event only tells
-    the paused tool to look again. The tool re-sends its request with the same idempotency key
-    and returns what the gateway holds: the stored result, the rejection or the timeout (and
-    waits, within its approval timeout, if the approval is in fact still pending).
+    By default the decision is the gateway's (its inbox, CLI or admin API): this event tells the paused
+    tool to look again. The tool re-sends its request with the same idempotency key and returns what
+    the gateway holds: the stored result, the rejection or the timeout (and waits, within its approval
+    timeout, if the approval is in fact still pending).
+
+    ``reject=True`` rejects the call here: the tool withdraws the approval at the gateway (``cancelled``:
+    no reviewer can approve it any more) and the model reads that it was rejected, with ``note`` as the
+    reason. If a reviewer approved it first, the action has run and the model reads its result.
     """
 
     approval_id: str
     note: str | None = None
+    reject: bool = False
 
 
 class AIlinkApprovalPendingEvent(BaseEvent):

@@ -29,6 +29,7 @@ from ailink.adapters import (
     GatewayToolOptions,
     OpenAPIToolsOptions,
     PauseRequest,
+    Rejection,
     ToolDriver,
     ToolResult,
     call_arguments,
@@ -69,7 +70,8 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
 class LlamaIndexDriver(ToolDriver):
     """Approvals the LlamaIndex way: instrumentation events, workflow stream events and, with a
     workflow ``Context`` in event mode, ``ctx.wait_for_event`` (the step replays when the response
-    arrives; a ``ctx.store`` marker tells the replay it resumes, and it then waits if still pending)."""
+    arrives; a ``ctx.store`` marker tells the replay it resumes, and it then waits if still pending;
+    a response with ``reject=True`` withdraws the approval)."""
 
     still_pending = "wait"
 
@@ -98,7 +100,7 @@ class LlamaIndexDriver(ToolDriver):
             requirements={"approval_id": request.approval_id},
         )
         await self.ctx.store.set(marker, False)
-        return response
+        return Rejection(response.note) if response.reject else response
 
     async def resumed(self, approval_id: str) -> bool:
         assert self.ctx is not None
@@ -168,7 +170,8 @@ def llamaindex_tool(*, on_approval: OnApproval = "wait", **options: Unpack[Gatew
     ``on_approval="wait"`` (default): a call that needs approval waits for the decision
     (``approval_timeout``), writing an ``AIlinkApprovalPending`` event to the workflow stream.
     ``on_approval="event"``: the workflow pauses on ``ctx.wait_for_event`` and publishes an
-    ``AIlinkApprovalRequired`` event; send ``AIlinkApprovalResponse(approval_id=...)`` to resume.
+    ``AIlinkApprovalRequired`` event; send ``AIlinkApprovalResponse(approval_id=...)`` to resume, or
+    ``AIlinkApprovalResponse(approval_id=..., reject=True, note=...)`` to reject (the approval is withdrawn).
 
     Idempotency: the key is derived from (session, the agent's tool-call id, tool name,
     arguments), the fallback session (workflow run id) left out when there is a tool-call id, so
