@@ -75,6 +75,33 @@ def test_verdicts_agree_with_the_gateways_evaluator(template: str) -> None:
         assert Truth.MAYBE in seen
 
 
+KNOWN_FIELDS = {"request.method": "POST", "request.headers.x-ailink-tool-name": "create_charge",
+                "agent.name": "billing-bot"}
+OPERANDS = ["POST", "post", "create_charge", "create_*", "*charge", "?reate_charge", "charge", "billing",
+            "bot", "^create", "ch.rge$", "[", "10", ["POST", "GET"], ["create_charge"], ["x"]]
+OPERATORS = ["eq", "neq", "gt", "gte", "lt", "lte", "in", "contains", "glob", "regex", "starts_with",
+             "ends_with", "exists"]
+
+
+def test_every_operator_on_a_known_field_is_predicted_as_the_gateway_enforces_it() -> None:
+    """One copy of the operators (``ailink._policy_match``) serves both sides; this holds the fields
+    around it: a value known before any call gets the verdict the gateway's evaluator gives each call."""
+    facts = _facts("POST", "/v1/charges", tool="create_charge", agent="billing-bot")
+    request = RequestFacts(method="POST", path="/v1/charges", headers={"x-ailink-tool-name": "create_charge"},
+                           query={}, body_bytes=b"", body=NO_BODY, agent_name="billing-bot", token_ref="t",
+                           token_name="t")
+    checked = 0
+    for field, op, operand in itertools.product(KNOWN_FIELDS, OPERATORS, OPERANDS):
+        if (op == "in") != isinstance(operand, list):
+            continue  # what the gateway's policy validation accepts
+        cond = {"field": field, "op": op, "value": operand}
+        truth, _ = evaluate(cond, facts)
+        assert truth is not Truth.MAYBE, cond  # known values and RE2 installed: always decided
+        assert matches(cond, request) is (truth is Truth.ALWAYS), cond
+        checked += 1
+    assert checked > 300
+
+
 def test_what_is_known_of_every_call_decides_a_rule() -> None:
     get = _facts("GET", "/v1/items/{id}", tool="get_item", query={"expand": False, "q": True})
     post = _facts("POST", "/v1/items", tool="create_item", agent="billing-bot", body=True)
