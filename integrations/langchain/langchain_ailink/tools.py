@@ -58,9 +58,9 @@ __all__ = [
 ]
 
 #: Custom event dispatched (and written to the LangGraph stream) when a call waits for a human.
-APPROVAL_PENDING_EVENT = "ailink.approval.pending"
+APPROVAL_PENDING_EVENT = ApprovalPending.name
 #: Custom event dispatched when that wait ends (approved, rejected, timed out).
-APPROVAL_RESOLVED_EVENT = "ailink.approval.resolved"
+APPROVAL_RESOLVED_EVENT = ApprovalResolved.name
 #: ``configurable`` key for an explicit idempotency key (wins over the derived one).
 IDEMPOTENCY_CONFIG_KEY = "ailink_idempotency_key"
 
@@ -131,7 +131,7 @@ class LangChainDriver(ToolDriver):
     args: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, event: ApprovalPending | ApprovalResolved) -> Any:
-        name = APPROVAL_PENDING_EVENT if isinstance(event, ApprovalPending) else APPROVAL_RESOLVED_EVENT
+        name = event.name
         data = {**self.ids, **event.to_dict()}
         if self.asynchronous:
             return self._aemit(name, data)

@@ -36,9 +36,9 @@ __all__ = ["APPROVAL_PENDING_SPAN", "APPROVAL_RESOLVED_SPAN", "AIlinkToolOutput"
            "openai_agents_tools", "reject"]
 
 #: Name of the custom span (in the run's trace) opened when a call starts waiting for a human.
-APPROVAL_PENDING_SPAN = "ailink.approval.pending"
+APPROVAL_PENDING_SPAN = ApprovalPending.name
 #: Name of the custom span opened when that approval has ended (approved, rejected, timed out).
-APPROVAL_RESOLVED_SPAN = "ailink.approval.resolved"
+APPROVAL_RESOLVED_SPAN = ApprovalResolved.name
 
 OnApproval = Literal["wait", "interrupt"]
 
@@ -75,8 +75,7 @@ class AgentsDriver(ToolDriver):
         self.first_run = first_run
 
     def emit(self, event: ApprovalPending | ApprovalResolved) -> None:
-        name = APPROVAL_PENDING_SPAN if isinstance(event, ApprovalPending) else APPROVAL_RESOLVED_SPAN
-        with custom_span(name, data=event.to_dict()):
+        with custom_span(event.name, data=event.to_dict()):
             pass
 
     def pause(self, request: PauseRequest) -> Any:
@@ -203,7 +202,7 @@ def openai_agents_tools(
     :func:`openai_agents_tool` (``on_approval="interrupt"`` interrupts the run).
     """
     _check_on_approval(on_approval)
-    return [_function_tool(gateway, on_approval, json_schema=True) for gateway in gateway_tools(**options)]
+    return [_function_tool(gateway, on_approval) for gateway in gateway_tools(**options)]
 
 
 def _check_on_approval(on_approval: str) -> None:
@@ -211,14 +210,13 @@ def _check_on_approval(on_approval: str) -> None:
         raise ValueError("on_approval must be 'wait' or 'interrupt'")
 
 
-def _function_tool(gateway: GatewayTool, on_approval: OnApproval, *, json_schema: bool = False) -> FunctionTool:
+def _function_tool(gateway: GatewayTool, on_approval: OnApproval) -> FunctionTool:
     function = _GatewayFunction(gateway, on_approval)
-    fields = gateway.tool_fields(json_schema=json_schema)
-    schema = fields["args_schema"] if json_schema else fields["args_schema"].model_json_schema()
+    fields = gateway.tool_fields(json_schema=True)
     tool = FunctionTool(
         name=fields["name"],
         description=fields["description"],
-        params_json_schema=schema,
+        params_json_schema=fields["args_schema"],
         on_invoke_tool=function.invoke,
         strict_json_schema=False,  # free-form objects (``body``, ``query``, an operation's open schemas)
         needs_approval=function.needs_approval if on_approval == "interrupt" else False,

@@ -48,9 +48,9 @@ __all__ = [
 ]
 
 #: Name of the span (on the run's tracer) started when a call starts waiting for a human.
-APPROVAL_PENDING_SPAN = "ailink.approval.pending"
+APPROVAL_PENDING_SPAN = ApprovalPending.name
 #: Name of the span started when that approval has ended (approved, rejected, timed out).
-APPROVAL_RESOLVED_SPAN = "ailink.approval.resolved"
+APPROVAL_RESOLVED_SPAN = ApprovalResolved.name
 
 #: ``type`` of the metadata an AIlink call's ``ApprovalRequired`` carries (``DeferredToolRequests.metadata``).
 APPROVAL_METADATA_TYPE = "ailink.approval"
@@ -80,8 +80,7 @@ class PydanticAIDriver(ToolDriver):
         self.approvals = approvals
 
     def emit(self, event: ApprovalPending | ApprovalResolved) -> None:
-        name = APPROVAL_PENDING_SPAN if isinstance(event, ApprovalPending) else APPROVAL_RESOLVED_SPAN
-        self.ctx.tracer.start_span(name, attributes=_attributes(event.to_dict())).end()
+        self.ctx.tracer.start_span(event.name, attributes=_attributes(event.to_dict())).end()
 
     def pause(self, request: PauseRequest) -> Any:
         if not self.ctx.tool_call_approved:
@@ -183,7 +182,7 @@ def pydantic_ai_tools(*, on_approval: OnApproval = "wait", **options: Unpack[Ope
     are those of :func:`pydantic_ai_tool` (``on_approval="defer"`` defers to the application).
     """
     _check_on_approval(on_approval)
-    return [_tool(gateway, on_approval, json_schema=True) for gateway in gateway_tools(**options)]
+    return [_tool(gateway, on_approval) for gateway in gateway_tools(**options)]
 
 
 def _check_on_approval(on_approval: str) -> None:
@@ -191,7 +190,7 @@ def _check_on_approval(on_approval: str) -> None:
         raise ValueError("on_approval must be 'wait' or 'defer'")
 
 
-def _tool(gateway: GatewayTool, on_approval: OnApproval, *, json_schema: bool = False) -> Tool[Any]:
+def _tool(gateway: GatewayTool, on_approval: OnApproval) -> Tool[Any]:
     approvals: Literal["wait", "pause"] = "pause" if on_approval == "defer" else "wait"
 
     async def call(ctx: RunContext[Any], /, **arguments: Any) -> ToolReturn[Any]:  # an argument may be named ctx
@@ -199,10 +198,9 @@ def _tool(gateway: GatewayTool, on_approval: OnApproval, *, json_schema: bool = 
         return _returned(ctx, result)
 
     _gateways[call] = gateway
-    fields = gateway.tool_fields(json_schema=json_schema)
-    schema = fields["args_schema"] if json_schema else fields["args_schema"].model_json_schema()
-    tool = Tool.from_schema(call, name=fields["name"], description=fields["description"], json_schema=schema,
-                            takes_ctx=True)
+    fields = gateway.tool_fields(json_schema=True)
+    tool = Tool.from_schema(call, name=fields["name"], description=fields["description"],
+                            json_schema=fields["args_schema"], takes_ctx=True)
     tool.function_schema.validator = _JSON_OBJECT  # ``from_schema`` accepts any JSON value
     tool.metadata = {"ailink": gateway.tool_metadata()}
     return tool

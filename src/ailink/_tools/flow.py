@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 
@@ -64,6 +64,9 @@ CANNOT_PAUSE: Any = _CannotPause()
 @dataclass(frozen=True)
 class ApprovalPending:
     """Event: the call's action waits for a human decision (emitted once per pause point)."""
+
+    #: The name a framework's event or span carries (``ailink.approval.pending``).
+    name: ClassVar[str] = "ailink.approval.pending"
 
     tool: str
     pending: PendingApproval
@@ -121,6 +124,9 @@ class Rejection:
 @dataclass(frozen=True)
 class ApprovalResolved:
     """Event: the approval a call announced or paused for has ended (``result`` says how)."""
+
+    #: The name a framework's event or span carries (``ailink.approval.resolved``).
+    name: ClassVar[str] = "ailink.approval.resolved"
 
     tool: str
     approval_id: str
