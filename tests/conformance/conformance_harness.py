@@ -20,7 +20,10 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ailink.testing import EmulatorGateway
 
 TOOL = "payments_api"
 FINAL_ANSWER = "Conformance run finished."
@@ -164,6 +167,25 @@ def in_child(driver: FrameworkDriver, phase: str, env: Env, state: Path) -> Run:
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, env={**os.environ, "PYTHONPATH": path})
     assert done.returncode == 0, done.stderr[-4000:]
     return Run.from_json(done.stdout.strip().splitlines()[-1])
+
+
+def pause_then_resume_once(driver: FrameworkDriver, env: Env, gateway: EmulatorGateway, state: Path) -> Seen:
+    """The pause scenario, the gated call already scripted: one process pauses on it (nothing performed),
+    a reviewer approves, another process resumes from ``state`` and the action runs once. Returns the
+    resumed call's answer."""
+    first = in_child(driver, "pause", env, state)
+    [pending] = gateway.pending_approvals()
+    assert first.paused_on == pending["id"] and first.calls == [] and first.events == [("pending", pending["id"])]
+    assert gateway.payments_stats()["charges"] == 0
+
+    gateway.decide(pending["id"], "approved")
+    second = in_child(driver, "resume", env, state)
+    [call] = second.calls
+    assert not call.is_error and call.status == "ok" and call.approval_id == pending["id"]
+    assert second.events == [("resolved", pending["id"])] and second.final_answer == FINAL_ANSWER
+    stats = gateway.payments_stats()
+    assert stats["total_executions"] == 1 and stats["by_idempotency_key"] == {call.idempotency_key: 1}
+    return call
 
 
 def main(argv: list[str]) -> None:

@@ -18,6 +18,7 @@ from conformance_harness import (
     Env,
     FrameworkDriver,
     in_child,
+    pause_then_resume_once,
     script,
 )
 
@@ -106,20 +107,7 @@ def test_a_paused_run_resumes_in_another_process_and_the_action_runs_once(
 ) -> None:
     env = make_env()
     ailink_gateway.script_llm(env.llm_token, script(CHARGE))
-    state = tmp_path / "paused-run"
-    first = in_child(driver, "pause", env, state)
-    [pending] = ailink_gateway.pending_approvals()
-    assert first.paused_on == pending["id"] and first.calls == []
-    assert first.events == [("pending", pending["id"])]
-    assert ailink_gateway.payments_stats()["charges"] == 0
-
-    ailink_gateway.decide(pending["id"], "approved")
-    second = in_child(driver, "resume", env, state)
-    [call] = second.calls
-    assert not call.is_error and call.status == "ok" and call.approval_id == pending["id"]
-    assert second.events == [("resolved", pending["id"])] and second.final_answer == FINAL_ANSWER
-    stats = ailink_gateway.payments_stats()
-    assert stats["total_executions"] == 1 and stats["by_idempotency_key"] == {call.idempotency_key: 1}
+    pause_then_resume_once(driver, env, ailink_gateway, tmp_path / "paused-run")
     assert len(ailink_gateway.admin.approvals.list()) == 1  # the resumed call re-attached, it asked nobody again
 
 

@@ -18,6 +18,7 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
+from distributions import ROOT, distributions
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
@@ -26,13 +27,6 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parents[2]
-def _distributions() -> dict[str, Path]:
-    """Every distribution of the repository: the core, then each ``integrations/<framework>/``."""
-    found = {"ailink-sdk": ROOT}
-    for pyproject in sorted(ROOT.glob("integrations/*/pyproject.toml")):
-        found[tomllib.loads(pyproject.read_text())["project"]["name"]] = pyproject.parent
-    return found
 
 
 def _package(path: Path) -> str:
@@ -43,7 +37,7 @@ def _package(path: Path) -> str:
 
 
 #: ``name -> (directory, package directory)`` of every distribution.
-DISTRIBUTIONS = {name: (path, _package(path)) for name, path in _distributions().items()}
+DISTRIBUTIONS = {name: (path, _package(path)) for name, path in distributions().items()}
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 #: What an sdist may hold besides its package: the files that build and describe it.
 SDIST_EXTRAS = {"pyproject.toml", "README.md", "LICENSE", "PKG-INFO", ".gitignore", "CHANGELOG.md"}

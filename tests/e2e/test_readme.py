@@ -29,6 +29,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from distributions import ROOT, distributions
 
 import ailink
 from ailink._cli import build_parser
@@ -39,17 +40,10 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parents[2]
-def _distributions() -> dict[str, Path]:
-    """Every distribution of the repository: the core, then each ``integrations/<framework>/``."""
-    found = {"ailink-sdk": ROOT}
-    for pyproject in sorted(ROOT.glob("integrations/*/pyproject.toml")):
-        found[tomllib.loads(pyproject.read_text())["project"]["name"]] = pyproject.parent
-    return found
 
 
 #: Each distribution's directory (its README.md and pyproject.toml).
-DISTRIBUTIONS = _distributions()
+DISTRIBUTIONS = distributions()
 SELECTED = [name.strip() for name in os.environ.get("AILINK_README", "").split(",") if name.strip()]
 SELECTED = SELECTED or list(DISTRIBUTIONS)
 SNIPPET_PYTHON = os.environ.get("AILINK_README_PYTHON") or sys.executable
